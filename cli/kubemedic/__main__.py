@@ -1,0 +1,3 @@
+from kubemedic.main import cli
+
+cli()

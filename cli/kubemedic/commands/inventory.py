@@ -1,0 +1,64 @@
+"""`kubemedic inventory check|schema|import|show`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from kubemedic.inventory import schema
+from kubemedic.inventory.importers import kubespray, openpai
+from kubemedic.inventory.loader import customer_dir, load_and_validate
+from kubemedic.inventory.writer import write_inventory
+
+IMPORTERS = {"openpai": openpai.parse, "kubespray": kubespray.parse}
+
+
+@click.group()
+def inventory() -> None:
+    """Validate, document and import customer inventories."""
+
+
+def _inventory_dir() -> str | None:
+    return click.get_current_context().find_root().params.get("inventory_dir")
+
+
+@inventory.command()
+@click.argument("customer")
+def check(customer: str) -> None:
+    """Validate inventories/CUSTOMER against the schema; contacts no host. Exit 2 if invalid."""
+    root, data = load_and_validate(customer, _inventory_dir())
+    cluster = data.cluster_hosts()
+    click.echo(f"{root}: valid ({len(cluster)} hosts: "
+               + ", ".join(f"{g}={len(data.groups.get(g, []))}" for g in schema.GROUPS) + ")")
+
+
+@inventory.command("schema")
+@click.option("--format", "fmt", type=click.Choice(["markdown", "json"]), default="markdown")
+def show_schema(fmt: str) -> None:
+    """Print every inventory field, its type, default and the cross-host rules."""
+    if fmt == "markdown":
+        click.echo(schema.as_markdown(), nl=False)
+        return
+    fields = {title: [{"name": f.name, "type": f.kind, "required": f.required,
+                       "default": f.default, "choices": list(f.choices),
+                       "description": f.description} for f in group]
+              for title, group in (("cluster", schema.CLUSTER_FIELDS), ("host", schema.HOST_FIELDS))}
+    click.echo(json.dumps({"groups": schema.GROUPS, **fields}, indent=2))
+
+
+@inventory.command("import")
+@click.option("--from", "source", type=click.Choice(sorted(IMPORTERS)), required=True,
+              help="Format of the file to import.")
+@click.option("-c", "--customer", required=True, help="Name of the inventory to create.")
+@click.option("--force", is_flag=True, help="Replace an existing inventory of that name.")
+@click.argument("path", type=click.Path(path_type=Path))
+def import_(source: str, customer: str, force: bool, path: Path) -> None:
+    """Create inventories/CUSTOMER from an OpenPAI layout.yaml or a kubespray inventory."""
+    hosts, cluster_vars = IMPORTERS[source](path)
+    cluster_vars["cluster_name"] = customer.replace("_", "-")
+    target = write_inventory(customer_dir(customer, _inventory_dir()), hosts, cluster_vars,
+                             source=f"{source} {path}", force=force)
+    click.echo(f"wrote {target} ({len(hosts)} hosts); review group_vars/all.yml "
+               "(cluster_devbox_cidr, registry, bundle dir) before the first run")

@@ -1,0 +1,62 @@
+"""`kubemedic recover <step>`: run one repair (a tag of playbooks/recover.yml)."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from typing import Any
+
+import click
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from kubemedic.errors import KubemedicUsageError
+from kubemedic.options import RunOptions, confirm_or_abort, execute, exit_with, run_options
+
+
+def load_steps() -> list[dict[str, Any]]:
+    text = resources.files("kubemedic.data").joinpath("recover_steps.yml").read_text()
+    return yaml.safe_load(text) or []
+
+
+def _print_steps(json_output: bool) -> None:
+    steps = load_steps()
+    if json_output:
+        click.echo(json.dumps(steps, indent=2))
+        return
+    table = Table(title="Recovery steps (kubemedic recover <step> -c CUSTOMER)")
+    for column in ("step", "destructive", "repairs"):
+        table.add_column(column, overflow="fold")
+    for step in steps:
+        table.add_row(step["name"], "yes (asks)" if step.get("destructive") else "no",
+                      step["symptom"])
+    Console(width=160).print(table)
+
+
+class _ListAwareCommand(click.Command):
+    """`recover --list` needs neither a step nor a customer."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if "--list" in args:
+            _print_steps("--json" in args)
+            ctx.exit(0)
+        return super().parse_args(ctx, args)
+
+
+@click.command(cls=_ListAwareCommand)
+@click.option("--list", "list_steps", is_flag=True, help="List every step and what it repairs.")
+@click.argument("step")
+@run_options
+def recover(opts: RunOptions, step: str, list_steps: bool) -> None:
+    """Run one recovery STEP on the cluster (see --list). Destructive steps ask unless --yes."""
+    steps = {s["name"]: s for s in load_steps()}
+    if step not in steps:
+        raise KubemedicUsageError(f"unknown recovery step {step!r}; "
+                                  f"known: {', '.join(sorted(steps))}")
+    confirmed = False
+    if steps[step].get("destructive"):
+        confirmed = confirm_or_abort(opts, f"recover {step} on {opts.customer}"
+                                     + (f" (limit {opts.limit})" if opts.limit else ""))
+    exit_with(execute(opts, f"recover-{step}", "recover.yml", tags=[step, *opts.tags],
+                      confirmed=confirmed))

@@ -1,0 +1,131 @@
+"""Turn ansible-runner events into live per-host progress and a final recap."""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+_RESULT_EVENTS = {
+    "runner_on_ok": "ok",
+    "runner_on_failed": "failed",
+    "runner_on_unreachable": "unreachable",
+    "runner_on_skipped": "skipped",
+}
+
+
+@dataclass
+class HostProgress:
+    task: str = ""
+    ok: int = 0
+    changed: int = 0
+    failed: int = 0
+    unreachable: int = 0
+    skipped: int = 0
+
+
+@dataclass
+class ProgressTracker:
+    """Consumes events; `failures` keeps what an operator needs to see about each failure."""
+
+    hosts: dict[str, HostProgress] = field(default_factory=dict)
+    play: str = ""
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
+
+    def handle(self, event: dict[str, Any]) -> str | None:
+        """Update state; return a one-line description for plain (non-TTY) output, if any."""
+        kind = event.get("event", "")
+        data = event.get("event_data", {}) or {}
+        host = data.get("host")
+        if kind == "playbook_on_play_start":
+            self.play = data.get("play", "")
+            return f"PLAY {self.play}"
+        if kind == "runner_on_start" and host:
+            self.hosts.setdefault(host, HostProgress()).task = data.get("task", "")
+            return None
+        if kind in _RESULT_EVENTS and host:
+            return self._result(kind, host, data)
+        return None
+
+    def _result(self, kind: str, host: str, data: dict[str, Any]) -> str:
+        state = self.hosts.setdefault(host, HostProgress())
+        res = data.get("res") or {}
+        outcome = _RESULT_EVENTS[kind]
+        if outcome == "failed" and data.get("ignore_errors"):
+            outcome = "ok"
+        if outcome == "ok" and res.get("changed"):
+            outcome = "changed"
+        setattr(state, outcome, getattr(state, outcome) + 1)
+        task = data.get("task", "")
+        if outcome in ("failed", "unreachable"):
+            message = str(res.get("msg") or res.get("stderr") or res.get("reason") or "")[:2000]
+            self.failures.append({"host": host, "task": task, "outcome": outcome,
+                                  "message": message})
+            return f"{outcome.upper():11} {host}: {task}: {message.splitlines()[0] if message else ''}"
+        return f"{outcome:11} {host}: {task}"
+
+    def table(self) -> Table:
+        elapsed = time.monotonic() - self.started
+        table = Table(title=f"{self.play}  ({elapsed:.0f}s)", title_justify="left", expand=False)
+        for column in ("host", "current task", "ok", "changed", "failed", "unreachable"):
+            table.add_column(column, justify="right" if column not in ("host", "current task")
+                             else "left", no_wrap=True, overflow="ellipsis",
+                             max_width=60 if column == "current task" else None)
+        for name in sorted(self.hosts):
+            h = self.hosts[name]
+            table.add_row(name, h.task, str(h.ok), str(h.changed),
+                          f"[red]{h.failed}[/]" if h.failed else "0",
+                          f"[red]{h.unreachable}[/]" if h.unreachable else "0")
+        return table
+
+
+class Display:
+    """Live table on a terminal, plain lines otherwise, nothing in --json mode."""
+
+    def __init__(self, mode: str = "auto", console: Console | None = None) -> None:
+        self.console = console or Console(stderr=True)
+        if mode == "auto":
+            mode = "live" if self.console.is_terminal else "plain"
+        self.mode = mode
+        self.tracker = ProgressTracker()
+        self._live: Live | None = None
+
+    def __enter__(self) -> Display:
+        if self.mode == "live":
+            self._live = Live(self.tracker.table(), console=self.console, refresh_per_second=4)
+            self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.update(self.tracker.table())
+            self._live.__exit__(None, None, None)
+
+    def event(self, event: dict[str, Any]) -> bool:
+        line = self.tracker.handle(event)
+        if self.mode == "live" and self._live is not None:
+            self._live.update(self.tracker.table())
+        elif self.mode == "plain" and line:
+            print(line, file=sys.stderr, flush=True)
+        return True  # keep every event in the record
+
+
+def recap_table(hosts: dict[str, Any]) -> Table:
+    table = Table(title="Recap", title_justify="left")
+    columns = ("ok", "changed", "failed", "unreachable", "skipped", "rescued", "ignored")
+    table.add_column("host")
+    for column in columns:
+        table.add_column(column, justify="right")
+    for name in sorted(hosts):
+        result = hosts[name]
+        values = [getattr(result, c) for c in columns]
+        style = "red" if result.failed or result.unreachable else (
+            "yellow" if result.changed else "green")
+        table.add_row(f"[{style}]{name}[/]", *(str(v) for v in values))
+    return table

@@ -1,0 +1,143 @@
+"""The one place kubemedic calls Ansible: ansible-runner's Python API, recorded."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from kubemedic import errors, paths
+from kubemedic.engine import records
+from kubemedic.engine.progress import Display
+
+
+@dataclass
+class RunRequest:
+    customer: str
+    verb: str
+    playbook: str  # relative to the project's playbooks/ folder
+    inventory: Path
+    limit: str | None = None
+    tags: list[str] = field(default_factory=list)
+    skip_tags: list[str] = field(default_factory=list)
+    extravars: dict[str, Any] = field(default_factory=dict)
+    check: bool = False
+    diff: bool = False
+    verbosity: int = 0
+    confirmed: bool = False
+    state_dir: str | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class RunResult:
+    rc: int
+    summary: records.RunSummary
+    record: Path
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _stats_to_hosts(stats: dict[str, dict[str, int]] | None) -> dict[str, records.HostResult]:
+    hosts: dict[str, records.HostResult] = {}
+    if not stats:
+        return hosts
+    mapping = {"ok": "ok", "changed": "changed", "failures": "failed", "dark": "unreachable",
+               "skipped": "skipped", "rescued": "rescued", "ignored": "ignored"}
+    for key, attr in mapping.items():
+        for host, count in (stats.get(key) or {}).items():
+            setattr(hosts.setdefault(host, records.HostResult()), attr, count)
+    for host in stats.get("processed") or {}:
+        hosts.setdefault(host, records.HostResult())
+    return hosts
+
+
+def exit_code_for(status: str, hosts: dict[str, records.HostResult], ansible_rc: int) -> int:
+    if any(h.failed for h in hosts.values()):
+        return errors.EXIT_HOST_FAILED
+    if any(h.unreachable for h in hosts.values()):
+        return errors.EXIT_UNREACHABLE
+    if status == "successful" and ansible_rc == 0:
+        return errors.EXIT_OK
+    return errors.EXIT_INTERNAL  # ansible itself failed (syntax, missing role, ...)
+
+
+def environment(project: Path, request: RunRequest) -> dict[str, str]:
+    state = paths.state_dir(request.state_dir)
+    env = {
+        "ANSIBLE_CONFIG": str(project / "ansible.cfg"),
+        # Facts are cached per customer: two customers may both have a host called master1.
+        "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(state / "facts" / request.customer),
+        "ANSIBLE_RETRY_FILES_ENABLED": "false",
+        "ANSIBLE_NOCOLOR": "1",
+        "KUBEMEDIC_PROJECT_DIR": str(project),
+    }
+    env.update(request.extra_env)
+    return env
+
+
+def run_playbook(request: RunRequest, display: Display) -> RunResult:
+    import ansible_runner  # late import keeps `kubemedic --help` fast
+
+    project = paths.project_root()
+    playbook = project / "playbooks" / request.playbook
+    record = records.new_record_dir(request.customer, request.verb, request.state_dir)
+    extravars = {
+        **request.extravars,
+        "kubemedic_customer": request.customer,
+        "kubemedic_record_dir": str(record),
+        "kubemedic_confirmed": request.confirmed,
+    }
+    summary = records.RunSummary(
+        customer=request.customer, verb=request.verb, playbook=request.playbook,
+        started=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        tags=request.tags, skip_tags=request.skip_tags, limit=request.limit,
+        check=request.check, extravars=records.redact(extravars))
+    records.write_summary(record, summary)
+    cmdline = " ".join(flag for flag, on in (("--check", request.check),
+                                              ("--diff", request.diff)) if on)
+    events: list[dict[str, Any]] = []
+
+    def on_event(event: dict[str, Any]) -> bool:
+        events.append(event)
+        return display.event(event)
+
+    started = time.monotonic()
+    with display:
+        runner = ansible_runner.run(
+            private_data_dir=str(record),
+            project_dir=str(project),
+            playbook=str(playbook),
+            inventory=str(request.inventory / "hosts.yml"),
+            limit=request.limit,
+            tags=",".join(request.tags) or None,
+            skip_tags=",".join(request.skip_tags) or None,
+            extravars=extravars,
+            cmdline=cmdline or None,
+            verbosity=request.verbosity or None,
+            envvars=environment(project, request),
+            event_handler=on_event,
+            quiet=True,
+            json_mode=False,
+        )
+    summary.duration_seconds = round(time.monotonic() - started, 2)
+    summary.hosts = _stats_to_hosts(runner.stats)
+    summary.status = runner.status
+    summary.failures = display.tracker.failures
+    summary.rc = exit_code_for(runner.status, summary.hosts, runner.rc)
+    if summary.rc == errors.EXIT_INTERNAL:
+        summary.failures.append({"host": None, "task": None, "outcome": "ansible-error",
+                                 "message": _tail(runner)})
+    records.scrub_runner_env(record)
+    records.write_summary(record, summary)
+    return RunResult(rc=summary.rc, summary=summary, record=record, events=events)
+
+
+def _tail(runner: Any, lines: int = 15) -> str:
+    try:
+        text = runner.stdout.read()
+    except (OSError, AttributeError):
+        return f"ansible exited with status {getattr(runner, 'rc', '?')}"
+    return "\n".join(text.strip().splitlines()[-lines:])
+

@@ -1,0 +1,1 @@
+"""Importers turn another tool's inventory into a kubemedic customer inventory."""

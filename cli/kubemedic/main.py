@@ -1,0 +1,42 @@
+"""kubemedic command line: one module per verb group under commands/, registered here."""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+from kubemedic import __version__
+
+# (module under kubemedic.commands, click command object name). Order = order in --help.
+COMMANDS: list[tuple[str, str]] = [
+    ("init", "init"),
+    ("inventory", "inventory"),
+    ("bootstrap", "bootstrap"),
+    ("recover", "recover"),
+    ("history", "history"),
+    # ("lab", "lab"),  # being written
+]
+
+
+class KubemedicGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)  # keep registration order, not alphabetical
+
+
+@click.group(cls=KubemedicGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="kubemedic")
+@click.option("--inventory-dir", envvar="KUBEMEDIC_INVENTORY_DIR", type=click.Path(),
+              help="Folder holding <customer>/ inventories (default: <project>/inventories).")
+@click.option("--state-dir", envvar="KUBEMEDIC_STATE_DIR", type=click.Path(),
+              help="Where run records and lab keys live (default: ~/.local/share/kubemedic).")
+def cli(inventory_dir: str | None, state_dir: str | None) -> None:
+    """Build, diagnose and repair on-premise AI Kubernetes clusters (GPU/NPU), offline-first.
+
+    Exit codes: 0 ok, 2 bad input (nothing touched), 3 a task failed, 4 host unreachable,
+    5 critical doctor finding, 6 confirmation declined.
+    """
+
+
+for _module, _name in COMMANDS:
+    cli.add_command(getattr(importlib.import_module(f"kubemedic.commands.{_module}"), _name))

@@ -1,0 +1,161 @@
+"""Options shared by every verb that runs playbooks, declared once, and the code that runs them."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import click
+import yaml
+from rich.console import Console
+
+from kubemedic import errors
+from kubemedic.engine.progress import Display, recap_table
+from kubemedic.engine.runner import RunRequest, RunResult, run_playbook
+from kubemedic.inventory.loader import load_and_validate
+
+
+def _split(values: tuple[str, ...]) -> list[str]:
+    return [item.strip() for value in values for item in value.split(",") if item.strip()]
+
+
+def parse_extravars(values: tuple[str, ...]) -> dict[str, Any]:
+    """-e key=value, -e '{"json": 1}', -e @file.yml — like ansible-playbook."""
+    merged: dict[str, Any] = {}
+    for value in values:
+        if value.startswith("@"):
+            try:
+                with open(value[1:], encoding="utf-8") as handle:
+                    loaded = yaml.safe_load(handle) or {}
+            except (OSError, yaml.YAMLError) as exc:
+                raise errors.KubemedicUsageError(f"-e {value}: cannot load: {exc}") from exc
+        elif value.lstrip().startswith("{"):
+            try:
+                loaded = yaml.safe_load(value)
+            except yaml.YAMLError as exc:
+                raise errors.KubemedicUsageError(f"-e {value}: not valid JSON/YAML") from exc
+        elif "=" in value:
+            key, _, raw = value.partition("=")
+            loaded = {key.strip(): yaml.safe_load(raw) if raw else ""}
+        else:
+            raise errors.KubemedicUsageError(f"-e {value!r}: expected key=value, JSON or @file")
+        if not isinstance(loaded, dict):
+            raise errors.KubemedicUsageError(f"-e {value}: must define a mapping of variables")
+        merged.update(loaded)
+    return merged
+
+
+@dataclass
+class RunOptions:
+    customer: str
+    limit: str | None
+    tags: list[str]
+    skip_tags: list[str]
+    extravars: dict[str, Any]
+    check: bool
+    diff: bool
+    verbose: int
+    yes: bool
+    json_output: bool
+    inventory_dir: str | None = None
+    state_dir: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def customer_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("-c", "--customer", required=True, envvar="KUBEMEDIC_CUSTOMER",
+                        help="Customer inventory: inventories/<customer>/ "
+                             "(env KUBEMEDIC_CUSTOMER).")(func)
+
+
+def run_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Adds the common run options and passes one RunOptions object as `opts`."""
+    decorators = [
+        customer_option,
+        click.option("--limit", "-l", help="Only these hosts/groups (Ansible pattern)."),
+        click.option("--tags", "-t", multiple=True, help="Only these tags (repeat or a,b)."),
+        click.option("--skip-tags", multiple=True, help="Skip these tags (repeat or a,b)."),
+        click.option("-e", "--extra-vars", "extra_vars", multiple=True,
+                     help="Extra variables: key=value, JSON or @file."),
+        click.option("--check", is_flag=True, help="Dry run: report what would change."),
+        click.option("--diff", is_flag=True, help="Show file differences."),
+        click.option("-v", "--verbose", count=True, help="Ansible verbosity (-v .. -vvvv)."),
+        click.option("--yes", "-y", is_flag=True, help="Do not ask before destructive steps."),
+        click.option("--json", "json_output", is_flag=True,
+                     help="Print a machine-readable summary instead of progress."),
+    ]
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, customer: str, limit: str | None, tags: tuple[str, ...],
+                skip_tags: tuple[str, ...], extra_vars: tuple[str, ...], check: bool, diff: bool,
+                verbose: int, yes: bool, json_output: bool, **kwargs: Any) -> Any:
+        ctx = click.get_current_context()
+        root = ctx.find_root().params
+        opts = RunOptions(customer=customer, limit=limit, tags=_split(tags),
+                          skip_tags=_split(skip_tags), extravars=parse_extravars(extra_vars),
+                          check=check, diff=diff, verbose=verbose, yes=yes,
+                          json_output=json_output, inventory_dir=root.get("inventory_dir"),
+                          state_dir=root.get("state_dir"))
+        return func(*args, opts=opts, **kwargs)
+
+    for decorator in reversed(decorators):
+        wrapper = decorator(wrapper)
+    return wrapper
+
+
+def confirm_or_abort(opts: RunOptions, what: str) -> bool:
+    """Ask before a destructive step; returns True when confirmed (the playbook is told so)."""
+    if opts.yes or opts.check:
+        return opts.yes
+    if not sys.stdin.isatty():
+        raise errors.KubemedicUsageError(
+            f"{what} is destructive and needs confirmation: re-run with --yes "
+            "(no terminal to ask on)")
+    if not click.confirm(f"{what}. Continue?", default=False, err=True):
+        raise errors.DeclinedError(what)
+    return True
+
+
+def execute(opts: RunOptions, verb: str, playbook: str, *, extravars: dict[str, Any] | None = None,
+            tags: list[str] | None = None, confirmed: bool = False) -> RunResult:
+    """Validate the inventory, run the playbook with progress, print the recap, exit with its code.
+
+    Nothing is contacted before the inventory validates (exit 2 otherwise).
+    """
+    root, _data = load_and_validate(opts.customer, opts.inventory_dir)
+    request = RunRequest(
+        customer=opts.customer, verb=verb, playbook=playbook, inventory=root, limit=opts.limit,
+        tags=tags if tags is not None else opts.tags, skip_tags=opts.skip_tags,
+        extravars={**(extravars or {}), **opts.extravars}, check=opts.check, diff=opts.diff,
+        verbosity=opts.verbose, confirmed=confirmed or opts.yes, state_dir=opts.state_dir)
+    display = Display(mode="quiet" if opts.json_output else "auto")
+    result = run_playbook(request, display)
+    report(opts, result)
+    return result
+
+
+def report(opts: RunOptions, result: RunResult) -> None:
+    summary = result.summary
+    if opts.json_output:
+        click.echo(json.dumps({**summary.to_json(), "record": str(result.record)}, indent=2,
+                              default=str))
+        return
+    console = Console(stderr=True)
+    if summary.hosts:
+        console.print(recap_table(summary.hosts))
+    for failure in summary.failures:
+        where = f"{failure['host']}: {failure['task']}" if failure.get("host") else "ansible"
+        console.print(f"[red]{failure['outcome']}[/] {where}\n  {failure['message']}")
+    verdict = {0: "[green]ok[/]", 3: "[red]failed[/]", 4: "[red]unreachable hosts[/]"}.get(
+        summary.rc or 0, "[red]error[/]")
+    console.print(f"{summary.verb}: {verdict} in {summary.duration_seconds}s; "
+                  f"record: {result.record}")
+
+
+def exit_with(result: RunResult) -> None:
+    ctx = click.get_current_context()
+    ctx.exit(result.rc)

@@ -1,0 +1,56 @@
+"""Action plugin: validate the inventory with kubemedic's own validator (no host contacted).
+
+The validator lives in cli/kubemedic/inventory/validate.py of the same checkout, so plain
+ansible-playbook and AWX runs enforce exactly what `kubemedic inventory check` enforces.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from ansible.plugins.action import ActionBase
+
+DOCUMENTATION = r"""
+module: kubemedic_inventory_check
+short_description: Validate a kubemedic customer inventory
+description:
+  - Runs kubemedic's inventory schema and cross-host rules on the controller.
+  - Fails with one message per problem (host and field named). Contacts no host.
+options: {}
+"""
+
+_CLI_DIR = Path(__file__).resolve().parents[2] / "cli"
+
+
+def _import_validator():
+    try:
+        from kubemedic.inventory import validate
+    except ImportError:
+        sys.path.insert(0, str(_CLI_DIR))
+        from kubemedic.inventory import validate
+    return validate
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        task_vars = task_vars or {}
+        validate = _import_validator()
+        hostvars = task_vars.get("hostvars", {})
+        groups = {name: list(members) for name, members in task_vars.get("groups", {}).items()}
+        hosts = {name: dict(hostvars[name]) for name in hostvars}
+        data = validate.InventoryData(hosts=hosts, groups=groups,
+                                      locate=lambda host, field: "inventory")
+        problems = validate.validate(data)
+        result["changed"] = False
+        if problems:
+            result["failed"] = True
+            result["problems"] = [str(p) for p in problems]
+            result["msg"] = "inventory is invalid: " + "; ".join(result["problems"])
+        else:
+            result["msg"] = f"inventory valid ({len(data.cluster_hosts())} cluster hosts)"
+        return result
