@@ -12,10 +12,11 @@ from kubemedic import __version__
 COMMANDS: list[tuple[str, str]] = [
     ("init", "init"),
     ("inventory", "inventory"),
+    ("ping", "ping"),
     ("bootstrap", "bootstrap"),
     ("recover", "recover"),
     ("history", "history"),
-    # ("lab", "lab"),  # being written
+    ("lab", "lab"),
 ]
 
 

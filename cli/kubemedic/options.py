@@ -145,6 +145,8 @@ def report(opts: RunOptions, result: RunResult) -> None:
                               default=str))
         return
     console = Console(stderr=True)
+    if not console.is_terminal:
+        console = Console(stderr=True, width=160)  # logs and CI: do not squeeze the recap
     if summary.hosts:
         console.print(recap_table(summary.hosts))
     for failure in summary.failures:

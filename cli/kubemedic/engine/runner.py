@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -77,8 +79,18 @@ def environment(project: Path, request: RunRequest) -> dict[str, str]:
     return env
 
 
+def _ensure_ansible_on_path() -> None:
+    """ansible-playbook comes from the same environment as kubemedic, activated or not."""
+    bindir = str(Path(sys.executable).parent)
+    search = os.environ.get("PATH", "").split(os.pathsep)
+    if bindir not in search:
+        os.environ["PATH"] = os.pathsep.join([bindir, *search])
+
+
 def run_playbook(request: RunRequest, display: Display) -> RunResult:
     import ansible_runner  # late import keeps `kubemedic --help` fast
+
+    _ensure_ansible_on_path()
 
     project = paths.project_root()
     playbook = project / "playbooks" / request.playbook

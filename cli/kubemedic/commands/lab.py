@@ -1,0 +1,80 @@
+"""`kubemedic lab up|status|down`: the rehearsal lab on podman systemd nodes."""
+
+from __future__ import annotations
+
+import json
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from kubemedic.lab import lab as lab_mod
+
+NAME_OPTION = click.option("--name", default="lab", show_default=True,
+                           help="Lab name: prefixes nodes/networks; inventory inventories/<name>/.")
+
+
+def _root_params() -> dict:
+    return click.get_current_context().find_root().params
+
+
+@click.group()
+def lab() -> None:
+    """Rehearsal lab: real systemd + sshd nodes as podman containers on this machine.
+
+    Rehearse a repair on the lab before doing it on a customer's cluster:
+    `kubemedic lab up` then `kubemedic bootstrap -c lab`, `kubemedic doctor -c lab`, ...
+    """
+
+
+@lab.command()
+@NAME_OPTION
+@click.option("--nodes", default=3, show_default=True, help="Cluster nodes (1-16).")
+@click.option("--outside", default=1, show_default=True,
+              help="Nodes on a second network outside the cluster subnet (for deny tests).")
+@click.option("--subnet", default=lab_mod.DEFAULT_SUBNET, show_default=True,
+              help="Cluster subnet; the outside network is the next one of the same size.")
+@click.option("--json", "json_output", is_flag=True, help="Print the lab description as JSON.")
+def up(name: str, nodes: int, outside: int, subnet: str, json_output: bool) -> None:
+    """Create (or complete) the lab and write inventories/<name>/."""
+    params = _root_params()
+    log = (lambda msg: click.echo(msg, err=True))
+    info = lab_mod.up(name, nodes=nodes, subnet=subnet, outside=outside,
+                      inventory_dir=params.get("inventory_dir"),
+                      state_dir=params.get("state_dir"), log=log)
+    if json_output:
+        click.echo(json.dumps(info.to_json(), indent=2))
+        return
+    for node in info.nodes:
+        click.echo(f"{node.name:24} {node.ip:16} {node.role}")
+    click.echo(f"inventory: {info.inventory}\nssh:       ssh -F {info.ssh_config} "
+               f"{info.nodes[0].name}\nnext:      kubemedic bootstrap -c {name}")
+
+
+@lab.command()
+@NAME_OPTION
+@click.option("--json", "json_output", is_flag=True)
+def status(name: str, json_output: bool) -> None:
+    """Show the lab's nodes, their container and systemd state."""
+    report = lab_mod.status(name, _root_params().get("state_dir"))
+    if json_output:
+        click.echo(json.dumps(report, indent=2))
+        return
+    if not report["exists"]:
+        click.echo(f"lab {name!r} does not exist (kubemedic lab up --name {name})")
+        return
+    table = Table(title=f"lab {name}")
+    for column in ("node", "container", "systemd", "networks"):
+        table.add_column(column)
+    for node in report["nodes"]:
+        table.add_row(node["name"], node["state"], node["systemd"], ",".join(node["networks"]))
+    Console().print(table)
+
+
+@lab.command()
+@NAME_OPTION
+def down(name: str) -> None:
+    """Remove the lab's containers, networks, generated inventory and keys."""
+    params = _root_params()
+    removed = lab_mod.down(name, params.get("inventory_dir"), params.get("state_dir"))
+    click.echo(f"removed: {', '.join(removed)}" if removed else f"lab {name!r}: nothing to remove")

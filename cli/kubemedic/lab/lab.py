@@ -1,0 +1,286 @@
+"""The rehearsal lab: systemd + sshd podman nodes on a cluster network and an outside network.
+
+Every node is a real Debian 12 system reached over real ssh, so each verb runs against the lab
+exactly as against a customer's cluster. What cannot be real (one shared kernel: no NFS server,
+no GPUs, no reboots into a new kernel) is listed in docs/lab.md.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kubemedic import paths
+from kubemedic.errors import KubemedicUsageError
+from kubemedic.lab.image import ensure_image
+
+LABEL = "kubemedic.lab"
+_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
+DEFAULT_SUBNET = "192.168.230.0/24"
+# Podman refuses higher nproc, and setrlimit fails without nofile (see shared LAB.md).
+_RUN_FLAGS = ["--privileged", "--systemd=always", "--ulimit", "nofile=20000:20000",
+              "--ulimit", "nproc=4096:4096"]
+
+
+@dataclass
+class LabNode:
+    name: str
+    ip: str
+    network: str
+    role: str  # "cluster" or "outside"
+
+
+@dataclass
+class LabInfo:
+    name: str
+    subnet: str
+    outside_subnet: str
+    gateway: str
+    image: str
+    inventory: str
+    ssh_config: str
+    key: str
+    nodes: list[LabNode] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def podman(*args: str, check: bool = True, capture: bool = True) -> subprocess.CompletedProcess:
+    # runc, not crun: crun fails on this kind of host ("cgroups in hybrid mode not supported").
+    return subprocess.run(["podman", "--runtime", "runc", *args], check=check, text=True,
+                          capture_output=capture)
+
+
+def validate_name(name: str) -> str:
+    if not _NAME.match(name or ""):
+        raise KubemedicUsageError(f"lab name {name!r} is invalid: lower-case letters, digits and "
+                                  "'-', starting with a letter, at most 31 characters")
+    return name
+
+
+def networks_for(subnet: str) -> tuple[ipaddress.IPv4Network, ipaddress.IPv4Network]:
+    try:
+        cluster = ipaddress.ip_network(subnet, strict=True)
+    except ValueError as exc:
+        raise KubemedicUsageError(f"--subnet {subnet!r}: {exc}") from exc
+    if cluster.version != 4 or not cluster.is_private or cluster.prefixlen > 28:
+        raise KubemedicUsageError(f"--subnet {subnet}: use a private IPv4 network of /28 or wider")
+    outside = ipaddress.ip_network(f"{cluster.broadcast_address + 1}/{cluster.prefixlen}")
+    return cluster, outside
+
+
+def lab_dir(name: str, state_dir: str | None = None) -> Path:
+    return paths.state_dir(state_dir) / "lab" / name
+
+
+def _containers(name: str) -> list[dict[str, Any]]:
+    out = podman("ps", "-a", "--filter", f"label={LABEL}={name}", "--format", "json").stdout
+    return json.loads(out or "[]")
+
+
+def _networks(name: str) -> list[str]:
+    out = podman("network", "ls", "--filter", f"label={LABEL}={name}", "--format",
+                 "{{.Name}}").stdout
+    return [line for line in out.splitlines() if line]
+
+
+def _ensure_key(directory: Path) -> Path:
+    key = directory / "id_ed25519"
+    if not key.exists():
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "kubemedic-lab",
+                        "-f", str(key)], check=True)
+    return key
+
+
+def _write_ssh_config(directory: Path, key: Path, nodes: list[LabNode]) -> Path:
+    lines = []
+    for node in nodes:
+        lines += [f"Host {node.name} {node.ip}", f"  HostName {node.ip}", "  User root",
+                  f"  IdentityFile {key}", "  IdentitiesOnly yes",
+                  "  StrictHostKeyChecking no", "  UserKnownHostsFile /dev/null",
+                  "  LogLevel ERROR", "  ControlMaster auto",
+                  f"  ControlPath {directory}/cm-%C", "  ControlPersist 120s", ""]
+    config = directory / "ssh_config"
+    config.write_text("\n".join(lines))
+    return config
+
+
+def _write_inventory(target: Path, info: LabInfo) -> None:
+    cluster_nodes = [n for n in info.nodes if n.role == "cluster"]
+    first = cluster_nodes[0]
+
+    def hosts(names: list[str]) -> dict[str, Any] | None:
+        return {n: {} for n in names} or None
+
+    workers = {n.name: {"ansible_host": n.ip} for n in cluster_nodes}
+    workers[first.name]["first_master"] = True
+    inventory = {"all": {"children": {
+        "cluster": {"children": {
+            "workers": {"hosts": workers},
+            "masters": {"hosts": hosts([first.name])},
+            "etcd": {"hosts": hosts([first.name])},
+            "registry": {"hosts": hosts([first.name])},
+            "nfs_server": {"hosts": hosts([first.name])},
+            "gpu": {"hosts": None},
+            "npu": {"hosts": None},
+        }},
+        "lab_outside": {"hosts": {n.name: {"ansible_host": n.ip}
+                                  for n in info.nodes if n.role == "outside"} or None},
+    }}}
+    cluster_vars = {
+        "cluster_name": info.name,
+        "cluster_subnet": info.subnet,
+        "cluster_devbox_cidr": f"{info.gateway}/32",
+        "cluster_kubernetes_version": "1.28.2",
+        "cluster_pod_cidr": "10.244.0.0/16",
+        "cluster_service_cidr": "10.96.0.0/12",
+        "cluster_registry": f"{first.ip}:5000",
+        "cluster_docker_data_root": "/var/lib/docker",
+        "cluster_log_max_size": "10m",
+        "cluster_log_max_file": 3,
+        "cluster_nfs_enabled": True,
+        "cluster_container_runtime": "docker",
+        "cluster_shared_kernel": True,
+        "ansible_user": "root",
+        "ansible_ssh_private_key_file": info.key,
+        "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
+                                   "-o LogLevel=ERROR",
+    }
+    (target / "group_vars").mkdir(parents=True, exist_ok=True)
+    header = (f"# Rehearsal lab {info.name!r}, written by `kubemedic lab up`; "
+              "rewritten on every `lab up`, removed by `lab down`.\n")
+    (target / "hosts.yml").write_text(header + yaml.safe_dump(inventory, sort_keys=False)
+                                      .replace(": null\n", ":\n"))
+    (target / "group_vars" / "all.yml").write_text(
+        header + "# cluster_shared_kernel: nodes are containers sharing the dev-box kernel, so "
+        "roles skip swapoff,\n# non-net sysctls and modprobe (they would change the host).\n"
+        + yaml.safe_dump(cluster_vars, sort_keys=False))
+
+
+def _wait_for_ssh(nodes: list[LabNode], ssh_config: Path, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    pending = list(nodes)
+    while pending:
+        node = pending[0]
+        try:
+            with socket.create_connection((node.ip, 22), timeout=2):
+                pass
+            probe = subprocess.run(["ssh", "-F", str(ssh_config), node.name, "true"],
+                                   capture_output=True, timeout=15, check=False)
+            if probe.returncode == 0:
+                pending.pop(0)
+                continue
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"lab node {node.name} ({node.ip}) did not answer ssh in "
+                               f"{timeout:.0f}s; see `podman logs {node.name}`")
+        time.sleep(1)
+
+
+def up(name: str, nodes: int = 3, subnet: str = DEFAULT_SUBNET, outside: int = 1,
+       inventory_dir: str | None = None, state_dir: str | None = None, log=print) -> LabInfo:
+    validate_name(name)
+    if not 1 <= nodes <= 16:
+        raise KubemedicUsageError(f"--nodes {nodes}: use 1 to 16 nodes")
+    if not 0 <= outside <= 4:
+        raise KubemedicUsageError(f"--outside {outside}: use 0 to 4 outside nodes")
+    cluster_net, outside_net = networks_for(subnet)
+    existing = _containers(name)
+    if existing and len(existing) != nodes + outside:
+        raise KubemedicUsageError(f"lab {name!r} already exists with {len(existing)} nodes; "
+                                  f"run `kubemedic lab down --name {name}` first")
+    image = ensure_image(log)
+    directory = lab_dir(name, state_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    key = _ensure_key(directory)
+    apt_cache = paths.cache_dir() / "lab" / "apt-archives"
+    (apt_cache / "partial").mkdir(parents=True, exist_ok=True)
+    hosts = list(cluster_net.hosts())
+    gateway = str(hosts[0])
+    wanted = [LabNode(f"{name}-node{i + 1}", str(hosts[10 + i]), f"{name}-cluster", "cluster")
+              for i in range(nodes)]
+    out_hosts = list(outside_net.hosts())
+    wanted += [LabNode(f"{name}-outside{i + 1}", str(out_hosts[10 + i]), f"{name}-outside",
+                       "outside") for i in range(outside)]
+    present = set(_networks(name))
+    for net_name, net in ((f"{name}-cluster", cluster_net), (f"{name}-outside", outside_net)):
+        if net_name not in present:
+            podman("network", "create", "--subnet", str(net), "--label", f"{LABEL}={name}",
+                   net_name)
+    by_name = {c["Names"][0]: c for c in existing}
+    for node in wanted:
+        if node.name in by_name:
+            if by_name[node.name].get("State") != "running":
+                podman("start", node.name)
+            continue
+        podman("run", "-d", "--name", node.name, "--hostname", node.name,
+               "--label", f"{LABEL}={name}", "--network", node.network, "--ip", node.ip,
+               *_RUN_FLAGS,
+               "-v", f"{key}.pub:/root/.ssh/authorized_keys:ro,Z",
+               "-v", f"{apt_cache}:/var/cache/apt/archives",
+               image, "/sbin/init")
+    target = paths.inventory_dir(inventory_dir) / name
+    info = LabInfo(name=name, subnet=str(cluster_net), outside_subnet=str(outside_net),
+                   gateway=gateway, image=image, inventory=str(target),
+                   ssh_config=str(directory / "ssh_config"), key=str(key), nodes=wanted)
+    ssh_config = _write_ssh_config(directory, key, wanted)
+    _wait_for_ssh(wanted, ssh_config)
+    _write_inventory(target, info)
+    (directory / "lab.json").write_text(json.dumps(info.to_json(), indent=2))
+    return info
+
+
+def status(name: str, state_dir: str | None = None) -> dict[str, Any]:
+    validate_name(name)
+    nodes = []
+    for container in sorted(_containers(name), key=lambda c: c["Names"][0]):
+        node = container["Names"][0]
+        state = container.get("State", "")
+        system = ""
+        if state == "running":
+            system = podman("exec", node, "systemctl", "is-system-running", check=False).stdout
+        nodes.append({"name": node, "state": state, "systemd": system.strip(),
+                      "networks": container.get("Networks", [])})
+    info_file = lab_dir(name, state_dir) / "lab.json"
+    info = json.loads(info_file.read_text()) if info_file.is_file() else {}
+    return {"name": name, "exists": bool(nodes), "nodes": nodes,
+            "inventory": info.get("inventory"), "ssh_config": info.get("ssh_config"),
+            "networks": _networks(name)}
+
+
+def down(name: str, inventory_dir: str | None = None, state_dir: str | None = None) -> list[str]:
+    """Remove the lab's containers, networks, generated inventory and keys. Idempotent."""
+    validate_name(name)
+    removed = []
+    containers = [c["Names"][0] for c in _containers(name)]
+    if containers:
+        podman("rm", "-f", "-t", "0", *containers)
+        removed += containers
+    for network in _networks(name):
+        podman("network", "rm", "-f", network)
+        removed.append(network)
+    directory = lab_dir(name, state_dir)
+    info_file = directory / "lab.json"
+    inventory = None
+    if info_file.is_file():
+        inventory = json.loads(info_file.read_text()).get("inventory")
+    inventory_path = Path(inventory) if inventory else paths.inventory_dir(inventory_dir) / name
+    generated = inventory_path / "hosts.yml"
+    if generated.is_file() and "written by `kubemedic lab up`" in generated.read_text():
+        shutil.rmtree(inventory_path)
+        removed.append(str(inventory_path))
+    if directory.is_dir():
+        shutil.rmtree(directory)
+    return removed
