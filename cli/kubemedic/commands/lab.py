@@ -38,10 +38,9 @@ def lab() -> None:
 def up(name: str, nodes: int, outside: int, subnet: str, json_output: bool) -> None:
     """Create (or complete) the lab and write inventories/<name>/."""
     params = _root_params()
-    log = (lambda msg: click.echo(msg, err=True))
     info = lab_mod.up(name, nodes=nodes, subnet=subnet, outside=outside,
                       inventory_dir=params.get("inventory_dir"),
-                      state_dir=params.get("state_dir"), log=log)
+                      state_dir=params.get("state_dir"), log=lambda msg: click.echo(msg, err=True))
     if json_output:
         click.echo(json.dumps(info.to_json(), indent=2))
         return

@@ -68,8 +68,8 @@ def _make_locator(root: Path, parsed: dict[Path, Any], host_groups: dict[str, li
         return isinstance(data, dict) and name in data
 
     def group_files(group: str) -> list[Path]:
-        return [p for p in parsed if p.parent.name == "group_vars" and p.stem == group
-                or p.parent.parent.name == "group_vars" and p.parent.name == group]
+        return [p for p in parsed if (p.parent.name == "group_vars" and p.stem == group)
+                or (p.parent.parent.name == "group_vars" and p.parent.name == group)]
 
     def locate(host: str | None, name: str) -> str:
         if host is not None:

@@ -51,7 +51,7 @@ def parse(path: Path) -> tuple[list[HostSpec], dict[str, Any]]:
         if not address:
             problems.append(f"{path}: host {host.name!r}: no ip/ansible_host")
             continue
-        hosts.append(HostSpec(name=host.name, ip=str(address), groups=groups))
+        hosts.append(HostSpec(name=str(host.name), ip=str(address), groups=groups))
         for source, (target, convert) in VAR_MAP.items():
             if source in hvars and "{{" not in str(hvars[source]):
                 cluster[target] = convert(hvars[source])
