@@ -1,0 +1,49 @@
+# kubemedic developer entry points. `make demo` runs the main job on a rehearsal lab,
+# `make test` runs every check CI runs. Both set everything up first (idempotent).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+LAB ?= lab
+NODES ?= 3
+
+.PHONY: setup demo demo-down lint unit test clean
+
+$(BIN)/kubemedic: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev,speed]'
+	touch $@
+
+collections/.installed: requirements.yml $(BIN)/kubemedic
+	PYTHON=$(BIN)/python scripts/install-collections
+	touch $@
+
+setup: $(BIN)/kubemedic collections/.installed
+	scripts/setup-host
+
+# The main job: a 3-node lab, bootstrap it, diagnose it.
+demo: setup
+	kubemedic lab up --name $(LAB) --nodes $(NODES)
+	kubemedic bootstrap -c $(LAB)
+	kubemedic bootstrap -c $(LAB)
+	@if kubemedic --help | grep -q '^  doctor'; then kubemedic doctor -c $(LAB); fi
+	kubemedic history -c $(LAB)
+
+demo-down:
+	kubemedic lab down --name $(LAB)
+
+lint: setup
+	scripts/lint
+
+unit: setup
+	pytest -q tests/unit
+
+# Everything: lint, unit tests, lab integration tests and molecule scenarios (run by pytest).
+test: setup
+	scripts/lint
+	pytest -v -p no:cacheprovider tests
+
+clean:
+	rm -rf $(VENV) collections .pytest_cache .ruff_cache .cache

@@ -1,0 +1,59 @@
+"""Issue 2 "done when", for real: lab up, bootstrap over ssh twice (changed=0), history.
+
+Real podman nodes with systemd and sshd; nothing here is a double.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytestmark = pytest.mark.lab
+
+
+@pytest.fixture(scope="module")
+def lab(lab_factory):
+    return lab_factory("km-found", nodes=3, subnet="192.168.248.0/24")
+
+
+def totals(summary: dict, key: str) -> int:
+    return sum(host[key] for host in summary["hosts"].values())
+
+
+def test_lab_nodes_are_real_systemd_hosts_over_ssh(lab) -> None:
+    status = json.loads(lab.kubemedic("lab", "status", "--name", lab.customer, "--json").stdout)
+    assert len(status["nodes"]) == 4
+    assert all(n["state"] == "running" for n in status["nodes"])
+    for node in lab.nodes:
+        result = lab.ssh(node, "systemctl is-system-running --wait; hostname", check=True)
+        assert result.stdout.split() == ["running", node]
+    outside, outside_ip = next(iter(lab.outside.items()))
+    assert not outside_ip.startswith(lab.subnet.rsplit(".", 2)[0])
+    assert lab.kubemedic("inventory", "check", lab.customer).returncode == 0
+
+
+def test_bootstrap_converges_then_changes_nothing_and_history_has_both(lab) -> None:
+    first = lab.kubemedic("bootstrap", "-c", lab.customer, "--json")
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    first_summary = json.loads(first.stdout)
+    assert set(first_summary["hosts"]) >= set(lab.nodes)
+    assert totals(first_summary, "changed") > 0
+
+    second = lab.kubemedic("bootstrap", "-c", lab.customer)  # live progress, plain mode
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "Recap" in second.stderr
+    for node in lab.nodes:
+        assert f"{node}: Common |" in second.stderr  # per-host task progress lines
+
+    history = json.loads(lab.kubemedic("history", "-c", lab.customer, "--json").stdout)
+    bootstraps = [run for run in history if run["verb"] == "bootstrap"]
+    assert len(bootstraps) == 2
+    assert totals(bootstraps[-1], "changed") == 0, bootstraps[-1]["hosts"]
+    assert all(run["rc"] == 0 for run in bootstraps)
+
+
+def test_check_mode_on_converged_nodes_changes_nothing(lab) -> None:
+    result = lab.kubemedic("bootstrap", "-c", lab.customer, "--check", "--json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert totals(json.loads(result.stdout), "changed") == 0
