@@ -43,14 +43,16 @@ class ActionModule(ActionBase):
         hostvars = task_vars.get("hostvars", {})
         groups = {name: list(members) for name, members in task_vars.get("groups", {}).items()}
         hosts = {name: dict(hostvars[name]) for name in hostvars}
+        source = str(task_vars.get("inventory_file") or "inventory")
         data = validate.InventoryData(hosts=hosts, groups=groups,
-                                      locate=lambda host, field: "inventory")
+                                      locate=lambda host, field: source)
         problems = validate.validate(data)
         result["changed"] = False
         if problems:
             result["failed"] = True
             result["problems"] = [str(p) for p in problems]
-            result["msg"] = "inventory is invalid: " + "; ".join(result["problems"])
+            result["msg"] = (f"inventory is invalid ({len(problems)} problems; nothing was run): "
+                             + " | ".join(result["problems"]))
         else:
             result["msg"] = f"inventory valid ({len(data.cluster_hosts())} cluster hosts)"
         return result

@@ -178,3 +178,29 @@ def test_every_playbook_imports_validation_first() -> None:
             continue
         plays = yaml.safe_load(playbook.read_text())
         assert plays[0].get("ansible.builtin.import_playbook") == "validate.yml", playbook.name
+
+
+def test_plain_ansible_playbook_validates_before_contacting_hosts(tmp_path: Path) -> None:
+    """AWX / ansible-playbook users get the same validation through the action plugin."""
+    import os
+    import subprocess
+    import sys
+
+    counter = ConnectionCounter()
+    try:
+        ssh = {"ansible_port": counter.port, "ansible_connection": "ssh"}
+        inventory = write_inventory(tmp_path, "plain", {
+            "node1": {"ansible_host": "127.0.0.2", **ssh},
+            "Node2": {"ansible_host": "10.1.1.1", **ssh}})
+        playbook = str(Path(sys.executable).parent / "ansible-playbook")
+        result = subprocess.run([playbook, "-i", str(inventory / "hosts.yml"),
+                                 str(REPO / "playbooks" / "ping.yml")], text=True,
+                                capture_output=True, cwd=REPO, timeout=120, check=False,
+                                env={**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg")})
+        assert result.returncode != 0
+        assert "inventory is invalid" in result.stdout
+        assert "'Node2'" in result.stdout and "outside cluster_subnet" in result.stdout
+        assert str(inventory / "hosts.yml") in result.stdout
+        assert counter.connections == 0
+    finally:
+        counter.close()

@@ -174,8 +174,9 @@ def _check_services(data: InventoryData, cvars: dict[str, Any]) -> list[Problem]
     registry_hosts = data.groups.get("registry", [])
     if registry_hosts and registry and not _templated(registry) and not schema._hostport(registry):
         host_part = str(registry).rsplit(":", 1)[0]
-        known = {h for h in registry_hosts} | {
-            str(data.hosts[h].get("ansible_host")) for h in registry_hosts}
+        known = set(registry_hosts) | {
+            str(data.hosts[h]["ansible_host"]) for h in registry_hosts
+            if data.hosts[h].get("ansible_host")}
         if host_part not in known:
             problems.append(Problem(data.locate(None, "cluster_registry"), "cluster_registry",
                                     f"{registry} does not point at the registry host "
