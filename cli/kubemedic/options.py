@@ -6,7 +6,7 @@ import functools
 import json
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import click
@@ -63,7 +63,7 @@ class RunOptions:
     json_output: bool
     inventory_dir: str | None = None
     state_dir: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    vault_password_file: str | None = None
 
 
 def customer_option(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -87,19 +87,23 @@ def run_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--yes", "-y", is_flag=True, help="Do not ask before destructive steps."),
         click.option("--json", "json_output", is_flag=True,
                      help="Print a machine-readable summary instead of progress."),
+        click.option("--vault-password-file", type=click.Path(exists=True, dir_okay=False),
+                     envvar="KUBEMEDIC_VAULT_PASSWORD_FILE",
+                     help="Decrypt vaulted inventory values (never copied into the record)."),
     ]
 
     @functools.wraps(func)
     def wrapper(*args: Any, customer: str, limit: str | None, tags: tuple[str, ...],
                 skip_tags: tuple[str, ...], extra_vars: tuple[str, ...], check: bool, diff: bool,
-                verbose: int, yes: bool, json_output: bool, **kwargs: Any) -> Any:
+                verbose: int, yes: bool, json_output: bool, vault_password_file: str | None,
+                **kwargs: Any) -> Any:
         ctx = click.get_current_context()
         root = ctx.find_root().params
         opts = RunOptions(customer=customer, limit=limit, tags=_split(tags),
                           skip_tags=_split(skip_tags), extravars=parse_extravars(extra_vars),
                           check=check, diff=diff, verbose=verbose, yes=yes,
                           json_output=json_output, inventory_dir=root.get("inventory_dir"),
-                          state_dir=root.get("state_dir"))
+                          state_dir=root.get("state_dir"), vault_password_file=vault_password_file)
         return func(*args, opts=opts, **kwargs)
 
     for decorator in reversed(decorators):
@@ -126,12 +130,13 @@ def execute(opts: RunOptions, verb: str, playbook: str, *, extravars: dict[str, 
 
     Nothing is contacted before the inventory validates (exit 2 otherwise).
     """
-    root, _data = load_and_validate(opts.customer, opts.inventory_dir)
+    root, _data = load_and_validate(opts.customer, opts.inventory_dir, opts.vault_password_file)
     request = RunRequest(
         customer=opts.customer, verb=verb, playbook=playbook, inventory=root, limit=opts.limit,
         tags=tags if tags is not None else opts.tags, skip_tags=opts.skip_tags,
         extravars={**(extravars or {}), **opts.extravars}, check=opts.check, diff=opts.diff,
-        verbosity=opts.verbose, confirmed=confirmed or opts.yes, state_dir=opts.state_dir)
+        verbosity=opts.verbose, confirmed=confirmed or opts.yes, state_dir=opts.state_dir,
+        vault_password_file=opts.vault_password_file)
     display = Display(mode="quiet" if opts.json_output else "auto")
     result = run_playbook(request, display)
     report(opts, result)

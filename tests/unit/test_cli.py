@@ -204,3 +204,33 @@ def test_plain_ansible_playbook_validates_before_contacting_hosts(tmp_path: Path
         assert counter.connections == 0
     finally:
         counter.close()
+
+
+def test_vaulted_inventory_needs_password_and_never_reaches_the_record(env, tmp_path) -> None:
+    import subprocess
+    import sys
+
+    local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+    inventory = write_inventory(tmp_path / "inv", "vaulted",
+                                {"n1": {"ansible_host": "127.0.0.3", **local}})
+    password = tmp_path / "vault-pass"
+    password.write_text("correct horse\n")
+    secret = inventory / "group_vars" / "all" / "vault.yml"
+    secret.parent.mkdir()
+    (inventory / "group_vars" / "all.yml").rename(secret.parent / "main.yml")
+    secret.write_text("registry_password: s3cr3t-Vaulted-Value\n")
+    vault = str(Path(sys.executable).parent / "ansible-vault")
+    subprocess.run([vault, "encrypt", "--vault-password-file", str(password), str(secret)],
+                   check=True, capture_output=True)
+    assert "s3cr3t" not in secret.read_text()
+
+    without = run_kubemedic("ping", "-c", "vaulted", env=env)
+    assert without.returncode == 2 and "--vault-password-file" in without.stderr
+    result = run_kubemedic("ping", "-c", "vaulted", "--json", "--vault-password-file",
+                           str(password), env=env)
+    assert result.returncode == 0, result.stderr
+    record = Path(json.loads(result.stdout)["record"])
+    for path in record.rglob("*"):
+        if path.is_file():
+            text = path.read_text(errors="replace")
+            assert "s3cr3t-Vaulted-Value" not in text and "correct horse" not in text, path

@@ -26,9 +26,11 @@ def _inventory_dir() -> str | None:
 
 @inventory.command()
 @click.argument("customer")
-def check(customer: str) -> None:
+@click.option("--vault-password-file", type=click.Path(exists=True, dir_okay=False),
+              envvar="KUBEMEDIC_VAULT_PASSWORD_FILE", help="Decrypt vaulted values.")
+def check(customer: str, vault_password_file: str | None) -> None:
     """Validate inventories/CUSTOMER against the schema; contacts no host. Exit 2 if invalid."""
-    root, data = load_and_validate(customer, _inventory_dir())
+    root, data = load_and_validate(customer, _inventory_dir(), vault_password_file)
     cluster = data.cluster_hosts()
     click.echo(f"{root}: valid ({len(cluster)} hosts: "
                + ", ".join(f"{g}={len(data.groups.get(g, []))}" for g in schema.GROUPS) + ")")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 import time
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ class RunRequest:
     verbosity: int = 0
     confirmed: bool = False
     state_dir: str | None = None
+    vault_password_file: str | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
 
 
@@ -107,8 +109,10 @@ def run_playbook(request: RunRequest, display: Display) -> RunResult:
         tags=request.tags, skip_tags=request.skip_tags, limit=request.limit,
         check=request.check, extravars=records.redact(extravars))
     records.write_summary(record, summary)
-    cmdline = " ".join(flag for flag, on in (("--check", request.check),
-                                              ("--diff", request.diff)) if on)
+    flags = [flag for flag, on in (("--check", request.check), ("--diff", request.diff)) if on]
+    if request.vault_password_file:
+        flags.append(f"--vault-password-file={shlex.quote(str(Path(request.vault_password_file).resolve()))}")
+    cmdline = " ".join(flags)
     events: list[dict[str, Any]] = []
 
     def on_event(event: dict[str, Any]) -> bool:

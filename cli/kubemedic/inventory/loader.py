@@ -93,7 +93,8 @@ def _make_locator(root: Path, parsed: dict[Path, Any], host_groups: dict[str, li
     return locate
 
 
-def load(customer: str, inventory_dir: str | None = None) -> tuple[Path, InventoryData]:
+def load(customer: str, inventory_dir: str | None = None,
+         vault_password_file: str | None = None) -> tuple[Path, InventoryData]:
     """Load a customer inventory; raises KubemedicUsageError if it is missing or unparsable."""
     root = customer_dir(customer, inventory_dir)
     if not (root / "hosts.yml").is_file():
@@ -101,33 +102,49 @@ def load(customer: str, inventory_dir: str | None = None) -> tuple[Path, Invento
         raise KubemedicUsageError(f"no inventory for customer {customer!r}: "
                                   f"{root / 'hosts.yml'} does not exist ({hint})")
     parsed = _parse_all(root)
-    return root, load_path(root, parsed)
+    return root, load_path(root, parsed, vault_password_file)
 
 
-def load_path(root: Path, parsed: dict[Path, Any] | None = None) -> InventoryData:
+def _vault_secrets(loader: Any, password_file: str) -> None:
+    from ansible.cli import CLI
+
+    loader.set_vault_secrets(CLI.setup_vault_secrets(
+        loader, vault_ids=[], vault_password_files=[password_file], ask_vault_pass=False))
+
+
+def load_path(root: Path, parsed: dict[Path, Any] | None = None,
+              vault_password_file: str | None = None) -> InventoryData:
     # Imported late: Ansible's import costs ~0.5 s and most unit tests do not need it.
+    from ansible.errors import AnsibleError
     from ansible.inventory.manager import InventoryManager
     from ansible.parsing.dataloader import DataLoader
     from ansible.vars.manager import VariableManager
 
     parsed = parsed if parsed is not None else _parse_all(root)
     loader = DataLoader()
-    inventory = InventoryManager(loader=loader, sources=[str(root / "hosts.yml")])
-    variables = VariableManager(loader=loader, inventory=inventory)
     hosts: dict[str, dict[str, Any]] = {}
     host_groups: dict[str, list[str]] = {}
-    for host in inventory.get_hosts():
-        hosts[host.name] = dict(variables.get_vars(host=host, include_hostvars=False))
-        host_groups[host.name] = [g.name for g in host.get_groups() if g.name != "all"]
+    try:
+        if vault_password_file:
+            _vault_secrets(loader, vault_password_file)
+        inventory = InventoryManager(loader=loader, sources=[str(root / "hosts.yml")])
+        variables = VariableManager(loader=loader, inventory=inventory)
+        for host in inventory.get_hosts():
+            hosts[str(host.name)] = dict(variables.get_vars(host=host, include_hostvars=False))
+            host_groups[str(host.name)] = [g.name for g in host.get_groups() if g.name != "all"]
+    except AnsibleError as exc:
+        hint = "" if vault_password_file else " (vaulted data? pass --vault-password-file)"
+        raise KubemedicUsageError(f"inventory {root} cannot be loaded{hint}: {exc.message}") from exc
     groups = {name: [h.name for h in group.get_hosts()]
               for name, group in inventory.groups.items()}
     return InventoryData(hosts=hosts, groups=groups,
                          locate=_make_locator(root, parsed, host_groups))
 
 
-def load_and_validate(customer: str, inventory_dir: str | None = None) -> tuple[Path, InventoryData]:
+def load_and_validate(customer: str, inventory_dir: str | None = None,
+                      vault_password_file: str | None = None) -> tuple[Path, InventoryData]:
     """What every verb does first: load, validate, and stop with exit 2 on any problem."""
-    root, data = load(customer, inventory_dir)
+    root, data = load(customer, inventory_dir, vault_password_file)
     problems: list[Problem] = validate(data)
     if problems:
         raise KubemedicUsageError(f"inventory {root} is invalid ({len(problems)} problems); "
