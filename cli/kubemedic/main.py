@@ -15,6 +15,8 @@ COMMANDS: list[tuple[str, str]] = [
     ("ping", "ping"),
     ("bootstrap", "bootstrap"),
     ("recover", "recover"),
+    ("bundle", "bundle"),
+    ("images", "images"),
     ("history", "history"),
     ("lab", "lab"),
 ]
