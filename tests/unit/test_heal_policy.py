@@ -1,0 +1,215 @@
+"""Xid parsing, policy validation and the healing decision engine (pure Python)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from kubemedic.errors import KubemedicUsageError
+from kubemedic.heal import xid
+from kubemedic.heal.policy import NodeState, decide, load_policy, parse_duration, parse_policy
+
+SEED_LINE = "NVRM: Xid (0000:03:00): 62, Channel 00000001"  # seed 003, verbatim
+DRIVER_LINE = ("[Thu Jul  4 11:09:40 2024] NVRM: Xid (PCI:0000:10:1c): 79, pid=1896, "
+               "GPU has fallen off the bus.")
+
+
+def test_parse_seed_and_driver_formats() -> None:
+    text = f"random line\n{SEED_LINE}\nkernel: eth0 up\n{DRIVER_LINE}\n{SEED_LINE}\n"
+    events = xid.parse(text)
+    assert [(e.code, e.pci) for e in events] == [(62, "0000:03:00"), (79, "0000:10:1c"),
+                                                 (62, "0000:03:00")]
+    assert events[0].detail == "Channel 00000001"
+    assert xid.codes(events) == [62, 79]
+    assert xid.parse("NVRM: GPU at PCI:0000:03:00: GPU-abc\nXid is a word") == []
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("20m", 1200), ("20min", 1200), ("1h30m", 5400),
+                                              ("1day3h5min", 97500), (90, 90), ("45s", 45)])
+def test_durations(text, seconds) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "20x", "soon", "-5", True, "m20"])
+def test_bad_durations(text) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(text)
+
+
+def test_default_policy_follows_the_seed_table() -> None:
+    policy = load_policy(None)
+    plain = {}
+    for code in (48, 62, 64):
+        rule, _ = policy.best_rule([code], plain)
+        assert [a.name for a in rule.actions] == ["cordon", "drain", "reboot"], code
+        assert rule.actions[2].uncordon
+    rule, _ = policy.best_rule([79], plain)
+    assert [a.name for a in rule.actions] == ["cordon", "notify"]
+    assert "call a human" in rule.actions[1].message
+    for code in (74, 95, 119, 120):  # NVIDIA's catalog: reset GPU / restart node
+        assert policy.best_rule([code], plain)[0].name == "nvidia-reset-required"
+    rule, _ = policy.best_rule([13], plain)  # application error: global rule, notify only
+    assert rule.priority == 0 and [a.name for a in rule.actions] == ["notify"]
+
+
+POLICY = {
+    "max_unavailable": 2,
+    "warm_spare_label": "kubemedic.io/warm-spare=true",
+    "rules": [
+        {"name": "global", "priority": 0, "actions": ["cordon"]},
+        {"name": "demo-62", "priority": 10, "error_codes": ["62"],
+         "node_selector": {"operator": "any", "labels": {"app": "demo", "env": "test"}},
+         "actions": [{"name": "reboot", "wait": "5m", "uncordon": "true"},
+                     {"name": "cordon"}, {"name": "drain", "wait": "20min"}]},
+        {"name": "all-62", "priority": 20, "error_codes": [62],
+         "node_selector": {"operator": "all", "labels": {"app": "demo", "env": "prod"}},
+         "actions": ["cordon", {"name": "warm-spare", "match": ["zone"]}]},
+        {"name": "any-62-low", "priority": 5, "error_codes": [62, 63], "actions": ["cordon"]},
+        {"name": "first-of-equal", "priority": 7, "error_codes": [63], "actions": ["cordon"]},
+        {"name": "second-of-equal", "priority": 7, "error_codes": [63],
+         "actions": ["cordon", "drain"]},
+    ],
+}
+
+
+@pytest.mark.parametrize(("codes", "labels", "rule"), [
+    ([62], {"app": "demo"}, "demo-62"),                       # any: one label is enough
+    ([62], {"env": "test"}, "demo-62"),
+    ([62], {"app": "demo", "env": "prod"}, "all-62"),         # all: both labels -> priority 20
+    ([62], {"env": "prod"}, "any-62-low"),                    # all not met, any not met
+    ([62], {}, "any-62-low"),
+    ([63], {}, "first-of-equal"),                             # equal priority: file order
+    ([31], {"app": "demo"}, "global"),                        # no code rule: global
+    ([31, 62], {"app": "demo"}, "demo-62"),                   # worst code of the node wins
+])
+def test_rule_by_priority_and_selector(codes, labels, rule) -> None:
+    policy = parse_policy(POLICY, "p.yml")
+    assert policy.best_rule(codes, labels)[0].name == rule
+
+
+def test_actions_run_in_canonical_order_and_accept_seed_spelling() -> None:
+    policy = parse_policy(POLICY, "p.yml")
+    rule = next(r for r in policy.rules if r.name == "demo-62")
+    assert [a.to_json() for a in rule.actions] == [
+        {"name": "cordon"}, {"name": "drain", "wait_seconds": 1200},
+        {"name": "reboot", "wait_seconds": 300, "uncordon": True}]
+    seed_style = parse_policy({"rules": [{"priority": 10, "errorCode": ["63", "64"],
+                                          "nodeSelector": {"operator": "all",
+                                                           "labels": {"app": "demo"}},
+                                          "actions": [{"name": "cordon"}]}]}, "s.yml")
+    assert seed_style.rules[0].error_codes == [63, 64]
+
+
+@pytest.mark.parametrize(("mutate", "expected"), [
+    (lambda p: p["rules"][1].update(priority=-1), "p.yml: rules[1].priority"),
+    (lambda p: p["rules"][1].update(error_codes=["sixty"]), "p.yml: rules[1].error_codes[0]"),
+    (lambda p: p["rules"][1].update(error_codes=[]), "p.yml: rules[1].error_codes"),
+    (lambda p: p["rules"][1]["node_selector"].update(operator="most"),
+     "p.yml: rules[1].node_selector.operator"),
+    (lambda p: p["rules"][1]["actions"].append({"name": "explode"}),
+     "p.yml: rules[1].actions[3].name: 'explode' is not an action"),
+    (lambda p: p["rules"][1]["actions"][0].update(wait="20x"), "p.yml: rules[1].actions[0].wait"),
+    (lambda p: p["rules"][1]["actions"][0].update(uncordon="maybe"),
+     "p.yml: rules[1].actions[0].uncordon"),
+    (lambda p: p["rules"][1]["actions"][1].update(speed=3), "p.yml: rules[1].actions[1].speed"),
+    (lambda p: p["rules"][0].update(error_codes=[62]), "p.yml: rules[0]: priority 0 is the global"),
+    (lambda p: p["rules"].append({"name": "g2", "priority": 0, "actions": ["cordon"]}),
+     "more than one global"),
+    (lambda p: p["rules"][2].update(actions=[{"name": "warm-spare"}]),
+     "p.yml: rules[2].actions: warm-spare needs cordon"),
+    (lambda p: p.update(max_unavailable="two"), "p.yml: max_unavailable"),
+    (lambda p: p.update(warm_spare_label="spare"), "p.yml: warm_spare_label"),
+    (lambda p: p.update(rulez=[]), "p.yml: rulez: unknown field"),
+    (lambda p: p["rules"][3].update(name="global"), "rule name 'global' is used twice"),
+])
+def test_validation_names_file_and_field(mutate, expected) -> None:
+    import copy
+
+    data = copy.deepcopy(POLICY)
+    mutate(data)
+    with pytest.raises(KubemedicUsageError) as info:
+        parse_policy(data, "p.yml")
+    assert info.value.exit_code == 2
+    assert any(expected in p for p in info.value.problems), info.value.problems
+
+
+def test_load_policy_file_errors(tmp_path: Path) -> None:
+    bad = tmp_path / "xid-policy.yml"
+    bad.write_text("rules: [\n")
+    with pytest.raises(KubemedicUsageError, match="not valid YAML"):
+        load_policy(bad)
+    bad.write_text(yaml.safe_dump({"rules": [{"priority": 3, "error_codes": [62]}]}))
+    with pytest.raises(KubemedicUsageError) as info:
+        load_policy(bad)
+    assert f"{bad}: rules[0].actions: needs a non-empty list" in info.value.problems[0]
+
+
+def _nodes(**specs) -> dict[str, NodeState]:
+    return {name: NodeState(name, **spec) for name, spec in specs.items()}
+
+
+REBOOT_POLICY = {"max_unavailable": 1, "rules": [
+    {"name": "global", "priority": 0, "actions": [{"name": "notify", "message": "look"}]},
+    {"name": "reboot", "priority": 10, "error_codes": [48, 62, 64],
+     "actions": ["cordon", {"name": "drain", "wait": "1m"},
+                 {"name": "reboot", "wait": "2m", "uncordon": True}]},
+    {"name": "bus", "priority": 20, "error_codes": [79],
+     "actions": ["cordon", {"name": "notify", "message": "call a human"}]},
+]}
+
+
+def test_max_unavailable_defers_extra_nodes_highest_priority_first() -> None:
+    policy = parse_policy(REBOOT_POLICY, "p.yml")
+    nodes = _nodes(gpu1={}, gpu2={}, gpu3={}, gpu4={})
+    findings = {"gpu1": {"node": "gpu1", "codes": [62]}, "gpu2": {"node": "gpu2", "codes": [48]},
+                "gpu3": {"node": "gpu3", "codes": [79]}, "gpu4": {"node": "gpu4", "codes": [13]}}
+    decisions = {d.node: d for d in decide(policy, findings, nodes, list(nodes))}
+    assert decisions["gpu3"].status == "planned"      # priority 20 took the only slot
+    assert decisions["gpu1"].status == "deferred" and decisions["gpu1"].actions == []
+    assert decisions["gpu2"].status == "deferred"
+    assert "max_unavailable=1" in decisions["gpu1"].reason
+    assert decisions["gpu4"].status == "planned"      # notify only: takes no node out
+    assert decisions["gpu4"].actions == [{"name": "notify", "message": "look"}]
+    taken_out = [d for d in decisions.values() if d.status == "planned"
+                 and {a["name"] for a in d.actions} & {"cordon", "drain", "reboot"}]
+    assert len(taken_out) == 1
+
+
+def test_nodes_already_out_count_against_the_budget() -> None:
+    policy = parse_policy({**REBOOT_POLICY, "max_unavailable": 2}, "p.yml")
+    nodes = _nodes(gpu1={"unschedulable": True}, gpu2={}, gpu3={}, gpu4={"ready": False})
+    findings = {"gpu1": {"node": "gpu1", "codes": [62]}, "gpu2": {"node": "gpu2", "codes": [62]}}
+    decisions = {d.node: d for d in decide(policy, findings, nodes, list(nodes))}
+    assert decisions["gpu1"].status == "already-out"  # cordoned earlier: not rebooted again
+    assert decisions["gpu2"].status == "deferred"     # gpu1 + gpu4 are out: 2 >= 2
+    policy3 = parse_policy({**REBOOT_POLICY, "max_unavailable": 3}, "p.yml")
+    planned = decide(policy3, findings, nodes, list(nodes))
+    gpu2 = next(d for d in planned if d.node == "gpu2")
+    assert gpu2.status == "planned"
+    assert [a["name"] for a in gpu2.actions] == ["cordon", "drain", "reboot"]
+    assert gpu2.actions[1]["wait_seconds"] == 60 and gpu2.actions[2]["uncordon"] is True
+
+
+def test_warm_spare_prefers_matching_labels_and_is_not_counted() -> None:
+    policy = parse_policy({"max_unavailable": 1, "rules": [
+        {"name": "swap", "priority": 10, "error_codes": [62],
+         "actions": ["cordon", {"name": "warm-spare", "match": ["zone"]}]}]}, "p.yml")
+    spare = {"kubemedic.io/warm-spare": "true"}
+    nodes = _nodes(gpu1={"labels": {"zone": "b"}},
+                   spare1={"labels": {**spare, "zone": "a"}, "unschedulable": True},
+                   spare2={"labels": {**spare, "zone": "b"}, "unschedulable": True})
+    decisions = decide(policy, {"gpu1": {"node": "gpu1", "codes": [62]}}, nodes, list(nodes))
+    assert decisions[0].status == "planned"           # cordoned spares do not use the budget
+    assert decisions[0].actions[1] == {"name": "warm-spare", "match": ["zone"], "spare": "spare2"}
+    nodes["spare2"].labels["zone"] = "c"              # none matches: any spare (seed 003)
+    decisions = decide(policy, {"gpu1": {"node": "gpu1", "codes": [62]}}, nodes, list(nodes))
+    assert decisions[0].actions[1]["spare"] == "spare1"
+
+
+def test_no_rule_without_global() -> None:
+    policy = parse_policy({"rules": [{"priority": 1, "error_codes": [62], "actions": ["cordon"]}]},
+                          "p.yml")
+    decisions = decide(policy, {"gpu1": {"codes": [31]}, "gpu2": {"codes": []}}, {}, ["gpu1"])
+    assert [(d.node, d.status) for d in decisions] == [("gpu1", "no-rule")]
