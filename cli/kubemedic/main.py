@@ -15,6 +15,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("ping", "ping"),
     ("bootstrap", "bootstrap"),
     ("recover", "recover"),
+    ("heal", "heal"),
     ("bundle", "bundle"),
     ("images", "images"),
     ("history", "history"),
