@@ -205,8 +205,6 @@ def up(name: str, nodes: int = 3, subnet: str = DEFAULT_SUBNET, outside: int = 1
     directory = lab_dir(name, state_dir)
     directory.mkdir(parents=True, exist_ok=True)
     key = _ensure_key(directory)
-    apt_cache = paths.cache_dir() / "lab" / "apt-archives"
-    (apt_cache / "partial").mkdir(parents=True, exist_ok=True)
     hosts = list(cluster_net.hosts())
     gateway = str(hosts[0])
     wanted = [LabNode(f"{name}-node{i + 1}", str(hosts[10 + i]), f"{name}-cluster", "cluster")
@@ -229,7 +227,8 @@ def up(name: str, nodes: int = 3, subnet: str = DEFAULT_SUBNET, outside: int = 1
                "--label", f"{LABEL}={name}", "--network", node.network, "--ip", node.ip,
                *_RUN_FLAGS,
                "-v", f"{key}.pub:/root/.ssh/authorized_keys:ro,Z",
-               "-v", f"{apt_cache}:/var/cache/apt/archives",
+               # No shared apt cache: apt locks its archives folder, so nodes installing at
+               # the same time would fail with "Could not get lock .../archives/lock".
                image, "/sbin/init")
     target = paths.inventory_dir(inventory_dir) / name
     info = LabInfo(name=name, subnet=str(cluster_net), outside_subnet=str(outside_net),
