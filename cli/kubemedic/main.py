@@ -14,6 +14,8 @@ COMMANDS: list[tuple[str, str]] = [
     ("inventory", "inventory"),
     ("ping", "ping"),
     ("bootstrap", "bootstrap"),
+    ("doctor", "doctor"),
+    ("doctor", "explain"),
     ("recover", "recover"),
     ("heal", "heal"),
     ("bundle", "bundle"),

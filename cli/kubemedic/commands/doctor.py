@@ -1,0 +1,200 @@
+"""`kubemedic doctor` (diagnose a cluster) and `kubemedic explain` (diagnose pasted text).
+
+doctor runs playbooks/doctor.yml (one read-only pass, one probe call per node); the role writes
+<record>/findings/<host>.json and this module gathers them into one answer:
+
+    {"findings": [{"host", "check", "severity", "evidence", "message", "step", "command"}],
+     "hosts": [checked hosts], "record": "<run record dir>", ...}
+
+Exit codes: 0 no critical finding, 5 at least one critical finding; 3/4/1 when the run itself
+failed (a task failed / a host was unreachable / ansible error) — the run was incomplete, so
+those win over 5; findings from the hosts that answered are still printed.
+
+explain: exit 0 whether or not a signature matched ("nothing matched" is an answer, printed
+plainly; `--json` gives "matched": []), 2 when the input cannot be read.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from kubemedic import errors
+from kubemedic.doctor import checks, kb
+from kubemedic.engine.progress import Display
+from kubemedic.engine.records import write_summary
+from kubemedic.engine.runner import RunRequest, run_playbook
+from kubemedic.inventory.loader import load_and_validate
+from kubemedic.options import RunOptions, run_options
+
+SEVERITY_STYLE = {"critical": "bold red", "warning": "yellow", "info": "dim"}
+
+
+def collect(record: Path) -> tuple[list[dict[str, Any]], dict[str, float]]:
+    """Findings and probe durations written by the doctor role into the run record."""
+    findings: list[dict[str, Any]] = []
+    timings: dict[str, float] = {}
+    folder = record / "findings"
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        findings.extend(data.get("findings") or [])
+        if data.get("probe_seconds") is not None:
+            timings[data["host"]] = data["probe_seconds"]
+    return findings, timings
+
+
+def _run_failures(summary: Any, customer: str) -> list[dict[str, Any]]:
+    """Hosts doctor could not examine are findings too (critical: nothing is known about them)."""
+    out = []
+    for failure in summary.failures:
+        host = failure.get("host")
+        if not host:
+            continue
+        unreachable = failure.get("outcome") == "unreachable"
+        out.append(checks.Finding(
+            host=host, check="unreachable" if unreachable else "doctor-failed",
+            severity="critical", evidence=str(failure.get("message", ""))[:400],
+            message=("host unreachable over ssh: nothing could be checked" if unreachable
+                     else f"doctor task failed: {failure.get('task')}"),
+            command=f"kubemedic ping -c {customer} --limit {host}").to_json())
+    return out
+
+
+def sort_findings(findings: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(findings, key=lambda f: (f["host"], kb.SEVERITY_RANK.get(f["severity"], 9),
+                                           f["check"]))
+
+
+def exit_code(findings: list[dict[str, Any]], run_rc: int) -> int:
+    if run_rc != errors.EXIT_OK:
+        return run_rc
+    if any(f["severity"] == "critical" for f in findings):
+        return errors.EXIT_CRITICAL_FINDINGS
+    return errors.EXIT_OK
+
+
+def findings_table(findings: list[dict[str, Any]]) -> Table:
+    table = Table(title="kubemedic doctor", show_lines=False)
+    for column in ("host", "severity", "check", "evidence / message", "repair"):
+        table.add_column(column, overflow="fold")
+    last_host = None
+    for finding in findings:
+        host = finding["host"] if finding["host"] != last_host else ""
+        if finding["host"] != last_host and last_host is not None:
+            table.add_section()
+        last_host = finding["host"]
+        style = SEVERITY_STYLE.get(finding["severity"], "")
+        table.add_row(host, f"[{style}]{finding['severity']}[/]", finding["check"],
+                      f"{finding['evidence']}\n[dim]{finding['message']}[/]",
+                      finding.get("command") or "-")
+    return table
+
+
+def _console() -> Console:
+    console = Console()
+    return console if console.is_terminal else Console(width=200)
+
+
+@click.command()
+@click.option("--min-severity", type=click.Choice(kb.SEVERITIES), default="info",
+              show_default=True, help="Hide findings below this severity in the table.")
+@run_options
+def doctor(opts: RunOptions, min_severity: str) -> None:
+    """Diagnose every node in one read-only pass; each finding names the exact repair.
+
+    Exit 0 no critical finding, 5 critical finding(s), 3/4 when a host failed or was
+    unreachable (its findings are incomplete).
+    """
+    root, _data = load_and_validate(opts.customer, opts.inventory_dir, opts.vault_password_file)
+    request = RunRequest(
+        customer=opts.customer, verb="doctor", playbook="doctor.yml", inventory=root,
+        limit=opts.limit, tags=opts.tags, skip_tags=opts.skip_tags, extravars=opts.extravars,
+        check=opts.check, diff=opts.diff, verbosity=opts.verbose, confirmed=False,
+        state_dir=opts.state_dir, vault_password_file=opts.vault_password_file)
+    result = run_playbook(request, Display(mode="quiet" if opts.json_output else "auto"))
+    found, timings = collect(result.record)
+    findings = sort_findings([*found, *_run_failures(result.summary, opts.customer)])
+    hosts = sorted(result.summary.hosts)
+    rc = exit_code(findings, result.rc)
+    counts = {severity: sum(1 for f in findings if f["severity"] == severity)
+              for severity in kb.SEVERITIES}
+    answer = {"findings": findings, "hosts": hosts, "record": str(result.record),
+              "counts": counts, "duration_seconds": result.summary.duration_seconds,
+              "probe_seconds": timings, "rc": rc}
+    (result.record / "doctor.json").write_text(json.dumps(answer, indent=2) + "\n",
+                                               encoding="utf-8")
+    result.summary.extra["doctor"] = {"counts": counts, "rc": rc}
+    result.summary.rc = rc
+    write_summary(result.record, result.summary)
+    if opts.json_output:
+        click.echo(json.dumps(answer, indent=2))
+    else:
+        console = _console()
+        shown = [f for f in findings
+                 if kb.SEVERITY_RANK[f["severity"]] <= kb.SEVERITY_RANK[min_severity]]
+        if shown:
+            console.print(findings_table(shown))
+        verdict = ("[bold red]critical findings[/]" if counts["critical"]
+                   else "[yellow]warnings only[/]" if counts["warning"] else "[green]healthy[/]")
+        console.print(f"doctor: {verdict} — {counts['critical']} critical, {counts['warning']} "
+                      f"warning, {counts['info']} info on {len(hosts)} host(s) in "
+                      f"{result.summary.duration_seconds}s; record: {result.record}")
+        if result.rc:
+            for failure in result.summary.failures:
+                console.print(f"[red]{failure['outcome']}[/] {failure.get('host') or 'ansible'}: "
+                              f"{failure['message']}")
+    click.get_current_context().exit(rc)
+
+
+@click.command()
+@click.argument("source", required=False, default="-")
+@click.option("--json", "json_output", is_flag=True, help="Machine-readable answer.")
+def explain(source: str, json_output: bool) -> None:
+    """Match pasted logs (FILE, or - for stdin) against the knowledge base; no cluster needed.
+
+    Prints every known signature found, best first, with its cause, the evidence line and the
+    recovery step. Exit 0 (also when nothing matched: it says so), 2 if FILE cannot be read.
+    """
+    if source == "-":
+        text = sys.stdin.read()
+        name = "<stdin>"
+    else:
+        try:
+            text = Path(source).read_text(encoding="utf-8", errors="replace")
+        except OSError as exc:
+            raise errors.KubemedicUsageError(f"{source}: cannot read: {exc.strerror}") from exc
+        name = source
+    matches = kb.match_text(text)
+    answer = [{**m.to_json(), "command": (f"kubemedic recover {m.signature.step} -c CUSTOMER "
+                                          "--limit HOST" if m.signature.step
+                                          else (m.signature.fix or "").format(
+                                              customer="CUSTOMER", host="HOST"))}
+              for m in matches]
+    if json_output:
+        click.echo(json.dumps({"source": name, "lines": len(text.splitlines()),
+                               "matched": answer}, indent=2))
+        return
+    console = _console()
+    if not answer:
+        console.print(f"No known signature matched in {name} ({len(text.splitlines())} lines, "
+                      f"{len(kb.load())} signatures). Nothing here kubemedic recognises; "
+                      "run `kubemedic doctor -c CUSTOMER` on the cluster or add a signature to "
+                      "cli/kubemedic/data/kb/.")
+        return
+    table = Table(title=f"kubemedic explain: {len(answer)} known signature(s) in {name}")
+    for column in ("#", "severity", "signature", "cause", "evidence (line)", "repair"):
+        table.add_column(column, overflow="fold")
+    for rank_no, item in enumerate(answer, 1):
+        style = SEVERITY_STYLE.get(item["severity"], "")
+        times = f" x{item['count']}" if item["count"] > 1 else ""
+        table.add_row(str(rank_no), f"[{style}]{item['severity']}[/]", item["id"], item["cause"],
+                      f"{item['evidence']} [dim](line {item['line']}{times})[/]",
+                      item["command"])
+    console.print(table)

@@ -1,0 +1,418 @@
+#!/usr/bin/python
+"""Collect everything `kubemedic doctor` needs from one node in one module call (read-only)."""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+from datetime import datetime, timedelta
+
+from ansible.module_utils.basic import AnsibleModule
+
+DOCUMENTATION = r"""
+module: kubemedic_doctor_probe
+short_description: Collect a node's diagnostic state for kubemedic doctor in one pass
+description:
+  - Read-only. Gathers disk and inode use, swap, NTP, service states and versions, docker's
+    runtimes and images, fstab NFS mounts, tcp-wrappers files, inotify limits, kernel modules,
+    accelerator device nodes, NIC link/autonegotiation, apt sources, oversized container logs and
+    recent log lines (journald units, kernel log, container logs) into one JSON result.
+  - Thresholds are not applied here; the doctor role evaluates the result on the controller.
+options:
+  disk_paths: {description: Paths whose filesystem use is reported (missing ones are skipped)., type: list, elements: str, default: ["/"]}
+  docker_data_root: {description: Docker data-root (container logs are under containers/)., type: str, default: /var/lib/docker}
+  docker_log_max_bytes: {description: Report container log files larger than this., type: int, default: 104857600}
+  services: {description: systemd units whose state and version are reported., type: list, elements: str, default: [docker, containerd, kubelet]}
+  journal_units: {description: Units whose recent journal is returned., type: list, elements: str, default: [docker, containerd, kubelet]}
+  window_minutes: {description: How far back logs are read., type: int, default: 120}
+  max_lines: {description: Most lines returned per log source., type: int, default: 3000}
+  kernel_dmesg: {description: Read the kernel ring buffer (dmesg)., type: bool, default: true}
+  kernel_log_files: {description: Kernel log files read as well (tail)., type: list, elements: str, default: [/var/log/kern.log]}
+  container_log_globs: {description: Container log files (tail of recently written ones)., type: list, elements: str, default: []}
+  container_tail_bytes: {description: Bytes read from the end of each container log., type: int, default: 65536}
+  nics: {description: NICs to check; empty = every physical NIC (with a device link)., type: list, elements: str, default: []}
+  accelerator_modules: {description: Kernel module names per accelerator type., type: dict, default: {}}
+  process_patterns: {description: name -> regex searched in every process command line., type: dict, default: {}}
+  apt_sources: {description: apt source files checked for a usable key., type: list, elements: str, default: [/etc/apt/sources.list.d/docker.list]}
+author: kubemedic
+"""
+
+EXAMPLES = r"""
+- name: Doctor | probe the node
+  kubemedic_doctor_probe:
+    disk_paths: [/, /var/lib/docker, /tmp, /var/log]
+  register: probe
+"""
+
+RETURN = r"""
+probe:
+  description: The node's state; see roles/doctor/README or plugins/filter/kubemedic_doctor.py.
+  type: dict
+  returned: always
+"""
+
+
+
+def _run(args, timeout=20):
+    try:
+        proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False,
+                              errors="replace")
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return 127, "", str(exc)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def _read(path, limit=None):
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return handle.read() if limit is None else handle.read(limit)
+    except OSError:
+        return None
+
+
+def _tail(path, size):
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            end = handle.tell()
+            handle.seek(max(0, end - size))
+            data = handle.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+    return data if end <= size else data.split("\n", 1)[-1]
+
+
+def disks(paths):
+    out = {}
+    for path in paths:
+        if not os.path.exists(path):
+            out[path] = {"exists": False}
+            continue
+        st = os.statvfs(path)
+        total, free = st.f_blocks * st.f_frsize, st.f_bavail * st.f_frsize
+        used = total - st.f_bfree * st.f_frsize
+        inodes, ifree = st.f_files, st.f_favail
+        out[path] = {
+            "exists": True, "total_bytes": total, "avail_bytes": free,
+            "used_pct": round(100.0 * used / (used + free), 1) if used + free else 0.0,
+            "inode_used_pct": round(100.0 * (inodes - ifree) / inodes, 1) if inodes else 0.0,
+            "device": os.stat(path).st_dev,
+        }
+    return out
+
+
+def swap():
+    lines = (_read("/proc/swaps") or "").splitlines()[1:]
+    return [line.split()[0] for line in lines if line.strip()]
+
+
+def ntp():
+    rc, out, _ = _run(["timedatectl", "show", "-p", "NTPSynchronized", "-p", "NTP", "--value"])
+    if rc != 0:
+        return {"known": False}
+    values = out.split()
+    return {"known": True, "synchronized": values[0:1] == ["yes"],
+            "ntp_service": values[1:2] == ["yes"]}
+
+
+def services(names):
+    out = {}
+    for name in names:
+        _rc, state, _ = _run(["systemctl", "show", name, "-p", "LoadState,ActiveState,SubState",
+                             "--value"])
+        parts = state.split()
+        load = parts[0] if parts else "unknown"
+        out[name] = {"installed": load == "loaded", "active": parts[1:2] == ["active"],
+                     "state": " ".join(parts[1:]) or "unknown"}
+    return out
+
+
+def versions():
+    found = {}
+    rc, out, _ = _run(["dpkg-query", "-W", "-f", "${Package} ${Version} ${db:Status-Abbrev}\n",
+                       "docker.io", "docker-ce", "containerd", "containerd.io", "kubelet", "kubeadm",
+                       "kubectl", "runc"])
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and parts[2].startswith("ii"):
+            found[parts[0]] = parts[1]
+    rc, out, _ = _run(["containerd", "--version"])
+    match = re.search(r"\bv?(\d+\.\d+\.\d+)", out) if rc == 0 else None
+    if match:
+        found["containerd-binary"] = match.group(1)
+    return found
+
+
+def docker_state(active):
+    state = {"daemon_json": None, "daemon_json_error": None, "default_runtime": None,
+             "runtimes": [], "images": None}
+    text = _read("/etc/docker/daemon.json")
+    if text is not None:
+        try:
+            state["daemon_json"] = json.loads(text) if text.strip() else {}
+        except ValueError as exc:
+            state["daemon_json_error"] = str(exc)
+    if isinstance(state["daemon_json"], dict):
+        state["default_runtime"] = state["daemon_json"].get("default-runtime")
+        state["runtimes"] = sorted((state["daemon_json"].get("runtimes") or {}).keys())
+    if active and shutil.which("docker"):
+        rc, out, _ = _run(["docker", "info", "--format", "{{json .DefaultRuntime}}"])
+        if rc == 0 and out.strip():
+            with contextlib.suppress(ValueError):
+                state["default_runtime"] = json.loads(out)
+        rc, out, _ = _run(["docker", "images", "--format", "{{.Repository}}:{{.Tag}}"])
+        if rc == 0:
+            state["images"] = sorted(set(out.split()))
+    return state
+
+
+def fstab_nfs():
+    mounted = set()
+    for line in (_read("/proc/mounts") or "").splitlines():
+        parts = line.split()
+        if len(parts) >= 3:
+            mounted.add(parts[1].replace("\\040", " "))
+    entries = []
+    for line in (_read("/etc/fstab") or "").splitlines():
+        parts = line.split()
+        if len(parts) < 3 or parts[0].startswith("#") or not parts[2].startswith("nfs"):
+            continue
+        options = parts[3].split(",") if len(parts) > 3 else []
+        entries.append({"source": parts[0], "target": parts[1], "fstype": parts[2],
+                        "noauto": "noauto" in options, "mounted": parts[1] in mounted,
+                        "line": line.strip()})
+    return entries
+
+
+def tcp_wrappers():
+    out = {}
+    for name in ("hosts.allow", "hosts.deny"):
+        text = _read(f"/etc/{name}")
+        out[name] = None if text is None else [
+            (n, line.strip()) for n, line in enumerate(text.splitlines(), 1)
+            if line.strip() and not line.strip().startswith("#")]
+    return out
+
+
+def inotify():
+    out = {}
+    for key in ("max_user_instances", "max_user_watches"):
+        value = (_read(f"/proc/sys/fs/inotify/{key}") or "").strip()
+        out[key] = int(value) if value.isdigit() else None
+    return out
+
+
+def kernel(accelerator_modules):
+    release = os.uname().release
+    loaded = {line.split()[0] for line in (_read("/proc/modules") or "").splitlines() if line}
+    available = {}
+    moddir = f"/lib/modules/{release}"
+    for accel, names in (accelerator_modules or {}).items():
+        have = []
+        for name in names:
+            if name in loaded or glob.glob(f"{moddir}/**/{name}.ko*", recursive=True):
+                have.append(name)
+        available[accel] = have
+    return {"release": release, "loaded": sorted(loaded), "accelerator_modules": available,
+            "devdrv_class": os.path.isdir("/sys/class/devdrv-class"),
+            "nvidia_dev": os.path.exists("/dev/nvidiactl")}
+
+
+def processes(patterns):
+    compiled = {name: re.compile(rx) for name, rx in (patterns or {}).items()}
+    found = {name: [] for name in compiled}
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        raw = _read(f"/proc/{pid}/cmdline")
+        if not raw:
+            continue
+        cmd = raw.replace("\x00", " ").strip()
+        for name, rx in compiled.items():
+            if rx.search(cmd):
+                found[name].append(int(pid))
+    return found
+
+
+def nics(names):
+    if not names:
+        names = sorted(n for n in os.listdir("/sys/class/net")
+                       if os.path.exists(f"/sys/class/net/{n}/device"))
+    ethtool = shutil.which("ethtool") or next(
+        (p for p in ("/usr/sbin/ethtool", "/sbin/ethtool") if os.path.exists(p)), None)
+    out = {}
+    for name in names:
+        base = f"/sys/class/net/{name}"
+        if not os.path.exists(base):
+            out[name] = {"exists": False}
+            continue
+        info = {"exists": True, "operstate": (_read(f"{base}/operstate") or "").strip(),
+                "carrier": (_read(f"{base}/carrier") or "").strip() or None, "autoneg": None,
+                "speed": None}
+        if ethtool:
+            _rc, text, _ = _run([ethtool, name])
+            match = re.search(r"Auto-negotiation:\s*(\w+)", text)
+            if match:
+                info["autoneg"] = match.group(1).lower() == "on"
+            match = re.search(r"Speed:\s*(\S+)", text)
+            if match:
+                info["speed"] = match.group(1)
+            match = re.search(r"Link detected:\s*(\w+)", text)
+            if match:
+                info["link"] = match.group(1).lower() == "yes"
+        out[name] = info
+    return out
+
+
+def apt_sources(files):
+    out = []
+    for path in files:
+        text = _read(path)
+        if text is None:
+            continue
+        for number, line in enumerate(text.splitlines(), 1):
+            stripped = line.strip()
+            if not stripped or stripped.startswith("#"):
+                continue
+            problem = None
+            if not re.match(r"^deb(-src)?\s", stripped):
+                problem = "not a deb line"
+            else:
+                match = re.search(r"signed-by=([^\s\]]+)", stripped)
+                if match:
+                    key = match.group(1)
+                    if not os.path.isfile(key) or os.path.getsize(key) == 0:
+                        problem = f"signed-by key {key} is missing or empty"
+                elif not (glob.glob("/etc/apt/trusted.gpg.d/*docker*")
+                          or os.path.isfile("/etc/apt/trusted.gpg")):
+                    problem = "no signed-by key and no docker key in the apt trust store"
+            out.append({"file": path, "line_no": number, "line": stripped, "problem": problem})
+    return out
+
+
+def big_logs(data_root, limit):
+    out = []
+    for path in glob.glob(f"{data_root}/containers/*/*-json.log*"):
+        try:
+            size = os.path.getsize(path)
+        except OSError:
+            continue
+        if size > limit:
+            out.append({"path": path, "bytes": size})
+    return sorted(out, key=lambda item: -item["bytes"])[:20]
+
+
+def journal(units, since, max_lines):
+    if not units or not shutil.which("journalctl"):
+        return ""
+    args = ["journalctl", "--no-pager", "-q", "-o", "short-iso", "--since", since,
+            "-n", str(max_lines)]
+    for unit in units:
+        args += ["-u", unit]
+    rc, out, _ = _run(args, timeout=30)
+    return out if rc == 0 else ""
+
+
+def kernel_log(use_dmesg, files, window_seconds, max_lines):
+    chunks = []
+    if use_dmesg:
+        rc, out, _ = _run(["dmesg"])
+        if rc == 0:
+            uptime = float((_read("/proc/uptime") or "0").split()[0])
+            recent = []
+            for line in out.splitlines():
+                match = re.match(r"\[\s*(\d+\.\d+)\]", line)
+                if match and float(match.group(1)) < uptime - window_seconds:
+                    continue
+                recent.append(line)
+            chunks.append("\n".join(recent[-max_lines:]))
+    for path in files:
+        if os.path.isfile(path) and time.time() - os.path.getmtime(path) < window_seconds:
+            chunks.append("\n".join(_tail(path, 1 << 20).splitlines()[-max_lines:]))
+    return "\n".join(chunk for chunk in chunks if chunk)
+
+
+def container_logs(patterns, window_seconds, tail_bytes, max_lines):
+    now = time.time()
+    lines = []
+    for pattern in patterns:
+        for path in sorted(glob.glob(pattern)):
+            try:
+                if now - os.path.getmtime(path) > window_seconds:
+                    continue
+            except OSError:
+                continue
+            for raw in _tail(path, tail_bytes).splitlines():
+                text = raw
+                if raw.startswith("{"):
+                    with contextlib.suppress(ValueError):
+                        text = json.loads(raw).get("log", raw)
+                lines.append(text.rstrip("\n"))
+    return "\n".join(lines[-max_lines:])
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "disk_paths": {"type": "list", "elements": "str", "default": ["/"]},
+            "docker_data_root": {"type": "str", "default": "/var/lib/docker"},
+            "docker_log_max_bytes": {"type": "int", "default": 104857600},
+            "services": {"type": "list", "elements": "str",
+                         "default": ["docker", "containerd", "kubelet"]},
+            "journal_units": {"type": "list", "elements": "str",
+                              "default": ["docker", "containerd", "kubelet"]},
+            "window_minutes": {"type": "int", "default": 120},
+            "max_lines": {"type": "int", "default": 3000},
+            "kernel_dmesg": {"type": "bool", "default": True},
+            "kernel_log_files": {"type": "list", "elements": "str",
+                                 "default": ["/var/log/kern.log"]},
+            "container_log_globs": {"type": "list", "elements": "str", "default": []},
+            "container_tail_bytes": {"type": "int", "default": 65536},
+            "nics": {"type": "list", "elements": "str", "default": []},
+            "accelerator_modules": {"type": "dict", "default": {}},
+            "process_patterns": {"type": "dict", "default": {}},
+            "apt_sources": {"type": "list", "elements": "str",
+                            "default": ["/etc/apt/sources.list.d/docker.list"]},
+        },
+        supports_check_mode=True,
+    )
+    p = module.params
+    started = time.monotonic()
+    window = p["window_minutes"] * 60
+    since = (datetime.now() - timedelta(minutes=p["window_minutes"])).strftime("%Y-%m-%d %H:%M:%S")
+    svc = services(p["services"])
+    docker_active = svc.get("docker", {}).get("active", False)
+    probe = {
+        "disks": disks(p["disk_paths"]),
+        "swap": swap(),
+        "ntp": ntp(),
+        "services": svc,
+        "versions": versions(),
+        "docker": docker_state(docker_active),
+        "fstab_nfs": fstab_nfs(),
+        "tcp_wrappers": tcp_wrappers(),
+        "inotify": inotify(),
+        "kernel": kernel(p["accelerator_modules"]),
+        "processes": processes(p["process_patterns"]),
+        "nics": nics(p["nics"]),
+        "apt_sources": apt_sources(p["apt_sources"]),
+        "big_logs": big_logs(p["docker_data_root"], p["docker_log_max_bytes"]),
+        "logs": {
+            "journal": journal(p["journal_units"], since, p["max_lines"]),
+            "kernel": kernel_log(p["kernel_dmesg"], p["kernel_log_files"], window, p["max_lines"]),
+            "container": container_logs(p["container_log_globs"], window,
+                                        p["container_tail_bytes"], p["max_lines"]),
+        },
+    }
+    probe["seconds"] = round(time.monotonic() - started, 2)
+    module.exit_json(changed=False, probe=probe)
+
+
+if __name__ == "__main__":
+    main()
