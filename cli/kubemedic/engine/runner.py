@@ -67,6 +67,39 @@ def exit_code_for(status: str, hosts: dict[str, records.HostResult], ansible_rc:
     return errors.EXIT_INTERNAL  # ansible itself failed (syntax, missing role, ...)
 
 
+class MitogenUnavailable(RuntimeError):
+    """Mitogen was asked for but cannot be used here; runs fall back to the linear strategy."""
+
+
+MITOGEN_ENV = "KUBEMEDIC_MITOGEN"
+
+
+def mitogen_requested(env: dict[str, str] | os._Environ = os.environ) -> bool:
+    return env.get(MITOGEN_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def mitogen_environment() -> dict[str, str]:
+    """ANSIBLE_* settings for Mitogen's mitogen_linear strategy (optional `speed` extra).
+
+    Nodes need python3-apt installed beforehand (Mitogen cannot auto-install it for the apt
+    module); the common role installs it, the lab image has it. docs/performance.md.
+    """
+    try:
+        import ansible_mitogen.loaders
+        import ansible_mitogen.plugins.strategy as strategies
+    except ImportError as exc:
+        raise MitogenUnavailable(f"mitogen is not installed ({exc}); "
+                                 "pip install 'kubemedic[speed]'") from exc
+    except Exception as exc:  # mitogen refusing this ansible-core at import time
+        raise MitogenUnavailable(f"mitogen cannot load: {exc}") from exc
+    try:
+        ansible_mitogen.loaders.assert_supported_release()
+    except Exception as exc:
+        raise MitogenUnavailable(f"mitogen does not support this ansible-core: {exc}") from exc
+    return {"ANSIBLE_STRATEGY_PLUGINS": str(Path(strategies.__file__).parent),
+            "ANSIBLE_STRATEGY": "mitogen_linear"}
+
+
 def environment(project: Path, request: RunRequest) -> dict[str, str]:
     state = paths.state_dir(request.state_dir)
     env = {
@@ -77,6 +110,12 @@ def environment(project: Path, request: RunRequest) -> dict[str, str]:
         "ANSIBLE_NOCOLOR": "1",
         "KUBEMEDIC_PROJECT_DIR": str(project),
     }
+    if mitogen_requested():
+        try:
+            env.update(mitogen_environment())
+        except MitogenUnavailable as exc:
+            print(f"kubemedic: {MITOGEN_ENV}=1 ignored, using the linear strategy: {exc}",
+                  file=sys.stderr)
     env.update(request.extra_env)
     return env
 
