@@ -112,6 +112,45 @@ def swap():
     return [line.split()[0] for line in lines if line.strip()]
 
 
+def fstab_swap():
+    """Active swap lines of /etc/fstab: swap comes back on at the next boot."""
+    out = []
+    for line in (_read("/etc/fstab") or "").splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and not parts[0].startswith("#") and parts[2] == "swap":
+            options = parts[3].split(",") if len(parts) > 3 else []
+            if "noauto" not in options:
+                out.append(line.strip())
+    return out
+
+
+SYSCTL_DIRS = ("/usr/lib/sysctl.d", "/lib/sysctl.d", "/run/sysctl.d", "/etc/sysctl.d")
+
+
+def sysctl_persisted(keys):
+    """Value each key gets at boot (systemd-sysctl order: files by name, /etc wins, sysctl.conf last)."""
+    files = {}
+    for folder in SYSCTL_DIRS:
+        for path in glob.glob(f"{folder}/*.conf"):
+            files[os.path.basename(path)] = path
+    ordered = [files[name] for name in sorted(files)] + ["/etc/sysctl.conf"]
+    wanted = {key: key.replace("/", ".") for key in keys}
+    values = {key: None for key in keys}
+    where = {key: None for key in keys}
+    for path in ordered:
+        for number, line in enumerate((_read(path) or "").splitlines(), 1):
+            stripped = line.strip().lstrip("-")
+            if not stripped or stripped[0] in "#;" or "=" not in stripped:
+                continue
+            name, _, value = stripped.partition("=")
+            name = name.strip().replace("/", ".")
+            for key, dotted in wanted.items():
+                if name == dotted:
+                    values[key] = value.strip()
+                    where[key] = f"{path}:{number}"
+    return {"values": values, "where": where}
+
+
 def ntp():
     rc, out, _ = _run(["timedatectl", "show", "-p", "NTPSynchronized", "-p", "NTP", "--value"])
     if rc != 0:
@@ -391,6 +430,9 @@ def main():
     probe = {
         "disks": disks(p["disk_paths"]),
         "swap": swap(),
+        "fstab_swap": fstab_swap(),
+        "sysctl_persisted": sysctl_persisted(["fs.inotify.max_user_instances",
+                                              "fs.inotify.max_user_watches"]),
         "ntp": ntp(),
         "services": svc,
         "versions": versions(),

@@ -113,17 +113,19 @@ def _check_disks(ctx: _Ctx, probe: dict[str, Any]) -> None:
 
 
 def _check_swap(ctx: _Ctx, probe: dict[str, Any]) -> None:
-    swaps = probe.get("swap") or []
-    if not swaps:
-        return
-    if ctx.settings["shared_kernel"]:
-        ctx.add("swap", "info", ", ".join(swaps), "swap is on (shared lab kernel: host state, "
-                "not changed by kubemedic)", step="after-reboot")
-        return
     kubelet = (probe.get("services") or {}).get("kubelet", {})
-    ctx.add("swap", "critical" if kubelet.get("installed") else "warning", ", ".join(swaps),
-            "swap is on: kubelet refuses to run (`running with swap on is not supported`)",
-            step="after-reboot")
+    swaps = probe.get("swap") or []
+    if swaps and ctx.settings["shared_kernel"]:
+        ctx.add("swap", "info", ", ".join(swaps), "swap is on (shared lab kernel: host state, "
+                "not changed by kubemedic)")
+    elif swaps:
+        ctx.add("swap", "critical" if kubelet.get("installed") else "warning", ", ".join(swaps),
+                "swap is on: kubelet refuses to run (`running with swap on is not supported`)",
+                step="after-reboot")
+    for line in probe.get("fstab_swap") or []:
+        ctx.add("swap-fstab", "warning", f"/etc/fstab: {line}",
+                "swap is enabled in /etc/fstab: it comes back on at the next reboot and kubelet "
+                "stops (seed 001)", step="after-reboot")
 
 
 def _check_ntp(ctx: _Ctx, probe: dict[str, Any]) -> None:
@@ -227,21 +229,14 @@ def _check_tcp_wrappers(ctx: _Ctx, probe: dict[str, Any]) -> None:
     allow = wrappers.get("hosts.allow") or []
     deny = wrappers.get("hosts.deny") or []
     seen: dict[str, int] = {}
-    daemons: dict[str, int] = {}
     for number, line in allow:
         key = re.sub(r"\s+", "", line)
         if key in seen:
             ctx.add("hosts-allow-duplicate", "warning", f"/etc/hosts.allow:{number}: {line}",
                     f"duplicate rule (same as line {seen[key]}): tcp-wrappers behaviour is "
-                    "undefined with duplicates", step="hosts-allow")
-            continue
-        seen[key] = number
-        for daemon in line.split(":", 1)[0].replace(",", " ").split():
-            if daemon in daemons and daemon.upper() != "ALL":
-                ctx.add("hosts-allow-duplicate", "warning", f"/etc/hosts.allow:{number}: {line}",
-                        f"{daemon} already has a rule on line {daemons[daemon]}",
-                        step="hosts-allow")
-            daemons.setdefault(daemon, number)
+                    "undefined with duplicates (seed 000 #6)", step="hosts-allow")
+        else:
+            seen[key] = number
     restricted = [line for _n, line in deny if "ALL" in line.split(":", 1)[-1].upper()]
     forms = _subnet_forms(ctx.settings["cluster_subnet"])
     if restricted and forms:
@@ -256,17 +251,27 @@ def _check_tcp_wrappers(ctx: _Ctx, probe: dict[str, Any]) -> None:
 
 def _check_kernel(ctx: _Ctx, probe: dict[str, Any]) -> None:
     s = ctx.settings
-    inotify = probe.get("inotify") or {}
+    # Live values; on the shared-kernel lab they are the host's, so the values the node's own
+    # sysctl files set at boot are judged instead.
+    persisted = (probe.get("sysctl_persisted") or {}).get("values") or {}
+    where = (probe.get("sysctl_persisted") or {}).get("where") or {}
+    live = probe.get("inotify") or {}
     low = []
-    if (inotify.get("max_user_instances") or 0) < s["inotify_min_instances"]:
-        low.append(f"max_user_instances={inotify.get('max_user_instances')}")
-    if (inotify.get("max_user_watches") or 0) < s["inotify_min_watches"]:
-        low.append(f"max_user_watches={inotify.get('max_user_watches')}")
+    for key, minimum in (("max_user_instances", s["inotify_min_instances"]),
+                         ("max_user_watches", s["inotify_min_watches"])):
+        name = f"fs.inotify.{key}"
+        if s["shared_kernel"]:
+            value = persisted.get(name)
+            if value is not None and str(value).isdigit() and int(value) < minimum:
+                low.append(f"{name}={value} ({where.get(name)})")
+        elif (live.get(key) or 0) < minimum:
+            low.append(f"{name}={live.get(key)}")
+        elif str(persisted.get(name) or "").isdigit() and int(persisted[name]) < minimum:
+            low.append(f"{name}={persisted[name]} at the next boot ({where.get(name)})")
     if low:
-        note = " (shared lab kernel: host value)" if s["shared_kernel"] else ""
-        ctx.add("inotify-limits", "warning", "fs.inotify." + ", fs.inotify.".join(low),
+        ctx.add("inotify-limits", "warning", ", ".join(low),
                 f"inotify limits below {s['inotify_min_instances']}/{s['inotify_min_watches']}: "
-                f"`Too many open files` / `Failed to allocate directory watch`{note}",
+                "`Too many open files` / `Failed to allocate directory watch`",
                 step="inotify-limits")
     kernel = probe.get("kernel") or {}
     accel = s["accelerator"]

@@ -1,0 +1,237 @@
+"""Doctor state checks: each fault in a node probe gives the right check, severity and recovery
+step (the exact step names other areas implement); a healthy probe gives no finding; the CLI's
+JSON contract and exit codes (0 / 5 / run failure first) hold."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+
+from kubemedic.commands import doctor as doctor_cmd
+from kubemedic.doctor import checks
+
+HEALTHY: dict[str, Any] = {
+    "disks": {"/": {"exists": True, "used_pct": 40.0, "inode_used_pct": 10.0, "device": 1},
+              "/var/lib/docker": {"exists": True, "used_pct": 40.0, "inode_used_pct": 10.0,
+                                  "device": 1},
+              "/data": {"exists": True, "used_pct": 20.0, "inode_used_pct": 1.0, "device": 2}},
+    "swap": [], "fstab_swap": [],
+    "sysctl_persisted": {"values": {"fs.inotify.max_user_instances": "512",
+                                    "fs.inotify.max_user_watches": "524288"},
+                         "where": {"fs.inotify.max_user_instances": "/etc/sysctl.d/k.conf:1",
+                                   "fs.inotify.max_user_watches": "/etc/sysctl.d/k.conf:2"}},
+    "ntp": {"known": True, "synchronized": True, "ntp_service": True},
+    "services": {name: {"installed": True, "active": True, "state": "active running"}
+                 for name in ("docker", "containerd", "kubelet")},
+    "versions": {"docker.io": "20.10.24+dfsg1-1+b3", "containerd": "1.6.20~ds1-1+b1",
+                 "kubelet": "1.28.2-1.1", "containerd-binary": "1.6.20"},
+    "docker": {"daemon_json": {}, "daemon_json_error": None, "default_runtime": "runc",
+               "runtimes": [], "images": ["192.168.100.10:5000/pause:3.9",
+                                          "registry.k8s.io/kube-apiserver:v1.28.2"]},
+    "fstab_nfs": [{"source": "10.0.0.1:/share", "target": "/share", "fstype": "nfs4",
+                   "noauto": False, "mounted": True, "line": "10.0.0.1:/share /share nfs4"}],
+    "tcp_wrappers": {"hosts.allow": [(1, "portmap lockd mountd rquotad statd: 192.168.100.0/24")],
+                     "hosts.deny": [(1, "portmap lockd mountd rquotad statd: ALL")]},
+    "inotify": {"max_user_instances": 512, "max_user_watches": 524288},
+    "kernel": {"release": "5.15.0-99-generic", "loaded": [],
+               "accelerator_modules": {"nvidia": ["nvidia"], "ascend": ["drv_devdrv"]},
+               "devdrv_class": True},
+    "processes": {"npu_collector": [4242]},
+    "nics": {"enp189s0f0": {"exists": True, "operstate": "up", "carrier": "1",
+                            "autoneg": True, "speed": "1000Mb/s", "link": True}},
+    "apt_sources": [{"file": "/etc/apt/sources.list.d/docker.list", "line_no": 1,
+                     "line": "deb [signed-by=/k.gpg] https://x bookworm stable", "problem": None}],
+    "big_logs": [],
+    "logs": {"journal": 'level=info msg="API listen on /run/docker.sock"', "kernel": "",
+             "container": ""},
+}
+SETTINGS = {"customer": "acme", "groups": ["workers"], "cluster_subnet": "192.168.100.0/24",
+            "expected_versions": {"docker.io": "20.10.24", "kubelet": "1.28.2"}}
+
+
+def run(mutate=None, **settings) -> list[dict[str, Any]]:
+    probe = copy.deepcopy(HEALTHY)
+    if mutate:
+        mutate(probe)
+    return checks.evaluate("node1", probe, {**SETTINGS, **settings})
+
+
+def pairs(findings) -> set[tuple[str, str, str | None]]:
+    return {(f["check"], f["severity"], f["step"]) for f in findings}
+
+
+def test_healthy_node_has_no_finding() -> None:
+    assert run() == []
+    assert run(accelerator="ascend", groups=["npu"]) == []
+
+
+def _set(path: str, value: Any):
+    def mutate(probe: dict[str, Any]) -> None:
+        keys = path.split("|")
+        target = probe
+        for key in keys[:-1]:
+            target = target[int(key) if isinstance(target, list) else key]
+        target[int(keys[-1]) if isinstance(target, list) else keys[-1]] = value
+    return mutate
+
+
+def _all(*mutations):
+    def mutate(probe: dict[str, Any]) -> None:
+        for mutation in mutations:
+            mutation(probe)
+    return mutate
+
+
+@pytest.mark.parametrize(("mutate", "settings", "expected"), [
+    (_set("disks|/|used_pct", 96.0), {}, ("disk-usage", "critical", "disk-cleanup")),
+    (_set("disks|/data|used_pct", 88.0), {}, ("disk-usage", "warning", "disk-cleanup")),
+    (_set("disks|/|inode_used_pct", 99.0), {}, ("inodes-usage", "critical", "disk-cleanup")),
+    (_set("swap", ["/swapfile"]), {}, ("swap", "critical", "after-reboot")),
+    (_set("fstab_swap", ["/swapfile none swap sw 0 0"]), {},
+     ("swap-fstab", "warning", "after-reboot")),
+    (_set("ntp|synchronized", False), {}, ("ntp", "warning", None)),
+    (_set("services|kubelet", {"installed": True, "active": False, "state": "inactive dead"}),
+     {}, ("kubelet-active", "critical", "after-reboot")),
+    (_set("services|docker", {"installed": True, "active": False, "state": "failed failed"}),
+     {}, ("docker-active", "critical", "after-reboot")),
+    (_set("versions|docker.io", "24.0.5-1"), {}, ("version-drift", "warning", "docker-reinstall")),
+    (_set("versions|containerd-binary", "1.2.2"), {},
+     ("containerd-version", "critical", "containerd-upgrade")),
+    (_set("docker|daemon_json_error", "Expecting ',' delimiter: line 3"), {},
+     ("docker-daemon-json", "critical", None)),
+    (None, {"accelerator": "nvidia", "groups": ["gpu"]},
+     ("nvidia-default-runtime", "critical", None)),
+    (_set("docker|images", ["busybox:latest"]), {}, ("pause-image", "critical", "pause-image")),
+    (_set("big_logs", [{"path": "/var/lib/docker/containers/a/a-json.log", "bytes": 9 << 30}]),
+     {}, ("container-log-size", "warning", "disk-cleanup")),
+    (_set("fstab_nfs|0|mounted", False), {}, ("nfs-mount", "critical", "nfs-remount")),
+    (_set("tcp_wrappers|hosts.allow", [(1, "portmap: 192.168.100.0/24"),
+                                       (2, "portmap:  192.168.100.0/24")]), {},
+     ("hosts-allow-duplicate", "warning", "hosts-allow")),
+    (_set("tcp_wrappers|hosts.allow", [(1, "portmap: 10.1.")]), {},
+     ("hosts-allow-subnet", "critical", "hosts-allow")),
+    (_set("inotify|max_user_instances", 128), {}, ("inotify-limits", "warning", "inotify-limits")),
+    (_all(_set("kernel|accelerator_modules|nvidia", []), _set("docker|default_runtime", "nvidia")),
+     {"accelerator": "nvidia", "groups": ["gpu"]},
+     ("accelerator-modules", "critical", "kernel-driver")),
+    (_set("kernel|devdrv_class", False), {"accelerator": "ascend", "groups": ["npu"]},
+     ("npu-devdrv-class", "critical", "kernel-driver")),
+    (_set("processes|npu_collector", []), {"accelerator": "ascend", "groups": ["npu"]},
+     ("npu-collector", "warning", "npu-collector")),
+    (_set("nics|enp189s0f0|operstate", "down"), {}, ("nic-link", "critical", "nic-autoneg")),
+    (_set("nics|enp189s0f0|autoneg", False), {}, ("nic-autoneg", "warning", "nic-autoneg")),
+    (_set("apt_sources|0|problem", "signed-by key /k.gpg is missing or empty"), {},
+     ("apt-sources", "warning", "apt-sources-fix")),
+    (_set("logs|kernel", "[ 99.1] NVRM: Xid (PCI:0000:3b:00): 79, pid=0, GPU has fallen off"),
+     {}, ("log:gpu-xid", "critical", None)),
+    (_set("logs|journal", "kubelet[7]: failed to run Kubelet: running with swap on is not "
+                          "supported, please disable swap!"), {},
+     ("log:kubelet-swap-on", "critical", "after-reboot")),
+    (_set("logs|container", 'Liveness probe failed: Get "http://10.42.2.44:80/": context '
+                            'deadline exceeded (Client.Timeout exceeded while awaiting headers)'),
+     {}, ("log:liveness-probe-timeout", "warning", "probe-timeout")),
+])
+def test_each_fault_names_its_step(mutate, settings, expected) -> None:
+    found = run(mutate, **settings)
+    assert expected in pairs(found), found
+    # and nothing else: one fault, one finding
+    assert len(found) == 1, found
+
+
+def test_repair_command_is_exact() -> None:
+    finding = run(_set("fstab_nfs|0|mounted", False))[0]
+    assert finding["command"] == "kubemedic recover nfs-remount -c acme --limit node1"
+    assert set(finding) == {"host", "check", "severity", "evidence", "message", "step", "command"}
+    assert finding["evidence"] == "10.0.0.1:/share /share nfs4"
+
+
+def test_stepless_findings_carry_the_documented_fix() -> None:
+    finding = run(None, accelerator="nvidia", groups=["gpu"])[0]
+    assert finding["command"] == "kubemedic bootstrap -c acme --tags nvidia_runtime --limit node1"
+
+
+def test_shared_kernel_judges_persisted_sysctls_not_the_hosts() -> None:
+    def lowered(probe):
+        probe["inotify"]["max_user_instances"] = 128  # the host's value: not the node's fault
+    assert run(lowered, shared_kernel=True) == []
+
+    def persisted_low(probe):
+        probe["sysctl_persisted"]["values"]["fs.inotify.max_user_watches"] = "8192"
+    found = run(persisted_low, shared_kernel=True)
+    assert pairs(found) == {("inotify-limits", "warning", "inotify-limits")}
+    assert "/etc/sysctl.d/k.conf:2" in found[0]["evidence"]
+
+
+def test_live_swap_on_shared_kernel_is_information_only() -> None:
+    assert pairs(run(_set("swap", ["/host/swap"]), shared_kernel=True)) == {
+        ("swap", "info", None)}
+
+
+def test_uninstalled_components_are_information_not_critical() -> None:
+    found = run(_set("services|kubelet", {"installed": False, "active": False,
+                                          "state": "inactive dead"}))
+    assert pairs(found) == {("kubelet-installed", "info", None)}
+
+
+def test_kubeadm_images_only_on_masters_running_kubelet() -> None:
+    found = run(None, kubeadm_images=["kube-apiserver:v1.28.2", "kube-scheduler:v1.28.2"])
+    assert [(f["check"], f["evidence"]) for f in found] == [
+        ("kubeadm-images", "kube-scheduler:v1.28.2")]
+
+
+def test_same_filesystem_reported_once() -> None:
+    def full(probe):
+        probe["disks"]["/"]["used_pct"] = 97.0
+        probe["disks"]["/var/lib/docker"]["used_pct"] = 97.0
+    assert len(run(full)) == 1
+
+
+def test_findings_sorted_most_severe_first() -> None:
+    def many(probe):
+        probe["ntp"]["synchronized"] = False
+        probe["fstab_nfs"][0]["mounted"] = False
+    assert [f["severity"] for f in run(many)] == ["critical", "warning"]
+
+
+# --- CLI side: collecting the record, exit codes -------------------------------------------
+
+def test_collect_reads_the_findings_of_every_host(tmp_path) -> None:
+    folder = tmp_path / "findings"
+    folder.mkdir()
+    for host in ("b", "a"):
+        (folder / f"{host}.json").write_text(json.dumps({
+            "host": host, "probe_seconds": 0.5,
+            "findings": run(_set("fstab_nfs|0|mounted", False))}))
+    findings, timings = doctor_cmd.collect(tmp_path)
+    assert len(findings) == 2 and timings == {"a": 0.5, "b": 0.5}
+    assert doctor_cmd.collect(tmp_path / "nothing") == ([], {})
+
+
+@pytest.mark.parametrize(("severities", "run_rc", "expected"), [
+    ([], 0, 0), (["warning", "info"], 0, 0), (["warning", "critical"], 0, 5),
+    (["critical"], 4, 4), (["critical"], 3, 3), ([], 1, 1)])
+def test_exit_codes(severities, run_rc, expected) -> None:
+    findings = [{"severity": s} for s in severities]
+    assert doctor_cmd.exit_code(findings, run_rc) == expected
+
+
+def test_table_groups_by_host_and_severity() -> None:
+    from rich.console import Console
+
+    findings = doctor_cmd.sort_findings([
+        {"host": "n2", "check": "ntp", "severity": "warning", "evidence": "e", "message": "m",
+         "step": None, "command": None},
+        {"host": "n1", "check": "b", "severity": "warning", "evidence": "e", "message": "m",
+         "step": "x", "command": "kubemedic recover x -c c --limit n1"},
+        {"host": "n1", "check": "a", "severity": "critical", "evidence": "e", "message": "m",
+         "step": "y", "command": "kubemedic recover y -c c --limit n1"}])
+    assert [(f["host"], f["severity"]) for f in findings] == [
+        ("n1", "critical"), ("n1", "warning"), ("n2", "warning")]
+    console = Console(width=200, record=True)
+    console.print(doctor_cmd.findings_table(findings))
+    text = console.export_text()
+    assert text.count("n1") == 3  # host column once + two commands
+    assert "kubemedic recover y -c c --limit n1" in text
