@@ -18,6 +18,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("doctor", "explain"),
     ("recover", "recover"),
     ("heal", "heal"),
+    ("kernel", "kernel"),
     ("bundle", "bundle"),
     ("images", "images"),
     ("history", "history"),
