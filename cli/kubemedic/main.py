@@ -21,6 +21,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("kernel", "kernel"),
     ("bundle", "bundle"),
     ("images", "images"),
+    ("etcd", "etcd"),
     ("history", "history"),
     ("lab", "lab"),
 ]
