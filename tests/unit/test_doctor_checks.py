@@ -235,3 +235,12 @@ def test_table_groups_by_host_and_severity() -> None:
     text = console.export_text()
     assert text.count("n1") == 3  # host column once + two commands
     assert "kubemedic recover y -c c --limit n1" in text
+
+
+def test_oversized_container_logs_are_reported_even_with_docker_down() -> None:
+    def down(probe):
+        probe["services"]["docker"] = {"installed": True, "active": False, "state": "failed"}
+        probe["docker"]["images"] = None
+        probe["big_logs"] = [{"path": "/var/lib/docker/containers/a/a-json.log", "bytes": 5 << 30}]
+    assert pairs(run(down)) == {("docker-active", "critical", "after-reboot"),
+                                ("container-log-size", "warning", "disk-cleanup")}

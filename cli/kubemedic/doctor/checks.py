@@ -182,6 +182,10 @@ def _check_docker(ctx: _Ctx, probe: dict[str, Any]) -> None:
                 "docker's default runtime is not nvidia on a GPU node: containers fail with "
                 '`exec: "nvidia-smi": executable file not found`',
                 fix="kubemedic bootstrap -c {customer} --tags nvidia_runtime --limit {host}")
+    for item in probe.get("big_logs") or []:
+        ctx.add("container-log-size", "warning", f"{item['path']}: {item['bytes']} bytes",
+                f"a container log is above the {s['docker_log_max_bytes']} byte limit "
+                "(log rotation not applied to this container)", step="disk-cleanup")
     images = docker.get("images")
     if images is None:
         return  # docker not running: reported by the service check
@@ -198,10 +202,6 @@ def _check_docker(ctx: _Ctx, probe: dict[str, Any]) -> None:
         ctx.add("kubeadm-images", "warning", ", ".join(missing),
                 "kubeadm images are missing: kubeadm would try the internet (k8s.gcr.io)",
                 fix="kubemedic images load -c {customer} --limit {host}")
-    for item in probe.get("big_logs") or []:
-        ctx.add("container-log-size", "warning", f"{item['path']}: {item['bytes']} bytes",
-                f"a container log is above the {s['docker_log_max_bytes']} byte limit "
-                "(log rotation not applied to this container)", step="disk-cleanup")
 
 
 def _check_nfs(ctx: _Ctx, probe: dict[str, Any]) -> None:
