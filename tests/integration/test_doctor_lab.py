@@ -67,7 +67,7 @@ UNDO = "\n".join([
 # (check, severity, step) the injected faults must produce on node2.
 EXPECTED = {
     ("nfs-mount", "critical", "nfs-remount"),
-    ("swap-fstab", "warning", "after-reboot"),
+    ("swap-fstab", "warning", None),
     ("hosts-allow-subnet", "critical", "hosts-allow"),
     ("hosts-allow-duplicate", "warning", "hosts-allow"),
     ("inotify-limits", "warning", "inotify-limits"),

@@ -91,12 +91,12 @@ def _all(*mutations):
     (_set("disks|/|inode_used_pct", 99.0), {}, ("inodes-usage", "critical", "disk-cleanup")),
     (_set("swap", ["/swapfile"]), {}, ("swap", "critical", "after-reboot")),
     (_set("fstab_swap", ["/swapfile none swap sw 0 0"]), {},
-     ("swap-fstab", "warning", "after-reboot")),
+     ("swap-fstab", "warning", None)),
     (_set("ntp|synchronized", False), {}, ("ntp", "warning", None)),
     (_set("services|kubelet", {"installed": True, "active": False, "state": "inactive dead"}),
      {}, ("kubelet-active", "critical", "after-reboot")),
     (_set("services|docker", {"installed": True, "active": False, "state": "failed failed"}),
-     {}, ("docker-active", "critical", "after-reboot")),
+     {}, ("docker-active", "critical", None)),
     (_set("versions|docker.io", "24.0.5-1"), {}, ("version-drift", "warning", "docker-reinstall")),
     (_set("versions|containerd-binary", "1.2.2"), {},
      ("containerd-version", "critical", "containerd-upgrade")),
@@ -151,6 +151,9 @@ def test_repair_command_is_exact() -> None:
 def test_stepless_findings_carry_the_documented_fix() -> None:
     finding = run(None, accelerator="nvidia", groups=["gpu"])[0]
     assert finding["command"] == "kubemedic bootstrap -c acme --tags nvidia_runtime --limit node1"
+    finding = run(_set("services|docker", {"installed": True, "active": False, "state": "x"}))[0]
+    assert finding["command"] == (
+        "kubemedic bootstrap -c acme --tags container_runtime --limit node1")
 
 
 def test_shared_kernel_judges_persisted_sysctls_not_the_hosts() -> None:
@@ -242,5 +245,5 @@ def test_oversized_container_logs_are_reported_even_with_docker_down() -> None:
         probe["services"]["docker"] = {"installed": True, "active": False, "state": "failed"}
         probe["docker"]["images"] = None
         probe["big_logs"] = [{"path": "/var/lib/docker/containers/a/a-json.log", "bytes": 5 << 30}]
-    assert pairs(run(down)) == {("docker-active", "critical", "after-reboot"),
+    assert pairs(run(down)) == {("docker-active", "critical", None),
                                 ("container-log-size", "warning", "disk-cleanup")}

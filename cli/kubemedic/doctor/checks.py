@@ -125,7 +125,10 @@ def _check_swap(ctx: _Ctx, probe: dict[str, Any]) -> None:
     for line in probe.get("fstab_swap") or []:
         ctx.add("swap-fstab", "warning", f"/etc/fstab: {line}",
                 "swap is enabled in /etc/fstab: it comes back on at the next reboot and kubelet "
-                "stops (seed 001)", step="after-reboot")
+                "stops (seed 001)", fix="kubemedic bootstrap -c {customer} --tags swap --limit {host}")
+
+
+RUNTIME_UNITS = ("docker", "containerd")
 
 
 def _check_ntp(ctx: _Ctx, probe: dict[str, Any]) -> None:
@@ -144,9 +147,14 @@ def _check_services(ctx: _Ctx, probe: dict[str, Any]) -> None:
             ctx.add(f"{name}-installed", "info", f"{name}: not installed",
                     f"{name} is not installed (not bootstrapped yet?)",
                     fix="kubemedic bootstrap -c {customer} --limit {host}")
+        elif not info.get("active") and name in RUNTIME_UNITS:
+            ctx.add(f"{name}-active", "critical", f"{name}: {info.get('state')}",
+                    f"{name} is installed but not running: no container can start",
+                    fix="kubemedic bootstrap -c {customer} --tags container_runtime --limit {host}")
         elif not info.get("active"):
             ctx.add(f"{name}-active", "critical", f"{name}: {info.get('state')}",
-                    f"{name} is installed but not running", step="after-reboot")
+                    f"{name} is installed but not running (after a reboot: swap back on, mounts "
+                    "missing)", step="after-reboot")
     versions = probe.get("versions") or {}
     for package, expected in (ctx.settings["expected_versions"] or {}).items():
         if not expected or package not in versions:
