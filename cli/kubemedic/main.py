@@ -17,6 +17,8 @@ COMMANDS: list[tuple[str, str]] = [
     ("doctor", "doctor"),
     ("doctor", "explain"),
     ("recover", "recover"),
+    ("kube", "reset"),
+    ("kube", "node"),
     ("heal", "heal"),
     ("kernel", "kernel"),
     ("bundle", "bundle"),
