@@ -1,0 +1,260 @@
+"""Kubernetes lifecycle on real lab nodes: kubeadm init from local images only, join, node
+add/remove, reset with backups first and re-init (seed 000 #1 end to end), after-reboot.
+
+One lab (km-kube, 3 nodes) for the module; tests run in file order like an operator's session.
+
+Real here: systemd, sshd, apt, docker.io (images created with `docker import`, so "present
+locally" is real), Debian's etcd-server/etcd-client (the etcd snapshot in the reset backup is a
+real `etcdctl snapshot save`), iptables, mounts, fstab, the dev-box side (fetches, run records).
+TEST DOUBLE (tests/doubles/kube_lifecycle_double.py, installed on the nodes by this test):
+kubeadm, kubectl and kubelet, because Kubernetes server binaries cannot run here. The double
+validates every kubeadm config it is given (unknown fields, missing imageRepository, version
+format, v1beta3/v1beta4 shapes), refuses init while an image is missing or a cluster is still
+there, and logs every call, so the order backup -> reset -> cleanup -> init is asserted from its
+log and from the run record's job events. The roles skip package installation honestly with
+kubernetes_node_install_packages: false, set in the lab inventory by this test.
+"""
+
+from __future__ import annotations
+
+import json
+import tarfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
+DOUBLE = REPO / "tests" / "doubles" / "kube_lifecycle_double.py"
+NAME = "km-kube"
+SUBNET = "192.168.238.0/24"
+N1, N2, N3 = (f"{NAME}-node{i}" for i in (1, 2, 3))
+REGISTRY = "192.168.238.11:5000"
+IMAGES = [f"{REGISTRY}/{name}:v1.28.2" for name in
+          ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy")] + [
+    f"{REGISTRY}/coredns/coredns:v1.10.1", f"{REGISTRY}/pause:3.9", f"{REGISTRY}/etcd:3.5.9-0"]
+MISSING = f"{REGISTRY}/kube-proxy:v1.28.2"
+LOG = "/var/log/kube-double/calls.jsonl"
+KUBELET_UNIT = """[Unit]
+Description=kubelet (kubemedic test double)
+[Service]
+ExecStart=/usr/local/bin/kubelet-double
+Restart=always
+RestartSec=1
+[Install]
+WantedBy=multi-user.target
+"""
+CNI = """apiVersion: v1
+kind: ConfigMap
+metadata: {name: kube-flannel-cfg, namespace: kube-flannel}
+data: {net-conf.json: '{"Network": "10.244.0.0/16"}'}
+---
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: kube-flannel-ds, namespace: kube-flannel}
+"""
+
+
+@pytest.fixture(scope="module")
+def lab(lab_factory, tmp_path_factory):
+    lab = lab_factory(NAME, nodes=3, subnet=SUBNET, outside=0)
+    work = tmp_path_factory.mktemp("kube")
+    (work / "cni.yaml").write_text(CNI)
+    settings = {"kubernetes_node_install_packages": False,
+                "kubernetes_control_plane_cni_manifest": str(work / "cni.yaml"),
+                "etcd_snapshot_allow_plain_http": True,
+                "etcd_snapshot_endpoint": "http://127.0.0.1:2379"}
+    group_vars = lab.inventory / "group_vars" / "all.yml"
+    data = yaml.safe_load(group_vars.read_text())
+    data.update(settings)
+    group_vars.write_text(yaml.safe_dump(data, sort_keys=False))
+    for node in (N1, N2, N3):
+        lab.ssh(node, "mkdir -p /etc/docker /usr/local/lib /etc/systemd/system && "
+                      "echo '{\"storage-driver\": \"vfs\"}' > /etc/docker/daemon.json", check=True)
+        subprocess_copy(lab, node, DOUBLE, "/usr/local/lib/kube_lifecycle_double.py")
+        lab.ssh(node, "chmod 755 /usr/local/lib/kube_lifecycle_double.py && "
+                      "ln -sf /usr/local/lib/kube_lifecycle_double.py /usr/bin/kubeadm && "
+                      "ln -sf /usr/local/lib/kube_lifecycle_double.py /usr/bin/kubectl && "
+                      "ln -sf /usr/local/lib/kube_lifecycle_double.py /usr/local/bin/kubelet-double && "
+                      f"printf '%s' '{KUBELET_UNIT}' > /etc/systemd/system/kubelet.service && "
+                      "systemctl daemon-reload && "
+                      "echo '/swapfile none swap sw 0 0' >> /etc/fstab", check=True)
+    packages = {N1: "python3-yaml docker.io etcd-server etcd-client iptables",
+                N2: "python3-yaml", N3: "python3-yaml"}
+    for node, names in packages.items():
+        lab.ssh(node, "export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && "
+                      f"apt-get install -y -qq --no-install-recommends {names} >/dev/null",
+                timeout=600, check=True)
+    lab.ssh(N1, "tar -cf /tmp/empty.tar --files-from /dev/null && "
+                + " && ".join(f"docker import -q /tmp/empty.tar {ref} >/dev/null"
+                              for ref in IMAGES if ref != MISSING), check=True)
+    return lab
+
+
+def subprocess_copy(lab, node: str, src: Path, dest: str) -> None:
+    import subprocess
+
+    subprocess.run(["scp", "-q", "-F", str(lab.ssh_config), str(src), f"{node}:{dest}"],
+                   check=True, timeout=60)
+
+
+def km(lab, *args: str):
+    return lab.kubemedic(*args, "-c", NAME, "--json")
+
+
+def summary(result) -> dict:
+    assert result.stdout.strip(), result.stderr
+    return json.loads(result.stdout)
+
+
+def calls(lab, node: str) -> list[dict]:
+    out = lab.ssh(node, f"cat {LOG} 2>/dev/null").stdout
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def events(record: str) -> list[str]:
+    """Names of the tasks that ran (ok/changed) in the run, in order."""
+    found = []
+    for path in Path(record).glob("artifacts/*/job_events/*.json"):
+        event = json.loads(path.read_text())
+        if event.get("event") == "runner_on_ok":
+            found.append((event["counter"], event["event_data"].get("task", "")))
+    return [name for _, name in sorted(found)]
+
+
+def first(names: list[str], prefix: str) -> int:
+    return next(i for i, name in enumerate(names) if name.startswith(prefix))
+
+
+BOOT = ("bootstrap", "--tags", "kubernetes_node,kubernetes_control_plane,kubernetes_join",
+        "--limit", f"{N1},{N2}")
+
+
+def test_init_refused_while_an_image_is_missing(lab):
+    result = km(lab, *BOOT)
+    assert result.returncode == 3, result.stderr
+    assert MISSING in result.stdout and "kubeadm init not started" in result.stdout
+    log = calls(lab, N1)
+    assert any(c["argv"][:2] == ["config", "validate"] for c in log)
+    assert any(c["argv"][:3] == ["config", "images", "list"] for c in log)
+    assert not [c for c in log if c["argv"][:1] == ["init"]], "init ran with an image missing"
+
+
+def test_init_from_local_images_then_join(lab):
+    lab.ssh(N1, f"docker import -q /tmp/empty.tar {MISSING}", check=True)
+    result = km(lab, *BOOT)
+    assert result.returncode == 0, result.stderr
+    config = lab.ssh(N1, "cat /etc/kubernetes/kubeadm-config.yaml", check=True).stdout
+    docs = {d["kind"]: d for d in yaml.safe_load_all(config) if d}
+    assert docs["ClusterConfiguration"]["imageRepository"] == REGISTRY
+    assert docs["ClusterConfiguration"]["kubernetesVersion"] == "v1.28.2"
+    assert docs["InitConfiguration"]["localAPIEndpoint"]["advertiseAddress"] == "192.168.238.11"
+    driver = lab.ssh(N1, "docker info --format '{{.CgroupDriver}}'", check=True).stdout.strip()
+    assert docs["KubeletConfiguration"]["cgroupDriver"] == driver
+    log1 = calls(lab, N1)
+    assert [c["event"] for c in log1 if c["event"] in ("init-done", "applied")] == \
+        ["init-done", "applied"]
+    assert [c for c in calls(lab, N2) if c["event"] == "join-done"]
+    nodes = lab.ssh(N1, "kubectl get nodes", check=True).stdout.split()
+    assert nodes == sorted([N1, N2])
+    state = Path(summary(result)["record"]).parents[2]
+    assert (state / "kubeconfigs" / NAME / "admin.conf").read_text().startswith("apiVersion: v1")
+    host = lab.host(N2)
+    assert host.file("/etc/sysctl.d/90-kubernetes.conf").contains("net.ipv4.ip_forward = 1")
+    assert host.file("/etc/modules-load.d/kubernetes.conf").contains("br_netfilter")
+    assert host.file("/etc/fstab").contains("^# /swapfile none swap")
+    assert not host.file("/etc/kubernetes/kubeadm-join.yaml").exists  # held a token
+
+
+def test_second_bootstrap_changes_nothing(lab):
+    result = km(lab, *BOOT)
+    assert result.returncode == 0, result.stderr
+    changed = {h: r["changed"] for h, r in summary(result)["hosts"].items()}
+    assert set(changed.values()) == {0}, changed
+    assert len([c for c in calls(lab, N1) if c["event"] == "init-done"]) == 1
+
+
+def test_node_add_then_remove(lab):
+    skip = "common,container_runtime,offline_images,nvidia_runtime"
+    result = lab.kubemedic("node", "add", "-c", NAME, N3, "--skip-tags", skip, "--json")
+    assert result.returncode == 0, result.stderr
+    assert N3 in lab.ssh(N1, "kubectl get nodes", check=True).stdout.split()
+    refused = lab.kubemedic("node", "remove", "-c", NAME, N1, "--yes")
+    assert refused.returncode == 2 and "first_master" in refused.stderr
+    result = lab.kubemedic("node", "remove", "-c", NAME, N3, "--yes", "--json")
+    assert result.returncode == 0, result.stderr
+    assert N3 not in lab.ssh(N1, "kubectl get nodes", check=True).stdout.split()
+    kubectl = [c["event"] for c in calls(lab, N1) if c["tool"] == "kubectl"]
+    assert kubectl.index("drained") < kubectl.index("node-deleted")
+    assert not lab.host(N3).file("/etc/kubernetes/kubelet.conf").exists
+    backup = Path(summary(result)["record"]) / "backups" / N3 / "kubernetes.tgz"
+    with tarfile.open(backup) as archive:
+        assert "etc/kubernetes/kubelet.conf" in archive.getnames()
+
+
+def _leftovers(lab) -> None:
+    lab.ssh(N1, "mkdir -p /etc/cni/net.d /var/lib/kubelet/pods/p1/volumes/v1 && "
+                "echo '{}' > /etc/cni/net.d/10-flannel.conflist && "
+                "mount -t tmpfs tmpfs /var/lib/kubelet/pods/p1/volumes/v1 && "
+                "iptables -N KUBE-SERVICES && iptables -A INPUT -j KUBE-SERVICES && "
+                "iptables -N KEEP-ME && iptables -A INPUT -j KEEP-ME", check=True)
+
+
+def test_reset_reinit_refuses_init_while_an_image_is_missing(lab):
+    _leftovers(lab)
+    lab.ssh(N1, f"docker rmi {MISSING}", check=True)
+    before = len(calls(lab, N1))
+    result = km(lab, "reset", "--reinit", "--yes")
+    assert result.returncode == 3, result.stderr
+    assert MISSING in result.stdout
+    record = Path(summary(result)["record"])
+    with tarfile.open(record / "backups" / N1 / "kubernetes.tgz") as archive:
+        assert "etc/kubernetes/admin.conf" in archive.getnames()
+        assert "etc/kubernetes/pki/ca.crt" in archive.getnames()
+    snapshots = list((record / "backups" / "etcd").glob("*.db"))
+    assert len(snapshots) == 1 and Path(f"{snapshots[0]}.sha256").is_file()
+    new = calls(lab, N1)[before:]
+    assert [c["event"] for c in new if c["tool"] == "kubeadm" and c["argv"][:1] == ["reset"]
+            and c["event"] != "call"] == ["reset-done"]
+    assert not [c for c in new if c["argv"][:1] == ["init"]], "init ran with an image missing"
+    host = lab.host(N1)
+    assert not host.file("/etc/cni/net.d/10-flannel.conflist").exists
+    assert not host.mount_point("/var/lib/kubelet/pods/p1/volumes/v1").exists
+    assert not host.file("/var/lib/kubelet/pods").exists
+    rules = lab.ssh(N1, "iptables-save", check=True).stdout
+    assert "KUBE-SERVICES" not in rules and "KEEP-ME" in rules
+    assert not host.file("/root/.kube/config").exists
+
+
+def test_reset_reinit_from_local_images_end_to_end(lab):
+    """Seed 000 #1: after the image is back, reset + init runs without any internet pull."""
+    lab.ssh(N1, f"docker import -q /tmp/empty.tar {MISSING}", check=True)
+    before = {n: len(calls(lab, n)) for n in (N1, N2)}
+    result = km(lab, "reset", "--reinit", "--yes")
+    assert result.returncode == 0, result.stderr
+    names = events(summary(result)["record"])
+    order = [first(names, "Kubernetes node | fetch the archive to the dev-box"),
+             first(names, "Etcd_snapshot | fetch to the dev-box"),
+             first(names, "Kubernetes node | kubeadm reset -f"),
+             first(names, "Kubernetes node | remove the leftovers"),
+             first(names, "Kubernetes control plane | kubeadm init"),
+             first(names, "Kubernetes join | kubeadm join")]
+    assert order == sorted(order), names
+    new = [c["event"] for c in calls(lab, N1)[before[N1]:] if c["event"] != "call"]
+    assert new.index("reset-done") < new.index("init-done")
+    assert "init-pull-failed" not in new
+    assert [c for c in calls(lab, N2)[before[N2]:] if c["event"] == "join-done"]
+    assert lab.ssh(N1, "kubectl get nodes", check=True).stdout.split() == sorted([N1, N2])
+
+
+def test_after_reboot_restarts_kubelet_remounts_and_waits_for_the_api(lab):
+    lab.ssh(N1, "systemctl stop kubelet && mkdir -p /share && "
+                "echo 'tmpfs /share tmpfs defaults 0 0' >> /etc/fstab", check=True)
+    assert lab.ssh(N1, "kubectl get nodes").returncode != 0  # API down, as after a power loss
+    result = km(lab, "recover", "after-reboot")
+    assert result.returncode == 0, result.stderr
+    assert lab.host(N1).mount_point("/share").exists
+    assert lab.host(N1).service("kubelet").is_running
+    assert lab.ssh(N1, "kubectl get nodes").returncode == 0
