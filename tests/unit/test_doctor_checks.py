@@ -247,3 +247,13 @@ def test_oversized_container_logs_are_reported_even_with_docker_down() -> None:
         probe["big_logs"] = [{"path": "/var/lib/docker/containers/a/a-json.log", "bytes": 5 << 30}]
     assert pairs(run(down)) == {("docker-active", "critical", None),
                                 ("container-log-size", "warning", "disk-cleanup")}
+
+
+def test_skipped_checks_are_not_reported() -> None:
+    def two(probe):
+        probe["kernel"]["devdrv_class"] = False
+        probe["logs"]["journal"] = 'msg="shim reaped"\ncleaning up after killed shim'
+    npu = {"accelerator": "ascend", "groups": ["npu"]}
+    assert {f["check"] for f in run(two, **npu)} == {
+        "npu-devdrv-class", "log:shim-killed", "log:shim-reaped"}
+    assert run(two, skip_checks=["npu-devdrv-class", "log:shim-*"], **npu) == []

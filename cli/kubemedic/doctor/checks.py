@@ -11,6 +11,7 @@ recovery step applies).
 
 from __future__ import annotations
 
+import fnmatch
 import ipaddress
 import re
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ DEFAULTS: dict[str, Any] = {
     "npu_collector_process": "npu_collector",
     "check_nvidia_runtime": True,
     "kb": True,
+    "skip_checks": [],                 # check names (shell patterns) not reported
 }
 
 
@@ -352,5 +354,7 @@ def evaluate(host: str, probe: dict[str, Any], settings: dict[str, Any] | None =
     ctx = _Ctx(host, {**DEFAULTS, **(settings or {})})
     for check in CHECKS:
         check(ctx, probe or {})
-    ctx.findings.sort(key=lambda f: kb.SEVERITY_RANK[f.severity])
-    return [finding.to_json() for finding in ctx.findings]
+    skip = list(ctx.settings["skip_checks"] or [])
+    kept = [f for f in ctx.findings if not any(fnmatch.fnmatchcase(f.check, p) for p in skip)]
+    kept.sort(key=lambda f: kb.SEVERITY_RANK[f.severity])
+    return [finding.to_json() for finding in kept]
