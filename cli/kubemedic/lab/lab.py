@@ -152,6 +152,9 @@ def _write_inventory(target: Path, info: LabInfo) -> None:
         "cluster_nfs_enabled": True,
         "cluster_container_runtime": "docker",
         "cluster_shared_kernel": True,
+        # The shared kernel has no nfsd: nfs_server configures everything but does not start
+        # the kernel server (it fails early on such a kernel unless told so, as here).
+        "nfs_server_require_kernel_nfsd": False,
         "ansible_user": "root",
         "ansible_ssh_private_key_file": info.key,
         "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
@@ -166,6 +169,42 @@ def _write_inventory(target: Path, info: LabInfo) -> None:
         header + "# cluster_shared_kernel: nodes are containers sharing the dev-box kernel, so "
         "roles skip swapoff,\n# non-net sysctls and modprobe (they would change the host).\n"
         + yaml.safe_dump(cluster_vars, sort_keys=False))
+
+
+def _nat_rules(name: str, cluster: ipaddress.IPv4Network,
+               outside: ipaddress.IPv4Network) -> list[list[str]]:
+    """Host nat rules that stop masquerading between the lab's two networks.
+
+    Podman masquerades traffic leaving a network, so the cluster would see the outside node as
+    the cluster gateway - which is also the dev-box address (cluster_devbox_cidr). Allow/deny
+    tests need the outside node's own address, so traffic between the two networks keeps its
+    source. Only this lab's subnets are matched.
+    """
+    comment = ["-m", "comment", "--comment", f"{LABEL}={name}"]
+    return [["-s", str(a), "-d", str(b), *comment, "-j", "ACCEPT"]
+            for a, b in ((outside, cluster), (cluster, outside))]
+
+
+def _keep_outside_source(name: str, cluster: ipaddress.IPv4Network,
+                         outside: ipaddress.IPv4Network) -> None:
+    for rule in _nat_rules(name, cluster, outside):
+        present = subprocess.run(["iptables", "-t", "nat", "-C", "POSTROUTING", *rule],
+                                 capture_output=True, check=False).returncode == 0
+        if not present:
+            subprocess.run(["iptables", "-t", "nat", "-I", "POSTROUTING", "1", *rule],
+                           capture_output=True, text=True, check=True)
+
+
+def _drop_nat_rules(name: str) -> None:
+    if not shutil.which("iptables"):
+        return
+    listing = subprocess.run(["iptables", "-t", "nat", "-S", "POSTROUTING"],
+                             capture_output=True, text=True, check=False).stdout
+    for line in listing.splitlines():
+        if f"{LABEL}={name}" in line and line.startswith("-A POSTROUTING "):
+            args = line.split()[2:]
+            subprocess.run(["iptables", "-t", "nat", "-D", "POSTROUTING",
+                            *[a.strip('"') for a in args]], capture_output=True, check=False)
 
 
 def _wait_for_ssh(nodes: list[LabNode], ssh_config: Path, timeout: float = 90) -> None:
@@ -217,6 +256,8 @@ def up(name: str, nodes: int = 3, subnet: str = DEFAULT_SUBNET, outside: int = 1
         if net_name not in present:
             podman("network", "create", "--subnet", str(net), "--label", f"{LABEL}={name}",
                    net_name)
+    if outside:
+        _keep_outside_source(name, cluster_net, outside_net)
     by_name = {c["Names"][0]: c for c in existing}
     for node in wanted:
         if node.name in by_name:
@@ -267,6 +308,7 @@ def down(name: str, inventory_dir: str | None = None, state_dir: str | None = No
     if containers:
         podman("rm", "-f", "-t", "0", *containers)
         removed += containers
+    _drop_nat_rules(name)
     for network in _networks(name):
         podman("network", "rm", "-f", network)
         removed.append(network)
