@@ -207,7 +207,7 @@ def _drop_nat_rules(name: str) -> None:
                             *[a.strip('"') for a in args]], capture_output=True, check=False)
 
 
-def _wait_for_ssh(nodes: list[LabNode], ssh_config: Path, timeout: float = 90) -> None:
+def _wait_for_ssh(nodes: list[LabNode], ssh_config: Path, timeout: float = 300) -> None:
     deadline = time.monotonic() + timeout
     pending = list(nodes)
     while pending:
