@@ -78,7 +78,13 @@ def lab_factory():
 
     def make(name: str, nodes: int = 3, subnet: str = lab_mod.DEFAULT_SUBNET,
              outside: int = 1) -> Lab:
-        info = lab_mod.up(name, nodes=nodes, subnet=subnet, outside=outside, log=lambda m: None)
+        try:
+            info = lab_mod.up(name, nodes=nodes, subnet=subnet, outside=outside,
+                              log=lambda m: None)
+        except Exception:
+            if os.environ.get("KUBEMEDIC_KEEP_LAB") != "1":
+                lab_mod.down(name)  # a half-started lab must not outlive the test
+            raise
         lab = Lab(customer=name, inventory=Path(info.inventory),
                   ssh_config=Path(info.ssh_config), key=Path(info.key),
                   nodes={n.name: n.ip for n in info.nodes if n.role == "cluster"},
