@@ -240,8 +240,12 @@ def up(name: str, nodes: int = 3, subnet: str = DEFAULT_SUBNET, outside: int = 1
     if existing and len(existing) != nodes + outside:
         raise KubemedicUsageError(f"lab {name!r} already exists with {len(existing)} nodes; "
                                   f"run `kubemedic lab down --name {name}` first")
-    image = ensure_image(log)
     directory = lab_dir(name, state_dir)
+    if existing and not (directory / "lab.json").is_file():
+        # Started from another state dir: its nodes trust another ssh key. Start afresh.
+        podman("rm", "-f", "-t", "0", *[c["Names"][0] for c in existing], check=False)
+        existing = []
+    image = ensure_image(log)
     directory.mkdir(parents=True, exist_ok=True)
     key = _ensure_key(directory)
     hosts = list(cluster_net.hosts())
