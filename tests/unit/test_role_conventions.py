@@ -38,7 +38,7 @@ def test_defaults_are_prefixed_and_declared(role: Path) -> None:
 def test_declared_options_are_documented_defaults(role: Path) -> None:
     defaults = _load(role / "defaults" / "main.yml")
     specs = _load(role / "meta" / "argument_specs.yml").get("argument_specs", {})
-    main = set(((specs.get("main") or {}).get("options") or {}))
+    main = set((specs.get("main") or {}).get("options") or {})
     required = {name for name, spec in ((specs.get("main") or {}).get("options") or {}).items()
                 if (spec or {}).get("required")}
     missing = sorted(main - set(defaults) - required)
