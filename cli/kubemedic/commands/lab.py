@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 
 import click
@@ -77,3 +78,7 @@ def down(name: str) -> None:
     params = _root_params()
     removed = lab_mod.down(name, params.get("inventory_dir"), params.get("state_dir"))
     click.echo(f"removed: {', '.join(removed)}" if removed else f"lab {name!r}: nothing to remove")
+
+
+# `lab drill`: inject a named fault on a lab node (commands/drill.py).
+lab.add_command(importlib.import_module("kubemedic.commands.drill").drill)
