@@ -40,6 +40,7 @@ options:
   accelerator_modules: {description: Kernel module names per accelerator type., type: dict, default: {}}
   process_patterns: {description: name -> regex searched in every process command line., type: dict, default: {}}
   apt_sources: {description: apt source files checked for a usable key., type: list, elements: str, default: [/etc/apt/sources.list.d/docker.list]}
+  mysql_backup_dirs: {description: Folders holding MySQL/MariaDB dumps (*.sql.gz / *.sql); the newest one's age is reported when a server runs., type: list, elements: str, default: []}
 author: kubemedic
 """
 
@@ -279,6 +280,25 @@ def processes(patterns):
     return found
 
 
+def mysql_backup(dirs):
+    """Is a MySQL/MariaDB server running, and how old is the newest dump in `dirs`?"""
+    running = False
+    for pid in os.listdir("/proc"):
+        if pid.isdigit() and (_read(f"/proc/{pid}/comm") or "").strip() in ("mariadbd", "mysqld"):
+            running = True
+            break
+    newest = None
+    for folder in dirs or []:
+        for path in glob.glob(f"{folder}/*.sql.gz") + glob.glob(f"{folder}/*.sql"):
+            try:
+                mtime = os.path.getmtime(path)
+            except OSError:
+                continue
+            newest = mtime if newest is None else max(newest, mtime)
+    age = None if newest is None else round((time.time() - newest) / 3600, 2)
+    return {"running": running, "dirs": list(dirs or []), "newest_age_hours": age}
+
+
 def nics(names):
     if not names:
         names = sorted(n for n in os.listdir("/sys/class/net")
@@ -418,6 +438,7 @@ def main():
             "process_patterns": {"type": "dict", "default": {}},
             "apt_sources": {"type": "list", "elements": "str",
                             "default": ["/etc/apt/sources.list.d/docker.list"]},
+            "mysql_backup_dirs": {"type": "list", "elements": "str", "default": []},
         },
         supports_check_mode=True,
     )
@@ -444,6 +465,7 @@ def main():
         "processes": processes(p["process_patterns"]),
         "nics": nics(p["nics"]),
         "apt_sources": apt_sources(p["apt_sources"]),
+        "mysql": mysql_backup(p["mysql_backup_dirs"]),
         "big_logs": big_logs(p["docker_data_root"], p["docker_log_max_bytes"]),
         "logs": {
             "journal": journal(p["journal_units"], since, p["max_lines"]),

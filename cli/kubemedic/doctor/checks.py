@@ -38,6 +38,7 @@ DEFAULTS: dict[str, Any] = {
     "docker_log_max_bytes": 104857600,
     "npu_collector_process": "npu_collector",
     "check_nvidia_runtime": True,
+    "mysql_backup_max_age_hours": 26,  # a running MySQL/MariaDB needs a dump at least this new
     "kb": True,
     "skip_checks": [],                 # check names (shell patterns) not reported
 }
@@ -329,6 +330,19 @@ def _check_apt(ctx: _Ctx, probe: dict[str, Any]) -> None:
                     "errors", step="apt-sources-fix")
 
 
+def _check_mysql_backup(ctx: _Ctx, probe: dict[str, Any]) -> None:
+    mysql = probe.get("mysql") or {}
+    if not mysql.get("running") or not mysql.get("dirs"):
+        return
+    age, limit = mysql.get("newest_age_hours"), ctx.settings["mysql_backup_max_age_hours"]
+    if age is None or age > limit:
+        where = ", ".join(mysql["dirs"])
+        ctx.add("mysql-backup", "warning",
+                f"no dump in {where}" if age is None else f"newest dump in {where}: {age} h old",
+                f"MySQL/MariaDB runs here without a backup newer than {limit} h (seed 000 #17)",
+                step="mysql-backup")
+
+
 def _check_logs(ctx: _Ctx, probe: dict[str, Any]) -> None:
     if not ctx.settings["kb"]:
         return
@@ -345,7 +359,8 @@ def _check_logs(ctx: _Ctx, probe: dict[str, Any]) -> None:
 
 
 CHECKS = (_check_disks, _check_swap, _check_ntp, _check_services, _check_docker, _check_nfs,
-          _check_tcp_wrappers, _check_kernel, _check_nics, _check_apt, _check_logs)
+          _check_tcp_wrappers, _check_kernel, _check_nics, _check_apt, _check_mysql_backup,
+          _check_logs)
 
 
 def evaluate(host: str, probe: dict[str, Any], settings: dict[str, Any] | None = None
