@@ -3,14 +3,16 @@
 One lab (km-etcd, 1 node) for the module; the tests run in file order like an operator's
 session: --check changes nothing → backup (with retention) → later writes → restore --latest
 brings back exactly the backed-up data → restore --check changes nothing → a damaged snapshot is
-refused before any node is touched → a restore that fails half-way puts the old data back.
+refused before any node is touched → a restore that fails half-way puts the old data back →
+the same restore for a kubeadm-style static-pod etcd (manifest moved away and back).
 
 Real here: Debian 12's etcd-server + etcd-client 3.4 (ETCDCTL_API=3, no etcdutl), systemd, TLS
 with client-certificate auth at kubeadm's paths (/etc/kubernetes/pki/etcd/ca.crt,
 healthcheck-client.crt/key, https://127.0.0.1:2379), ssh, the kubemedic CLI. Test-only set-up:
 an openssl CA + certificates and a systemd drop-in that turns TLS on for Debian's etcd unit, and
 group_vars/etcd.yml naming Debian's data dir (/var/lib/etcd/default) and member name (the
-hostname). kubeadm's static-pod etcd cannot run here (no kubelet).
+hostname). Test double: there is no kubelet, so a systemd path unit (fake-kubelet-etcd, below)
+starts/stops the real etcd unit when the static pod manifest appears/disappears.
 """
 
 from __future__ import annotations
@@ -218,3 +220,60 @@ def test_failed_restore_puts_the_old_data_back(lab) -> None:
     assert "old data dir was put back" in result.stdout
     assert "active" in etcd_instance(lab)
     assert keys(lab)["/km/d"] == "written-after-restore"
+
+
+# Test double for kubelet (there is no kubelet here): a systemd path unit that starts Debian's
+# etcd unit while /etc/kubernetes/manifests/etcd.yaml exists and stops it while it does not, as
+# kubelet does with a static pod. The manifest has kubeadm's shape and its flags describe the etcd
+# that really runs, so restore has to take data dir, member name and peer URL from it.
+FAKE_KUBELET = r"""
+set -e
+mkdir -p /etc/kubernetes/manifests
+cat > /usr/local/sbin/fake-kubelet-etcd <<'SCRIPT_END'
+#!/bin/sh
+if [ -f /etc/kubernetes/manifests/etcd.yaml ]; then systemctl start etcd; else systemctl stop etcd; fi
+SCRIPT_END
+chmod 755 /usr/local/sbin/fake-kubelet-etcd
+cat > /etc/systemd/system/fake-kubelet-etcd.service <<'SERVICE_END'
+[Service]
+Type=oneshot
+ExecStart=/usr/local/sbin/fake-kubelet-etcd
+SERVICE_END
+cat > /etc/systemd/system/fake-kubelet-etcd.path <<'PATH_END'
+[Path]
+PathModified=/etc/kubernetes/manifests
+PATH_END
+systemctl daemon-reload
+systemctl start fake-kubelet-etcd.path
+"""
+
+MANIFEST = {
+    "apiVersion": "v1", "kind": "Pod",
+    "metadata": {"name": "etcd", "namespace": "kube-system"},
+    "spec": {"hostNetwork": True, "containers": [{
+        "name": "etcd", "image": "registry.k8s.io/etcd:3.5.9-0",
+        "command": ["etcd", "--advertise-client-urls=https://127.0.0.1:2379",
+                    f"--cert-file={PKI}/server.crt", "--client-cert-auth=true",
+                    "--data-dir=/var/lib/etcd/default",
+                    "--initial-advertise-peer-urls=http://localhost:2380",
+                    f"--initial-cluster={NODE}=http://localhost:2380",
+                    f"--key-file={PKI}/server.key",
+                    "--listen-client-urls=https://127.0.0.1:2379", f"--name={NODE}",
+                    f"--trusted-ca-file={PKI}/ca.crt"]}]}}
+
+
+def test_static_pod_etcd_restore_follows_the_manifest(lab) -> None:
+    lab.ssh(NODE, FAKE_KUBELET, check=True)
+    manifest = yaml.safe_dump(MANIFEST)
+    lab.ssh(NODE, f"cat > /etc/kubernetes/manifests/etcd.yaml <<'MANIFEST_END'\n{manifest}"
+                  "MANIFEST_END\n", check=True)
+    ectl(lab, "put /km/e static-pod-era")
+    aside = len(aside_dirs(lab))
+    # the inventory's systemd settings must not be used: the manifest names the data dir
+    result = km(lab, "etcd", "restore", "--latest", "--yes", "--json",
+                "-e", "etcd_snapshot_data_dir=/nonexistent", "-e", "etcd_snapshot_service=none")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert keys(lab) == {"/km/a": "before", "/km/b": "before"}
+    assert len(aside_dirs(lab)) == aside + 1
+    assert lab.ssh(NODE, "test -f /etc/kubernetes/manifests/etcd.yaml").returncode == 0
+    assert lab.ssh(NODE, "ls /var/lib/kubemedic/etcd-snapshots").stdout.strip() == ""
