@@ -1,0 +1,78 @@
+"""plugins/filter/kubemedic_net.py: CIDRs in the forms libwrap and nftables accept, and the
+hosts.allow clean-up of `kubemedic recover hosts-allow`."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+_SPEC = importlib.util.spec_from_file_location(
+    "kubemedic_net", Path(__file__).resolve().parents[2] / "plugins" / "filter" / "kubemedic_net.py")
+net = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(net)
+
+MARK = "kubemedic tcp_wrappers"
+DAEMONS = ["rpcbind", "portmap", "mountd", "statd", "lockd", "rquotad"]
+
+
+@pytest.mark.parametrize(("cidr", "pattern"), [
+    ("192.168.100.0/24", "192.168.100.0/255.255.255.0"),
+    ("192.168.100.1/32", "192.168.100.1"),
+    ("10.0.0.0/8", "10.0.0.0/255.0.0.0"),
+    ("2001:db8::/64", "[2001:db8::]/64"),
+    ("::1/128", "[::1]"),
+])
+def test_tcpd_pattern(cidr: str, pattern: str) -> None:
+    assert net.tcpd_pattern(cidr) == pattern
+
+
+def test_cidr_version_splits_and_collapses_overlaps() -> None:
+    values = ["192.168.236.0/24", "192.168.236.1/32", "10.0.0.5", "2001:db8::/64", ""]
+    # nftables refuses overlapping interval elements: the /32 inside the /24 must go.
+    assert net.cidr_version(values, 4) == ["10.0.0.5/32", "192.168.236.0/24"]
+    assert net.cidr_version(values, 6) == ["2001:db8::/64"]
+
+
+def test_cidr_host_and_membership() -> None:
+    assert net.cidr_host("192.168.236.1/32") == "192.168.236.1"
+    assert net.cidr_host("192.168.236.0/24") == "192.168.236.1"
+    assert net.cidr_in("192.168.236.1", ["192.168.236.0/24"])
+    assert not net.cidr_in("192.168.237.11", ["192.168.236.0/24", "192.168.236.1/32"])
+    assert not net.cidr_in("192.168.236.1", ["2001:db8::/64"])
+
+
+def test_bad_cidr_is_an_ansible_error() -> None:
+    from ansible.errors import AnsibleFilterError
+
+    with pytest.raises(AnsibleFilterError, match="not an address"):
+        net.tcpd_pattern("300.1.1.1/24")
+
+
+def test_tcpd_clean_removes_blocks_duplicates_and_competing_rules() -> None:
+    text = "\n".join([
+        "# operator comment",
+        "sshd: 10.9.8.7",
+        f"# BEGIN {MARK}",
+        "rpcbind portmap: 192.168.100.0/255.255.255.0",
+        f"# END {MARK}",
+        "portmap lockd mountd: 192.168.100.0/255.255.255.0",
+        "vsftpd: 192.0.2.0/255.255.255.0",
+        "sshd: 10.9.8.7",
+        f"# BEGIN {MARK}",
+        "rpcbind: ALL",
+        f"# END {MARK}",
+        "  sshd:   10.9.8.7",
+        "",
+    ])
+    result = net.tcpd_clean(text, DAEMONS, MARK)
+    assert result["text"] == "# operator comment\nsshd: 10.9.8.7\nvsftpd: 192.0.2.0/255.255.255.0\n"
+    assert result["removed"] == ["portmap lockd mountd: 192.168.100.0/255.255.255.0",
+                                 "sshd: 10.9.8.7", "sshd:   10.9.8.7"]
+
+
+def test_tcpd_clean_keeps_a_clean_file() -> None:
+    text = "# comment\nsshd: 10.0.0.1\n"
+    assert net.tcpd_clean(text, DAEMONS, MARK) == {"text": text, "removed": []}
+    assert net.tcpd_clean("", DAEMONS, MARK) == {"text": "", "removed": []}
