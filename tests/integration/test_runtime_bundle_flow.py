@@ -96,6 +96,10 @@ def test_converge_merges_daemon_json_and_is_idempotent(lab) -> None:
     second = run(lab, "bootstrap", "-c", NAME, "--tags", "container_runtime,registry", "--json")
     assert second.returncode == 0, second.stdout + second.stderr
     assert total_changed(second) == 0, recap(second)
+    # --check on a converged node (registry included) reports nothing to change.
+    dry = run(lab, "bootstrap", "-c", NAME, "--tags", "container_runtime,registry", "--check",
+              "--limit", "km-rt-node1", "--json")
+    assert dry.returncode == 0 and total_changed(dry) == 0, dry.stdout + dry.stderr
 
 
 def test_bad_daemon_json_input_fails_before_restart(lab) -> None:
