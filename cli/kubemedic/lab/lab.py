@@ -7,6 +7,7 @@ no GPUs, no reboots into a new kernel) is listed in docs/lab.md.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
 import re
@@ -103,6 +104,15 @@ def _ensure_key(directory: Path) -> Path:
     return key
 
 
+def _control_dir(directory: Path) -> Path:
+    # Unix socket paths are limited to 108 bytes and ssh appends a 17-byte suffix while creating
+    # one, so the control sockets live under a short per-lab folder, not in the state dir.
+    short = hashlib.sha256(str(directory.resolve()).encode()).hexdigest()[:10]
+    path = Path("/tmp") / f"kubemedic-ssh-{short}"
+    path.mkdir(mode=0o700, exist_ok=True)
+    return path
+
+
 def _write_ssh_config(directory: Path, key: Path, nodes: list[LabNode]) -> Path:
     lines = []
     for node in nodes:
@@ -110,7 +120,7 @@ def _write_ssh_config(directory: Path, key: Path, nodes: list[LabNode]) -> Path:
                   f"  IdentityFile {key}", "  IdentitiesOnly yes",
                   "  StrictHostKeyChecking no", "  UserKnownHostsFile /dev/null",
                   "  LogLevel ERROR", "  ControlMaster auto",
-                  f"  ControlPath {directory}/cm-%C", "  ControlPersist 120s", ""]
+                  f"  ControlPath {_control_dir(directory)}/%h", "  ControlPersist 120s", ""]
     config = directory / "ssh_config"
     config.write_text("\n".join(lines))
     return config
