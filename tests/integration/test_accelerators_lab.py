@@ -1,0 +1,337 @@
+"""Issue 8 on real lab nodes: NVIDIA/Ascend driver roles, NPU collector service, GPU Xid healing
+by policy, the rolling kernel upgrade and the kernel-driver recovery.
+
+Real here: podman nodes with systemd + sshd, apt, the bundle's offline apt repository, users,
+systemd units (the collector is killed and systemd restarts it), bind mounts, logrotate, the
+ansible.builtin.reboot module, kubemedic's CLI and run records.
+
+TEST DOUBLES (no GPU, NPU, Kubernetes or kernel of their own here), all under tests/doubles/:
+- fake-kubectl on node1 (the first master) records every call and keeps node state in a file;
+- fake-nvidia-installer.run / fake-nvidia-smi, fake-ascend.run / fake-npu-smi stand in for the
+  vendor installers and tools; their "kernel side" (module version, /dev/davinci*,
+  devdrv-class) lives on tmpfs (/run, /dev) so it vanishes on a reboot like a module built for
+  another kernel;
+- npu_info_gen.py stands in for the customer's NPU info collector;
+- kernel packages are dummy .debs (built here with dpkg-deb) named like the real ones for the
+  shared host kernel and for a kernel that cannot boot (node2: it fails the `uname -r` check);
+- a reboot is `systemctl reboot` in the node container (the container stops) and a watcher
+  thread starts the container again; the reboot module detects the new boot through systemd's
+  UserspaceTimestampMonotonic (boot_id is the shared host's);
+- kernel logs are a file per node fed with real Xid lines (never /dev/kmsg: it is the host's);
+- the "data disk" for NPU logs is a tmpfs mounted on node2.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from kubemedic.bundle.create import write_apt_index
+from kubemedic.lab import lab as lab_mod
+from tests.conftest import REPO
+
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
+
+NAME, SUBNET = "km-acc", "192.168.242.0/24"
+NVIDIA, ASCEND, FIRMWARE = "535.183.01", "23.0.0", "7.1.0.3.220"
+BAD_KERNEL = "9.9.9-1-test"
+OLD_KERNEL = "4.15.0-45-generic"  # seed 000 #4's old kernel
+DOUBLES = REPO / "tests" / "doubles"
+BOOT_STAMP = "systemctl show -p UserspaceTimestampMonotonic --value"
+REBOOT = {"reboot_command": "systemctl reboot", "reboot_boot_time_command": BOOT_STAMP}
+
+
+class RebootStandIn:
+    """Starts a lab node container again whenever it stops (stands in for a machine rebooting)."""
+
+    def __init__(self, containers: list[str]) -> None:
+        self.containers = containers
+        self.restarts: dict[str, int] = dict.fromkeys(containers, 0)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for name in self.containers:
+                state = lab_mod.podman("inspect", "-f", "{{.State.Running}}", name,
+                                       check=False).stdout.strip()
+                if state == "false":
+                    lab_mod.podman("start", name, check=False)
+                    self.restarts[name] += 1
+            self._stop.wait(1)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+
+def _run_file(script: Path, payload: Path, target: Path) -> None:
+    """A self-extracting .run like the vendors': installer script + payload after a marker."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(script.read_text() + "__PAYLOAD__\n" + payload.read_text())
+    target.chmod(0o755)
+
+
+def _dummy_deb(name: str, out: Path) -> Path:
+    root = out / f"{name}-root"
+    (root / "DEBIAN").mkdir(parents=True)
+    (root / "usr" / "share" / "doc" / name).mkdir(parents=True)
+    (root / "usr" / "share" / "doc" / name / "README").write_text("test double kernel package\n")
+    (root / "DEBIAN" / "control").write_text(
+        f"Package: {name}\nVersion: 1.0\nArchitecture: all\nMaintainer: kubemedic tests\n"
+        f"Description: TEST DOUBLE kernel package {name}\n")
+    deb = out / f"{name}_1.0_all.deb"
+    subprocess.run(["dpkg-deb", "--build", "--root-owner-group", str(root), str(deb)],
+                   check=True, capture_output=True)
+    shutil.rmtree(root)
+    return deb
+
+
+def _kubectl_calls(lab) -> list[str]:
+    return lab.ssh(lab.n1, "touch /etc/kubernetes/calls.log && cat /etc/kubernetes/calls.log",
+                   check=True).stdout.splitlines()
+
+
+def _nodes_state(lab) -> dict:
+    return json.loads(lab.ssh(lab.n1, "cat /etc/kubernetes/nodes.json", check=True).stdout)
+
+
+def _boot_stamp(lab, node: str) -> str:
+    return lab.ssh(node, BOOT_STAMP, check=True).stdout.strip()
+
+
+def _summary(lab, verb: str) -> dict:
+    runs = [r for r in json.loads(lab.kubemedic("history", "-c", NAME, "--json").stdout)
+            if r["verb"] == verb]
+    return runs[-1]
+
+
+@pytest.fixture(scope="module")
+def lab(lab_factory, tmp_path_factory):
+    lab = lab_factory(NAME, nodes=3, subnet=SUBNET, outside=0)
+    lab.n1, lab.n2, lab.n3 = sorted(lab.nodes)
+    kernel = subprocess.run(["uname", "-r"], capture_output=True, text=True,
+                            check=True).stdout.strip()
+    lab.kernel = kernel
+    bundle = tmp_path_factory.mktemp("bundle")
+    _run_file(DOUBLES / "fake-nvidia-installer.run", DOUBLES / "fake-nvidia-smi",
+              bundle / "drivers" / f"NVIDIA-Linux-x86_64-{NVIDIA}.run")
+    _run_file(DOUBLES / "fake-ascend.run", DOUBLES / "fake-npu-smi",
+              bundle / "ascend" / f"Ascend-hdk-910-npu-driver_{ASCEND}_linux-x86_64.run")
+    _run_file(DOUBLES / "fake-ascend.run", DOUBLES / "fake-npu-smi",
+              bundle / "ascend" / f"Ascend-hdk-910-npu-firmware_{FIRMWARE}.run")
+    shutil.copy(DOUBLES / "npu_info_gen.py", bundle / "ascend" / "npu_info_gen.py")
+    (bundle / "debs").mkdir()
+    for version in (kernel, BAD_KERNEL):
+        for kind in ("image", "headers"):
+            _dummy_deb(f"linux-{kind}-{version}", bundle / "debs")
+    write_apt_index(bundle / "debs")
+    old = tmp_path_factory.mktemp("old-kernels")
+    old_debs = [_dummy_deb(f"linux-{kind}-{OLD_KERNEL}", old) for kind in ("image", "headers")]
+
+    # Inventory: node1 = first master + GPU (seed 000's master-as-worker), node2 = NPU, node3 = GPU.
+    inv = lab.inventory
+    hosts = yaml.safe_load((inv / "hosts.yml").read_text())
+    children = hosts["all"]["children"]["cluster"]["children"]
+    workers = children["workers"]["hosts"]
+    workers[lab.n1]["accelerator"] = workers[lab.n3]["accelerator"] = "nvidia"
+    workers[lab.n2]["accelerator"] = "ascend"
+    children["gpu"] = {"hosts": {lab.n1: None, lab.n3: None}}
+    children["npu"] = {"hosts": {lab.n2: None}}
+    (inv / "hosts.yml").write_text(yaml.safe_dump(hosts, sort_keys=False))  # keeps host order
+    all_yml = yaml.safe_load((inv / "group_vars" / "all.yml").read_text())
+    all_yml["cluster_bundle_dir"] = str(bundle)
+    (inv / "group_vars" / "all.yml").write_text(yaml.safe_dump(all_yml))
+    (inv / "group_vars" / "gpu.yml").write_text(yaml.safe_dump({
+        "nvidia_driver_source": "run", "nvidia_driver_version": NVIDIA,
+        "nvidia_driver_build_packages": ["kmod"],  # no headers exist for the shared host kernel
+        "nvidia_driver_module_version_file": "/run/fake-accel/nvidia-version",
+        "gpu_heal_log_command": "cat /var/log/kubemedic-test/kern.log",
+        **{f"gpu_heal_{k}": v for k, v in REBOOT.items()}}))
+    (inv / "group_vars" / "npu.yml").write_text(yaml.safe_dump({
+        "ascend_driver_version": ASCEND, "ascend_driver_firmware_version": FIRMWARE,
+        "ascend_driver_packages": ["pciutils", "logrotate"],  # no headers for the host kernel
+        "ascend_driver_sysfs_class": "/run/fake-sys/devdrv-class",
+        "ascend_driver_log_dir": "/srv/data/npu-logs", "ascend_driver_collector_restart_sec": 1}))
+    (inv / "group_vars" / "cluster.yml").write_text(yaml.safe_dump({
+        "kernel_upgrade_version": kernel, "kernel_upgrade_source": "offline",
+        "kernel_upgrade_force": True, "kernel_upgrade_reboot_timeout": 240,
+        **{f"kernel_upgrade_{k}": v for k, v in REBOOT.items()}}))
+    (inv / "host_vars").mkdir(exist_ok=True)
+    (inv / "host_vars" / f"{lab.n2}.yml").write_text(yaml.safe_dump(
+        {"kernel_upgrade_version": BAD_KERNEL}))
+    assert lab.kubemedic("inventory", "check", NAME).returncode == 0
+
+    nodes = {n: {"labels": {"kubernetes.io/hostname": n}} for n in (lab.n1, lab.n2, lab.n3)}
+    lab.ssh(lab.n1, "mkdir -p /etc/kubernetes && touch /etc/kubernetes/admin.conf "
+                    "&& rm -f /etc/kubernetes/calls.log && cat > /etc/kubernetes/nodes.json "
+                    f"<<'EOF'\n{json.dumps(nodes)}\nEOF", check=True)
+    subprocess.run(["scp", "-q", "-F", str(lab.ssh_config), str(DOUBLES / "fake-kubectl"),
+                    f"{lab.n1}:/usr/local/bin/kubectl"], check=True)
+    for node in lab.nodes:  # start from a node without any (fake) accelerator software
+        lab.ssh(node, "rm -rf /var/lib/fake-accel /run/fake-accel /run/fake-sys /usr/local/Ascend "
+                      "/usr/local/bin/nvidia-smi /usr/local/bin/npu-smi /dev/davinci* && dpkg --purge "
+                      f"linux-image-{kernel} linux-headers-{kernel} linux-image-{BAD_KERNEL} "
+                      f"linux-headers-{BAD_KERNEL} >/dev/null", check=True)
+        subprocess.run(["scp", "-q", "-F", str(lab.ssh_config), *map(str, old_debs),
+                        f"{node}:/tmp/"], check=True)
+        lab.ssh(node, "dpkg -i /tmp/linux-*-4.15.0-45-generic_1.0_all.deb", check=True)
+    lab.ssh(lab.n2, "mkdir -p /srv/data && (mountpoint -q /srv/data || "
+                    "mount -t tmpfs -o size=32m kubemedic-data-disk /srv/data)", check=True)
+    lab.watcher = RebootStandIn([lab.n1, lab.n2, lab.n3])
+    yield lab
+    lab.watcher.stop()
+
+
+def test_driver_roles_install_verify_and_converge(lab) -> None:
+    first = lab.kubemedic("bootstrap", "-c", NAME, "--tags", "nvidia_driver,ascend_driver",
+                          "--json")
+    assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-2000:]
+    # NVIDIA: installer run with --dkms for the running kernel; nvidia-smi + versions agree
+    for node in (lab.n1, lab.n3):
+        calls = lab.ssh(node, "cat /var/lib/fake-accel/calls.log", check=True).stdout
+        assert f"nvidia-installer {NVIDIA} --silent --dkms" in calls
+        assert f"--kernel-name={lab.kernel}" in calls
+        assert "nvidia-smi -L" in calls
+    # Ascend: HwHiAiUser first, then Huawei's first-install order: driver, then firmware
+    calls = lab.ssh(lab.n2, "cat /var/lib/fake-accel/calls.log", check=True).stdout.splitlines()
+    installs = [c for c in calls if c.startswith(("driver", "firmware"))]
+    assert installs == [f"driver {ASCEND} --full --install-for-all --quiet",
+                        f"firmware {FIRMWARE} --full --quiet"]
+    assert "npu-smi info" in calls
+    host = lab.host(lab.n2)
+    assert host.user("HwHiAiUser").group == "HwHiAiUser"
+    # NPU logs: data disk bound over /var/log/npu, rotation config valid for logrotate
+    assert host.mount_point("/var/log/npu").exists
+    assert host.run("logrotate -d /etc/logrotate.d/kubemedic-npu").rc == 0
+    lab.ssh(lab.n2, "echo hello > /var/log/npu/probe.log", check=True)
+    assert lab.ssh(lab.n2, "cat /srv/data/npu-logs/probe.log", check=True).stdout == "hello\n"
+    # device plugins restarted on every node whose driver changed
+    calls = _kubectl_calls(lab)
+    for node, selector in ((lab.n1, "nvidia"), (lab.n3, "nvidia"), (lab.n2, "ascend")):
+        assert (f"-n kube-system delete pod -l name={selector}-device-plugin-ds "
+                f"--field-selector spec.nodeName={node} --wait=false") in calls
+
+    second = lab.kubemedic("bootstrap", "-c", NAME, "--tags", "nvidia_driver,ascend_driver",
+                           "--json")
+    assert second.returncode == 0, second.stderr[-2000:]
+    changed = {h: r["changed"] for h, r in json.loads(second.stdout)["hosts"].items()}
+    assert set(changed.values()) == {0}, changed
+
+
+def test_npu_collector_is_restarted_by_systemd_after_being_killed(lab) -> None:
+    host = lab.host(lab.n2)
+    assert host.service("npu-info-collector").is_enabled
+    pid = lab.ssh(lab.n2, "systemctl show -p MainPID --value npu-info-collector",
+                  check=True).stdout.strip()
+    assert pid != "0"
+    lab.ssh(lab.n2, f"kill -9 {pid}", check=True)
+    deadline = time.monotonic() + 30
+    new_pid = pid
+    while time.monotonic() < deadline:
+        new_pid = lab.ssh(lab.n2, "systemctl show -p MainPID --value npu-info-collector").stdout.strip()
+        if new_pid not in (pid, "0", ""):
+            break
+        time.sleep(1)
+    assert new_pid not in (pid, "0", ""), "systemd did not restart the collector"
+    assert host.service("npu-info-collector").is_running
+    log = lab.ssh(lab.n2, "tail -n 1 /var/log/npu/npu-info-collector.log", check=True).stdout
+    assert json.loads(log)["npus"] == 1
+
+
+def test_heal_dry_run_changes_nothing_then_heal_reboots_by_policy(lab) -> None:
+    """Default policy (seed 003): Xid 62 -> cordon, drain, reboot, uncordon; Xid 13 -> notify."""
+    lab.ssh(lab.n1, "mkdir -p /var/log/kubemedic-test && echo '[Thu Jul  4 11:09:40 2024] "
+                    "NVRM: Xid (PCI:0000:3b:00): 13, Graphics Exception' "
+                    "> /var/log/kubemedic-test/kern.log", check=True)
+    lab.ssh(lab.n3, "mkdir -p /var/log/kubemedic-test && echo 'NVRM: Xid (0000:03:00): 62, "
+                    "Channel 00000001' > /var/log/kubemedic-test/kern.log", check=True)
+    before_nodes, before_calls = _nodes_state(lab), len(_kubectl_calls(lab))
+    stamp = _boot_stamp(lab, lab.n3)
+
+    dry = lab.kubemedic("heal", "-c", NAME, "--dry-run")
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    assert _nodes_state(lab) == before_nodes
+    assert all(c.startswith("get ") for c in _kubectl_calls(lab)[before_calls:])
+    assert _boot_stamp(lab, lab.n3) == stamp
+    decisions = {d["node"]: d for d in _summary(lab, "heal-scan")["extra"]["heal"]["decisions"]}
+    assert decisions[lab.n3]["rule"] == "ecc-or-halt-reboot"
+    assert [a["name"] for a in decisions[lab.n3]["actions"]] == ["cordon", "drain", "reboot"]
+    assert decisions[lab.n1]["rule"] == "global" and decisions[lab.n1]["status"] == "planned"
+    assert "NEEDS A HUMAN" in dry.stderr
+
+    restarts = lab.watcher.restarts[lab.n3]
+    healed = lab.kubemedic("heal", "-c", NAME, "--yes")
+    assert healed.returncode == 0, healed.stderr[-4000:]
+    acting = [c for c in _kubectl_calls(lab)[before_calls:] if not c.startswith("get ")]
+    assert acting == [f"cordon {lab.n3}",
+                      f"drain {lab.n3} --ignore-daemonsets --delete-emptydir-data --force "
+                      "--timeout=1200s",
+                      f"uncordon {lab.n3}"]
+    assert _boot_stamp(lab, lab.n3) != stamp            # the node booted again ...
+    assert lab.watcher.restarts[lab.n3] == restarts + 1  # ... through the reboot module
+    assert not _nodes_state(lab)[lab.n3].get("unschedulable")
+    act = _summary(lab, "heal")
+    plan = {p["node"]: p["actions"] for p in act["extra"]["heal"]["plan"]}
+    assert plan == {lab.n3: decisions[lab.n3]["actions"],  # node1: recorded + printed only
+                    lab.n1: [{"name": "notify", "message": decisions[lab.n1]["actions"][0]["message"]}]}
+    events = "\n".join(p.read_text() for p in
+                       Path(act["record"]).glob("artifacts/*/job_events/*.json"))
+    assert "ansible.builtin.reboot" in events or "GPU heal | reboot" in events
+
+
+def test_kernel_rollout_stops_at_the_failing_node_and_kernel_driver_repairs_it(lab) -> None:
+    """node1 upgrades and rebuilds its GPU driver; node2 boots the wrong kernel: the rollout
+    stops there, node3 is never touched; then recover kernel-driver repairs node2 (seed 000 #4)."""
+    before_calls = len(_kubectl_calls(lab))
+    stamps = {n: _boot_stamp(lab, n) for n in lab.nodes}
+    n1_before = lab.ssh(lab.n1, "cat /var/lib/fake-accel/calls.log || true").stdout.count(
+        "nvidia-installer")
+    result = lab.kubemedic("kernel", "upgrade", "-c", NAME, "--yes")
+    assert result.returncode == 3, result.stderr[-4000:]
+    assert f"booted {lab.kernel}, not {BAD_KERNEL}" in result.stderr
+    calls = _kubectl_calls(lab)[before_calls:]
+    acting = [c for c in calls if not c.startswith("get ")]
+    assert acting[:2] == [f"cordon {lab.n1}", f"drain {lab.n1} --ignore-daemonsets "
+                          "--delete-emptydir-data --force --timeout=600s"]
+    assert (f"-n kube-system delete pod -l name=nvidia-device-plugin-ds --field-selector "
+            f"spec.nodeName={lab.n1} --wait=false") in acting
+    assert acting.index(f"uncordon {lab.n1}") < acting.index(f"cordon {lab.n2}")
+    assert f"uncordon {lab.n2}" not in acting          # stays cordoned for a human
+    assert not any(lab.n3 in c for c in calls)          # never touched
+    assert _boot_stamp(lab, lab.n3) == stamps[lab.n3]
+    assert _boot_stamp(lab, lab.n1) != stamps[lab.n1]
+    assert _boot_stamp(lab, lab.n2) != stamps[lab.n2]
+    # node1: module reinstalled for the "new" kernel after the reboot, verified with nvidia-smi
+    n1_calls = lab.ssh(lab.n1, "cat /var/lib/fake-accel/calls.log", check=True).stdout
+    assert n1_calls.count(f"nvidia-installer {NVIDIA}") == n1_before + 1
+    assert lab.ssh(lab.n1, "nvidia-smi -L").returncode == 0
+    # packages: target installed, old kernel purged, running kept; node3 untouched
+    pkgs = {n: lab.ssh(n, "dpkg-query -W -f='${Package} ${db:Status-Status}\\n' 'linux-*'").stdout
+            for n in lab.nodes}
+    assert f"linux-image-{lab.kernel} installed" in pkgs[lab.n1]
+    assert f"linux-image-{OLD_KERNEL} installed" not in pkgs[lab.n1]
+    assert f"linux-image-{OLD_KERNEL} installed" not in pkgs[lab.n2]
+    assert f"linux-image-{OLD_KERNEL} installed" in pkgs[lab.n3]
+    assert f"linux-image-{lab.kernel}" not in pkgs[lab.n3]
+    # the NPU info collector came back by itself after node2's reboot (seed 000 #7)
+    assert lab.host(lab.n2).service("npu-info-collector").is_running
+    # node2 is now in seed 000 #4's state: devdrv-class gone, npu-smi fails
+    assert lab.ssh(lab.n2, "test -d /run/fake-sys/devdrv-class").returncode != 0
+    assert lab.ssh(lab.n2, "npu-smi info").returncode != 0
+
+    repair_calls = len(_kubectl_calls(lab))
+    repair = lab.kubemedic("recover", "kernel-driver", "-c", NAME, "--limit", lab.n2, "--yes")
+    assert repair.returncode == 0, repair.stderr[-4000:]
+    assert lab.ssh(lab.n2, "npu-smi info").returncode == 0
+    assert lab.ssh(lab.n2, "test -d /run/fake-sys/devdrv-class && ls /dev/davinci0").returncode == 0
+    assert (f"-n kube-system delete pod -l name=ascend-device-plugin-ds --field-selector "
+            f"spec.nodeName={lab.n2} --wait=false") in _kubectl_calls(lab)[repair_calls:]
