@@ -1,0 +1,223 @@
+"""NFS server, tcp-wrappers, NFS client mounts and the firewall on real lab nodes (issue 4).
+
+One lab (km-sto: 3 cluster nodes on 192.168.236.0/24 + 1 outside node on 192.168.237.0/24) is
+shared by the module; tests run in file order like an operator's session. node1 is the NFS
+server, node2/node3 mount, outside1 is a host that must be refused. The lab routes between the
+two networks without masquerading, so nodes see the outside node's own address.
+
+Real here: apt, systemd, rpcbind and rpc.statd linked with libwrap (hosts.allow/hosts.deny
+decide who gets an answer), nfs.conf.d fixed ports, exportfs parsing /etc/exports, tcpdmatch,
+nftables in each node's network namespace, a real Redis server, ssh.
+Not real: the lab's shared kernel has no nfsd and no NFS client module, so the kernel server is
+not started (the inventory sets nfs_server_require_kernel_nfsd: false; the default refusal is
+tested) and no NFS mount can succeed: the client side is checked through the fstab entry and the
+units systemd-fstab-generator makes from it, and `recover nfs-remount` is checked to report the
+missing mount and fail honestly.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
+
+NAME = "km-sto"
+SUBNET = "192.168.236.0/24"
+SERVER, CLIENT, OTHER = "km-sto-node1", "km-sto-node2", "km-sto-node3"
+SERVER_IP, CLIENT_IP = "192.168.236.11", "192.168.236.12"
+OUTSIDE = "km-sto-outside1"
+STORAGE_TAGS = "nfs_server,tcp_wrappers,nfs_client"
+ALL_TAGS = "nfs_server,tcp_wrappers,nfs_client,firewall"
+MARK = "kubemedic tcp_wrappers"
+OPERATOR_ALLOW = "sshd: 10.9.8.7 # operator line"
+
+
+@pytest.fixture(scope="module")
+def lab(lab_factory):
+    return lab_factory(NAME, nodes=3, subnet=SUBNET, outside=1)
+
+
+def recap(result: subprocess.CompletedProcess) -> dict:
+    return json.loads(result.stdout)["hosts"]
+
+
+def changed(result: subprocess.CompletedProcess) -> int:
+    return sum(h["changed"] for h in recap(result).values())
+
+
+def bootstrap(lab, tags: str, *extra: str) -> subprocess.CompletedProcess:
+    return lab.kubemedic("bootstrap", "-c", NAME, "--tags", tags, "--json", *extra)
+
+
+def tcp_open(lab, node: str, ip: str, port: int) -> bool:
+    probe = lab.ssh(node, f"timeout 8 python3 -c \"import socket; socket.create_connection("
+                          f"('{ip}', {port}), timeout=5)\"")
+    return probe.returncode == 0
+
+
+def redis_ping(lab, node: str) -> str:
+    probe = lab.ssh(node, "timeout 8 python3 -c \"import socket; s = socket.create_connection(("
+                          f"'{CLIENT_IP}', 6379), timeout=5); s.sendall(b'PING\\r\\n'); "
+                          "print(s.recv(64).decode().strip())\"")
+    return probe.stdout.strip() if probe.returncode == 0 else f"refused ({probe.returncode})"
+
+
+@pytest.fixture(scope="module")
+def helpers(lab):
+    """Things that are not part of the roles: an rpcinfo client on the outside node and a Redis
+    server on node2 listening on every address (the service the firewall must protect).
+    Installed in the background while the first converge runs."""
+    jobs = [
+        subprocess.Popen(["ssh", "-F", str(lab.ssh_config), OUTSIDE,
+                          "DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null && "
+                          "DEBIAN_FRONTEND=noninteractive apt-get install -y -q "
+                          "--no-install-recommends rpcbind netbase >/dev/null"]),
+        subprocess.Popen(["ssh", "-F", str(lab.ssh_config), CLIENT,
+                          "DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null && "
+                          "DEBIAN_FRONTEND=noninteractive apt-get install -y -q "
+                          "--no-install-recommends redis-server >/dev/null && "
+                          "sed -i 's/^bind .*/bind 0.0.0.0/; s/^protected-mode yes/"
+                          "protected-mode no/' /etc/redis/redis.conf && "
+                          "systemctl restart redis-server"]),
+    ]
+    yield jobs
+    for job in jobs:
+        job.kill()
+
+
+def test_nfs_server_refuses_a_kernel_without_nfsd(lab) -> None:
+    """The default (nfs_server_require_kernel_nfsd: true) stops before touching the node."""
+    result = bootstrap(lab, "nfs_server", "-e", "nfs_server_require_kernel_nfsd=true")
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "has no nfsd" in result.stdout + result.stderr
+    assert lab.ssh(SERVER, "test -e /etc/exports").returncode != 0, "installed despite the refusal"
+
+
+def test_storage_converge(lab, helpers) -> None:
+    lab.ssh(CLIENT, f"printf '%s\\n' '{OPERATOR_ALLOW}' >> /etc/hosts.allow", check=True)
+    first = bootstrap(lab, STORAGE_TAGS)
+    assert first.returncode == 0, first.stdout + first.stderr
+    for job in helpers:
+        assert job.wait(timeout=600) == 0, "test helper install failed"
+
+
+def test_exports_and_fixed_ports(lab) -> None:
+    """exportfs really parsed /etc/exports (etab written); statd really sits on its fixed port.
+    mountd/nfsd cannot run without the kernel's nfsd: their fixed ports are checked in config."""
+    exports = lab.ssh(SERVER, "cat /etc/exports", check=True).stdout
+    assert "/share 192.168.236.0/24(rw,sync,no_subtree_check,no_root_squash)" in exports
+    etab = lab.ssh(SERVER, "cat /var/lib/nfs/etab", check=True).stdout
+    assert etab.startswith("/share\t192.168.236.0/24(rw,sync,")
+    ports = lab.ssh(SERVER, "nfsconf --get mountd port; nfsconf --get statd port; "
+                            "nfsconf --get lockd port; cat /etc/modprobe.d/kubemedic-lockd.conf",
+                    check=True).stdout.split("\n")
+    assert ports[:3] == ["20048", "32765", "32767"]
+    assert "nlm_tcpport=32767 nlm_udpport=32767" in "\n".join(ports[3:])
+    assert lab.ssh(SERVER, "systemctl is-active nfs-server").stdout.strip() != "active"
+
+
+def test_rpcbind_answers_the_cluster_and_refuses_outside(lab) -> None:
+    """rpcbind is linked with libwrap; before any firewall exists, hosts.allow/hosts.deny alone
+    decide: node2 gets the map, the outside node is refused although port 111 is open to it."""
+    assert "libwrap" in lab.ssh(SERVER, "ldd /sbin/rpcbind", check=True).stdout
+    inside = lab.ssh(CLIENT, f"rpcinfo -p {SERVER_IP}")
+    assert inside.returncode == 0, inside.stdout + inside.stderr
+    assert "portmapper" in inside.stdout
+    assert any(line.split()[3:5] == ["32765", "status"] for line in inside.stdout.splitlines()
+               if len(line.split()) >= 5)
+    assert tcp_open(lab, OUTSIDE, SERVER_IP, 111), "port 111 should still be open (no firewall)"
+    outside = lab.ssh(OUTSIDE, f"rpcinfo -p {SERVER_IP}")
+    assert outside.returncode != 0 and "portmapper" not in outside.stdout, outside.stdout
+    assert redis_ping(lab, OUTSIDE) == "+PONG", "Redis should be open before the firewall"
+
+
+def test_fstab_and_automount_units(lab) -> None:
+    """Mounting cannot be real here (no NFS in the shared kernel): check what survives a reboot,
+    the fstab line and the units systemd-fstab-generator makes of it."""
+    fstab = lab.ssh(CLIENT, "grep -E '\\s/share\\s' /etc/fstab", check=True).stdout.splitlines()
+    assert len(fstab) == 1, fstab
+    src, path, fstype, opts = fstab[0].split()[:4]
+    assert (src, path, fstype) == (f"{SERVER_IP}:/share", "/share", "nfs")
+    assert opts.split(",")[:3] == ["nfsvers=4.1", "hard", "noatime"]
+    assert {"_netdev", "x-systemd.automount", "x-systemd.mount-timeout=30"} <= set(opts.split(","))
+    units = lab.ssh(CLIENT, "systemctl cat share.automount share.mount", check=True).stdout
+    assert "/run/systemd/generator/share.automount" in units
+    assert f"What={SERVER_IP}:/share" in units and "Type=nfs" in units
+    assert "remote-fs.target" in lab.ssh(CLIENT, "systemctl show -p WantedBy -p RequiredBy "
+                                                 "share.automount", check=True).stdout
+    assert lab.ssh(CLIENT, "systemctl is-active share.automount").stdout.strip() == "active"
+
+
+def test_firewall_admits_cluster_refuses_outside(lab) -> None:
+    result = bootstrap(lab, "firewall")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert redis_ping(lab, OTHER) == "+PONG"
+    assert redis_ping(lab, OUTSIDE).startswith("refused")
+    assert not tcp_open(lab, OUTSIDE, CLIENT_IP, 22)
+    assert tcp_open(lab, OTHER, CLIENT_IP, 22)
+    # the dev-box (this machine) still opens fresh ssh sessions
+    assert lab.ssh(CLIENT, "true", check=True).returncode == 0
+    assert "inactive" in lab.ssh(CLIENT, "systemctl is-active kubemedic-firewall-rollback.timer"
+                                 ).stdout, "the rollback timer must be cancelled"
+    assert lab.ssh(CLIENT, "systemctl is-enabled kubemedic-firewall", check=True
+                   ).stdout.strip() == "enabled"
+
+
+def _copies(lab, node: str) -> dict[str, int]:
+    out = lab.ssh(node, f"grep -c '^# BEGIN {MARK}$' /etc/hosts.allow; "
+                        f"grep -c '^# BEGIN {MARK}$' /etc/hosts.deny; "
+                        "grep -c '^rpcbind portmap mountd' /etc/hosts.allow; "
+                        "nft list tables | grep -c 'inet kubemedic'; "
+                        "nft list chain inet kubemedic input | grep -c 'tcp dport @protected_tcp'; "
+                        "grep -cE '\\s/share\\s' /etc/fstab; "
+                        f"grep -cxF '{OPERATOR_ALLOW}' /etc/hosts.allow").stdout.split()
+    keys = ["allow_blocks", "deny_blocks", "allow_rules", "tables", "drop_rules", "fstab",
+            "operator"]
+    return dict(zip(keys, map(int, out), strict=True))
+
+
+def test_second_and_third_runs_change_nothing_and_copy_nothing(lab) -> None:
+    second = bootstrap(lab, ALL_TAGS)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert changed(second) == 0, recap(second)
+    third = bootstrap(lab, "tcp_wrappers,nfs_client,firewall")
+    assert third.returncode == 0 and changed(third) == 0, recap(third)
+    assert _copies(lab, CLIENT) == {"allow_blocks": 1, "deny_blocks": 1, "allow_rules": 1,
+                                    "tables": 1, "drop_rules": 1, "fstab": 1, "operator": 1}
+
+
+def test_check_mode_on_converged_nodes_changes_nothing(lab) -> None:
+    before = lab.ssh(CLIENT, "md5sum /etc/hosts.allow /etc/hosts.deny /etc/fstab "
+                             "/etc/kubemedic/firewall.nft", check=True).stdout
+    check = bootstrap(lab, ALL_TAGS, "--check")
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert changed(check) == 0, recap(check)
+    assert lab.ssh(CLIENT, "md5sum /etc/hosts.allow /etc/hosts.deny /etc/fstab "
+                           "/etc/kubemedic/firewall.nft", check=True).stdout == before
+
+
+def test_recover_hosts_allow_removes_duplicates_keeps_operator_lines(lab) -> None:
+    """Seed 000 #6: hand-written, duplicated rules. The step backs up, cleans, rewrites."""
+    lab.ssh(CLIENT, "printf '%s\\n' 'portmap lockd mountd rquotad statd: 192.168.100.0/24' "
+                    f"'{OPERATOR_ALLOW}' 'rpcbind: ALL' >> /etc/hosts.allow", check=True)
+    result = lab.kubemedic("recover", "hosts-allow", "-c", NAME, "--limit", CLIENT, "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    allow = lab.ssh(CLIENT, "cat /etc/hosts.allow", check=True).stdout
+    assert "rpcbind: ALL" not in allow and "192.168.100.0/24" not in allow
+    counts = _copies(lab, CLIENT)
+    assert counts["allow_blocks"] == 1 and counts["allow_rules"] == 1 and counts["operator"] == 1
+    verdict = lab.ssh(CLIENT, "tcpdmatch rpcbind 192.168.237.11; tcpdmatch rpcbind 192.168.236.13",
+                      check=True).stdout
+    assert verdict.count("access:   denied") == 1 and verdict.count("access:   granted") == 1
+
+
+def test_recover_nfs_remount_reports_what_is_missing(lab) -> None:
+    """No NFS client module in the lab kernel: the remount must fail and say which mount."""
+    result = lab.kubemedic("recover", "nfs-remount", "-c", NAME, "--limit", CLIENT)
+    out = result.stdout + result.stderr
+    assert result.returncode == 3, out
+    assert "missing before remount" in out and '["/share"]' in out
+    assert "still not mounted after remount" in out
