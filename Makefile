@@ -45,7 +45,7 @@ unit: setup
 # Everything: lint, unit tests, lab integration tests and molecule scenarios (run by pytest).
 test: setup
 	scripts/lint
-	pytest -v -p no:cacheprovider --durations=40 tests
+	pytest -v -p no:cacheprovider -n 3 --dist loadfile --durations=40 tests
 
 clean:
 	rm -rf $(VENV) collections .pytest_cache .ruff_cache .cache
