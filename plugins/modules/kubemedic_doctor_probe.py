@@ -11,7 +11,6 @@ import re
 import shutil
 import subprocess
 import time
-from datetime import datetime, timedelta
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -29,7 +28,7 @@ options:
   docker_data_root: {description: Docker data-root (container logs are under containers/)., type: str, default: /var/lib/docker}
   docker_log_max_bytes: {description: Report container log files larger than this., type: int, default: 104857600}
   services: {description: systemd units whose state and version are reported., type: list, elements: str, default: [docker, containerd, kubelet]}
-  journal_units: {description: Units whose recent journal is returned., type: list, elements: str, default: [docker, containerd, kubelet]}
+  journal_units: {description: Units whose recent journal is returned (only since the unit last started)., type: list, elements: str, default: [docker, containerd, kubelet]}
   window_minutes: {description: How far back logs are read., type: int, default: 120}
   max_lines: {description: Most lines returned per log source., type: int, default: 3000}
   kernel_dmesg: {description: Read the kernel ring buffer (dmesg)., type: bool, default: true}
@@ -367,15 +366,28 @@ def big_logs(data_root, limit):
     return sorted(out, key=lambda item: -item["bytes"])[:20]
 
 
+def unit_started(unit):
+    """Epoch seconds of the unit's last start (ActiveEnterTimestamp), None if never started."""
+    rc, out, _ = _run(["systemctl", "show", "--timestamp=unix", "-p", "ActiveEnterTimestamp",
+                       "--value", unit])
+    match = re.fullmatch(r"@(\d+)", out.strip()) if rc == 0 else None
+    return int(match.group(1)) if match else None
+
+
 def journal(units, since, max_lines):
+    """Each unit's lines within the window, but only since its last start: what a unit logged
+    before a restart (the repair) is history, not its current state."""
     if not units or not shutil.which("journalctl"):
         return ""
-    args = ["journalctl", "--no-pager", "-q", "-o", "short-iso", "--since", since,
-            "-n", str(max_lines)]
+    chunks = []
     for unit in units:
-        args += ["-u", unit]
-    rc, out, _ = _run(args, timeout=30)
-    return out if rc == 0 else ""
+        start = unit_started(unit)
+        unit_since = f"@{max(since, start)}" if start else f"@{since}"
+        rc, out, _ = _run(["journalctl", "--no-pager", "-q", "-o", "short-iso", "--since",
+                           unit_since, "-n", str(max_lines), "-u", unit], timeout=30)
+        if rc == 0 and out.strip():
+            chunks.append(out.rstrip("\n"))
+    return "\n".join(chunks)
 
 
 def kernel_log(use_dmesg, files, window_seconds, max_lines):
@@ -445,7 +457,7 @@ def main():
     p = module.params
     started = time.monotonic()
     window = p["window_minutes"] * 60
-    since = (datetime.now() - timedelta(minutes=p["window_minutes"])).strftime("%Y-%m-%d %H:%M:%S")
+    since = int(time.time()) - window
     svc = services(p["services"])
     docker_active = svc.get("docker", {}).get("active", False)
     probe = {
