@@ -263,7 +263,9 @@ def test_nvidia_runtime_with_stand_in_package(lab, work) -> None:
 def test_pause_image_recovery_reloads_without_internet(lab) -> None:
     node = "km-rt-node2"
     # Reproduce seed 000 #1: the pause image's layer directory vanished under docker.
-    lab.ssh(node, "rm -rf \"$(dirname $(ls /var/lib/docker/vfs/dir/*/pause))\"", check=True)
+    # (every layer folder holding /pause: a reused lab may keep older builds' layers too)
+    lab.ssh(node, "for f in /var/lib/docker/vfs/dir/*/pause; do rm -rf \"$(dirname \"$f\")\"; done",
+            check=True)
     broken = lab.ssh(node, "docker save k8s.gcr.io/pause:3.2 >/dev/null")
     assert broken.returncode != 0 and "no such file or directory" in broken.stderr
     result = run(lab, "recover", "pause-image", "-c", NAME, "--limit", node,
