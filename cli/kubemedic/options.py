@@ -154,6 +154,8 @@ def report(opts: RunOptions, result: RunResult) -> None:
         console = Console(stderr=True, width=160)  # logs and CI: do not squeeze the recap
     if summary.hosts:
         console.print(recap_table(summary.hosts))
+    for note in summary.reports:
+        console.print(f"[cyan]report[/] {note['host']}: {note['task']}\n  {note['message']}")
     for failure in summary.failures:
         where = f"{failure['host']}: {failure['task']}" if failure.get("host") else "ansible"
         console.print(f"[red]{failure['outcome']}[/] {where}\n  {failure['message']}")

@@ -5,6 +5,12 @@ shared by the module; tests run in file order like an operator's session. node1 
 server, node2/node3 mount, outside1 is a host that must be refused. The lab routes between the
 two networks without masquerading, so nodes see the outside node's own address.
 
+Playbook runs are the cost here (CI budget): one short refused run on node1, ONE converge with
+all four tags, a second full run (idempotence), a third on node2 only (three runs, one copy of
+everything), one --check run, then the recovery steps and the firewall rollback on node2 only.
+"Before the firewall" is reproduced by stopping the firewall's own boot unit (its ExecStop
+removes the kubemedic table) and starting it again, which also proves the boot unit restores it.
+
 Real here: apt, systemd, rpcbind and rpc.statd linked with libwrap (hosts.allow/hosts.deny
 decide who gets an answer), nfs.conf.d fixed ports, exportfs parsing /etc/exports, tcpdmatch,
 nftables in each node's network namespace, a real Redis server, ssh.
@@ -29,7 +35,6 @@ SUBNET = "192.168.236.0/24"
 SERVER, CLIENT, OTHER = "km-sto-node1", "km-sto-node2", "km-sto-node3"
 SERVER_IP, CLIENT_IP = "192.168.236.11", "192.168.236.12"
 OUTSIDE = "km-sto-outside1"
-STORAGE_TAGS = "nfs_server,tcp_wrappers,nfs_client"
 ALL_TAGS = "nfs_server,tcp_wrappers,nfs_client,firewall"
 MARK = "kubemedic tcp_wrappers"
 OPERATOR_ALLOW = "sshd: 10.9.8.7 # operator line"
@@ -65,6 +70,15 @@ def redis_ping(lab, node: str) -> str:
     return probe.stdout.strip() if probe.returncode == 0 else f"refused ({probe.returncode})"
 
 
+def _apt_install(packages: str) -> str:
+    """apt-get that waits for the converge's apt on the same node (lists and dpkg locks)."""
+    # a subshell, so that `exit` ends only the retry loop and commands chained after it run
+    return ("(export DEBIAN_FRONTEND=noninteractive; for i in $(seq 40); do "
+            "apt-get -q -o DPkg::Lock::Timeout=300 update >/dev/null 2>&1 && "
+            "apt-get -y -q -o DPkg::Lock::Timeout=300 install --no-install-recommends "
+            f"{packages} >/dev/null && exit 0; sleep 5; done; exit 1)")
+
+
 @pytest.fixture(scope="module")
 def helpers(lab):
     """Things that are not part of the roles: an rpcinfo client on the outside node and a Redis
@@ -72,13 +86,9 @@ def helpers(lab):
     Installed in the background while the first converge runs."""
     jobs = [
         subprocess.Popen(["ssh", "-F", str(lab.ssh_config), OUTSIDE,
-                          "DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null && "
-                          "DEBIAN_FRONTEND=noninteractive apt-get install -y -q "
-                          "--no-install-recommends rpcbind netbase >/dev/null"]),
+                          _apt_install("rpcbind netbase")]),
         subprocess.Popen(["ssh", "-F", str(lab.ssh_config), CLIENT,
-                          "DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null && "
-                          "DEBIAN_FRONTEND=noninteractive apt-get install -y -q "
-                          "--no-install-recommends redis-server >/dev/null && "
+                          _apt_install("redis-server") + " && "
                           "sed -i 's/^bind .*/bind 0.0.0.0/; s/^protected-mode yes/"
                           "protected-mode no/' /etc/redis/redis.conf && "
                           "systemctl restart redis-server"]),
@@ -90,15 +100,16 @@ def helpers(lab):
 
 def test_nfs_server_refuses_a_kernel_without_nfsd(lab) -> None:
     """The default (nfs_server_require_kernel_nfsd: true) stops before touching the node."""
-    result = bootstrap(lab, "nfs_server", "-e", "nfs_server_require_kernel_nfsd=true")
+    result = bootstrap(lab, "nfs_server", "--limit", SERVER,
+                       "-e", "nfs_server_require_kernel_nfsd=true")
     assert result.returncode == 3, result.stdout + result.stderr
     assert "has no nfsd" in result.stdout + result.stderr
     assert lab.ssh(SERVER, "test -e /etc/exports").returncode != 0, "installed despite the refusal"
 
 
-def test_storage_converge(lab, helpers) -> None:
+def test_converge_all_four_roles(lab, helpers) -> None:
     lab.ssh(CLIENT, f"printf '%s\\n' '{OPERATOR_ALLOW}' >> /etc/hosts.allow", check=True)
-    first = bootstrap(lab, STORAGE_TAGS)
+    first = bootstrap(lab, ALL_TAGS)
     assert first.returncode == 0, first.stdout + first.stderr
     for job in helpers:
         assert job.wait(timeout=600) == 0, "test helper install failed"
@@ -119,21 +130,6 @@ def test_exports_and_fixed_ports(lab) -> None:
     assert lab.ssh(SERVER, "systemctl is-active nfs-server").stdout.strip() != "active"
 
 
-def test_rpcbind_answers_the_cluster_and_refuses_outside(lab) -> None:
-    """rpcbind is linked with libwrap; before any firewall exists, hosts.allow/hosts.deny alone
-    decide: node2 gets the map, the outside node is refused although port 111 is open to it."""
-    assert "libwrap" in lab.ssh(SERVER, "ldd /sbin/rpcbind", check=True).stdout
-    inside = lab.ssh(CLIENT, f"rpcinfo -p {SERVER_IP}")
-    assert inside.returncode == 0, inside.stdout + inside.stderr
-    assert "portmapper" in inside.stdout
-    assert any(line.split()[3:5] == ["32765", "status"] for line in inside.stdout.splitlines()
-               if len(line.split()) >= 5)
-    assert tcp_open(lab, OUTSIDE, SERVER_IP, 111), "port 111 should still be open (no firewall)"
-    outside = lab.ssh(OUTSIDE, f"rpcinfo -p {SERVER_IP}")
-    assert outside.returncode != 0 and "portmapper" not in outside.stdout, outside.stdout
-    assert redis_ping(lab, OUTSIDE) == "+PONG", "Redis should be open before the firewall"
-
-
 def test_fstab_and_automount_units(lab) -> None:
     """Mounting cannot be real here (no NFS in the shared kernel): check what survives a reboot,
     the fstab line and the units systemd-fstab-generator makes of it."""
@@ -152,18 +148,44 @@ def test_fstab_and_automount_units(lab) -> None:
 
 
 def test_firewall_admits_cluster_refuses_outside(lab) -> None:
-    result = bootstrap(lab, "firewall")
-    assert result.returncode == 0, result.stdout + result.stderr
     assert redis_ping(lab, OTHER) == "+PONG"
     assert redis_ping(lab, OUTSIDE).startswith("refused")
     assert not tcp_open(lab, OUTSIDE, CLIENT_IP, 22)
+    assert not tcp_open(lab, OUTSIDE, SERVER_IP, 111)
     assert tcp_open(lab, OTHER, CLIENT_IP, 22)
     # the dev-box (this machine) still opens fresh ssh sessions
     assert lab.ssh(CLIENT, "true", check=True).returncode == 0
     assert "inactive" in lab.ssh(CLIENT, "systemctl is-active kubemedic-firewall-rollback.timer"
                                  ).stdout, "the rollback timer must be cancelled"
+    assert lab.ssh(CLIENT, "systemctl is-active kubemedic-firewall").stdout.strip() == "active"
     assert lab.ssh(CLIENT, "systemctl is-enabled kubemedic-firewall", check=True
                    ).stdout.strip() == "enabled"
+
+
+def test_without_the_firewall_tcp_wrappers_alone_refuse_outside(lab) -> None:
+    """rpcbind is linked with libwrap: with the kubemedic table removed (the boot unit stopped),
+    hosts.allow/hosts.deny alone decide: node2 gets the map, the outside node is refused although
+    port 111 is open to it, and Redis is open to the outside again. Starting the boot unit
+    closes it again."""
+    assert "libwrap" in lab.ssh(SERVER, "ldd /sbin/rpcbind", check=True).stdout
+    for node in (SERVER, CLIENT):
+        lab.ssh(node, "systemctl stop kubemedic-firewall", check=True)
+    try:
+        assert lab.ssh(SERVER, "nft list tables").stdout.count("inet kubemedic") == 0
+        inside = lab.ssh(CLIENT, f"rpcinfo -p {SERVER_IP}")
+        assert inside.returncode == 0, inside.stdout + inside.stderr
+        assert "portmapper" in inside.stdout
+        assert any(line.split()[3:5] == ["32765", "status"]
+                   for line in inside.stdout.splitlines() if len(line.split()) >= 5)
+        assert tcp_open(lab, OUTSIDE, SERVER_IP, 111), "port 111 should be open (no firewall)"
+        outside = lab.ssh(OUTSIDE, f"rpcinfo -p {SERVER_IP}")
+        assert outside.returncode != 0 and "portmapper" not in outside.stdout, outside.stdout
+        assert redis_ping(lab, OUTSIDE) == "+PONG", "Redis should be open without the firewall"
+    finally:
+        for node in (SERVER, CLIENT):
+            lab.ssh(node, "systemctl start kubemedic-firewall", check=True)
+    assert redis_ping(lab, OUTSIDE).startswith("refused")
+    assert not tcp_open(lab, OUTSIDE, SERVER_IP, 111)
 
 
 def _copies(lab, node: str) -> dict[str, int]:
@@ -183,7 +205,7 @@ def test_second_and_third_runs_change_nothing_and_copy_nothing(lab) -> None:
     second = bootstrap(lab, ALL_TAGS)
     assert second.returncode == 0, second.stdout + second.stderr
     assert changed(second) == 0, recap(second)
-    third = bootstrap(lab, "tcp_wrappers,nfs_client,firewall")
+    third = bootstrap(lab, ALL_TAGS, "--limit", CLIENT)
     assert third.returncode == 0 and changed(third) == 0, recap(third)
     assert _copies(lab, CLIENT) == {"allow_blocks": 1, "deny_blocks": 1, "allow_rules": 1,
                                     "tables": 1, "drop_rules": 1, "fstab": 1, "operator": 1}
@@ -221,3 +243,23 @@ def test_recover_nfs_remount_reports_what_is_missing(lab) -> None:
     assert result.returncode == 3, out
     assert "missing before remount" in out and '["/share"]' in out
     assert "still not mounted after remount" in out
+
+
+def test_firewall_rolls_back_rules_that_refuse_a_fresh_connection(lab) -> None:
+    """The proof after applying fails (the rules protect ssh on 2222, where nothing listens, so
+    the fresh connection from the dev-box cannot be made): the previous live table comes back at
+    once, the timer is cancelled, and the file the boot unit loads holds the previous rules."""
+    live = "nft list table inet kubemedic | grep comment"
+    before = lab.ssh(CLIENT, f"{live}; md5sum /etc/kubemedic/firewall.nft", check=True).stdout
+    result = bootstrap(lab, "firewall", "--limit", CLIENT, "-e", "firewall_ssh_port=2222",
+                       "-e", "firewall_reconnect_timeout=3")
+    out = result.stdout + result.stderr
+    assert result.returncode == 3, out
+    assert "refused a fresh ssh connection" in out
+    assert lab.ssh(CLIENT, f"{live}; md5sum /etc/kubemedic/firewall.nft", check=True
+                   ).stdout == before
+    assert "2222" in lab.ssh(CLIENT, "cat /etc/kubemedic/firewall.nft.rejected", check=True).stdout
+    assert "inactive" in lab.ssh(CLIENT, "systemctl is-active kubemedic-firewall-rollback.timer"
+                                 ).stdout
+    assert redis_ping(lab, OUTSIDE).startswith("refused")
+    assert redis_ping(lab, OTHER) == "+PONG"

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+_DEBUG_ACTIONS = {"debug", "ansible.builtin.debug", "ansible.legacy.debug"}
 _RESULT_EVENTS = {
     "runner_on_ok": "ok",
     "runner_on_failed": "failed",
@@ -36,6 +37,8 @@ class ProgressTracker:
     hosts: dict[str, HostProgress] = field(default_factory=dict)
     play: str = ""
     failures: list[dict[str, Any]] = field(default_factory=list)
+    # What debug tasks tell the operator (what a recovery step found or removed).
+    reports: list[dict[str, Any]] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
 
     def handle(self, event: dict[str, Any]) -> str | None:
@@ -68,6 +71,10 @@ class ProgressTracker:
             self.failures.append({"host": host, "task": task, "outcome": outcome,
                                   "message": message})
             return f"{outcome.upper():11} {host}: {task}: {message.splitlines()[0] if message else ''}"
+        message = _report_message(data, res) if outcome == "ok" else ""
+        if message:
+            self.reports.append({"host": host, "task": task, "message": message})
+            return f"{outcome:11} {host}: {task}: {message.splitlines()[0]}"
         return f"{outcome:11} {host}: {task}"
 
     def table(self) -> Table:
@@ -83,6 +90,17 @@ class ProgressTracker:
                           f"[red]{h.failed}[/]" if h.failed else "0",
                           f"[red]{h.unreachable}[/]" if h.unreachable else "0")
         return table
+
+
+def _report_message(data: dict[str, Any], res: dict[str, Any]) -> str:
+    """The msg of a debug task (never one hidden by no_log), else ''."""
+    if data.get("task_action") not in _DEBUG_ACTIONS or res.get("_ansible_no_log"):
+        return ""
+    msg = res.get("msg")
+    if not msg or not isinstance(msg, (str, list)):
+        return ""
+    text = msg if isinstance(msg, str) else "\n".join(str(line) for line in msg)
+    return "" if "censored" in text and "no_log" in text else text[:2000]
 
 
 class Display:

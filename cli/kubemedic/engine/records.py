@@ -53,6 +53,7 @@ class RunSummary:
     duration_seconds: float | None = None
     hosts: dict[str, HostResult] = field(default_factory=dict)
     failures: list[dict[str, Any]] = field(default_factory=list)
+    reports: list[dict[str, Any]] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:

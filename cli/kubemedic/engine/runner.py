@@ -180,6 +180,7 @@ def run_playbook(request: RunRequest, display: Display) -> RunResult:
     summary.hosts = _stats_to_hosts(runner.stats)
     summary.status = runner.status
     summary.failures = display.tracker.failures
+    summary.reports = display.tracker.reports
     summary.rc = exit_code_for(runner.status, summary.hosts, runner.rc)
     if summary.rc == errors.EXIT_INTERNAL:
         summary.failures.append({"host": None, "task": None, "outcome": "ansible-error",
