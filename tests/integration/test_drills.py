@@ -19,7 +19,10 @@ docker-registry, MariaDB. Not real, and why:
   node's sysctl.d (what doctor judges on the lab), never applied;
 - the kubelet unit is a test double (a unit running `sleep infinity`; no kubelet binary here);
   swap is never turned on (it would be the host's swap);
-- the shim panic is logged into docker's journal (the seed's lines), containerd is not crashed.
+- the shim panic is logged into docker's journal (the seed's lines), containerd is not crashed;
+  the lab's containerd is already fixed (>= 1.2.4), so the recover step has nothing to do (xfail);
+  the test then restarts docker, as the upgrade does, and doctor must be clean: it reads a unit's
+  journal only since the unit's last start.
 Not drilled here: npu-collector-killed (needs an NPU node converged with the Ascend doubles —
 covered by test_accelerators_lab), xid-kernel-log (doctor names no recovery step for an Xid: the
 fix is cordon/drain/reboot by `kubemedic heal`, not a recover step).
@@ -65,6 +68,8 @@ class Drill:
     command: list[str] = field(default_factory=list)  # when doctor names a command instead
     extra: list[str] = field(default_factory=list)    # -e for the recover step
     xfail: str = ""                        # known gap, with the reason
+    restart: str = ""                      # xfail only: restarting this unit (what the real
+                                           # repair does) must clear the finding
     injected: float = 0.0
     seconds: float = 0.0
 
@@ -76,23 +81,25 @@ WAVES = [
               "disk-cleanup"),
         Drill("broken docker.list", N3, "broken-docker-list", "apt-sources", "apt-sources-fix"),
         Drill("inotify limits lowered (persisted only)", N3, "inotify-lowered", "inotify-limits",
-              "inotify-limits",
-              xfail="recover inotify-limits writes its own sysctl.d file but leaves a later-sorting "
-                    "file that lowers the limits (99-zz-*.conf), which still wins at boot"),
+              "inotify-limits"),
         Drill("kubelet-style unit down after reboot", N2, "kubelet-stopped", "kubelet-active",
               "after-reboot"),
         Drill("MariaDB database without backup", N3, "mysql-no-backup", "mysql-backup",
               "mysql-backup", extra=["-e", "ops_mysql_backup_dir=/data/backup/mysql"]),
     ],
     [
+        Drill("daemon.json corrupted", N1, "daemon-json-corrupted", "docker-daemon-json",
+              "daemon-json"),
         Drill("docker stopped", N2, "docker-stopped", "docker-active", None,
               command=["bootstrap", "-c", NAME, "--tags", "container_runtime", "--limit", N2]),
         Drill("hosts.allow duplicated, subnet removed", N3, "hosts-allow-broken",
               "hosts-allow-subnet", "hosts-allow"),
         Drill("containerd log with the shim panic", N3, "shim-panic-log",
               "log:containerd-shim-exec-panic", "containerd-upgrade",
-              xfail="doctor reads journald by a time window (doctor_window_minutes), not since "
-                    "the unit's restart: the panic lines stay visible after the repair"),
+              xfail="the lab's containerd (Debian 12, 1.6.20) is already >= 1.2.4, so "
+                    "containerd-upgrade rightly upgrades and restarts nothing and the injected "
+                    "lines, logged after docker's last start, stay visible",
+              restart="docker"),
     ],
 ]
 
@@ -188,7 +195,15 @@ def test_drill_wave(lab, wave) -> None:
         if left and not drill.xfail:
             problems.append(f"{drill.name}: still {drill.check} after the repair: {left}")
     user_data_survived(lab)
-    gaps = [f"{d.name}: {d.xfail}" for d in drills if d.xfail and findings(after, d.node, d.check)]
+    gaps = [d for d in drills if d.xfail and findings(after, d.node, d.check)]
+    # Doctor reads a unit's journal only since its last start: restarting the unit, as the real
+    # repair does, must clear a log finding that the lab could not make the step repair.
+    for drill in (d for d in gaps if d.restart):
+        lab.ssh(drill.node, f"systemctl restart {drill.restart}", check=True)
+        again = findings(doctor(lab, drill.node), drill.node, drill.check)
+        if again:
+            problems.append(f"{drill.name}: still {drill.check} after restarting "
+                            f"{drill.restart}: {again}")
     assert not problems, "\n".join(problems)
     if gaps:
-        pytest.xfail("; ".join(gaps))
+        pytest.xfail("; ".join(f"{d.name}: {d.xfail}" for d in gaps))

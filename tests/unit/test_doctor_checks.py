@@ -101,7 +101,7 @@ def _all(*mutations):
     (_set("versions|containerd-binary", "1.2.2"), {},
      ("containerd-version", "critical", "containerd-upgrade")),
     (_set("docker|daemon_json_error", "Expecting ',' delimiter: line 3"), {},
-     ("docker-daemon-json", "critical", None)),
+     ("docker-daemon-json", "critical", "daemon-json")),
     (None, {"accelerator": "nvidia", "groups": ["gpu"]},
      ("nvidia-default-runtime", "critical", None)),
     (_set("docker|images", ["busybox:latest"]), {}, ("pause-image", "critical", "pause-image")),
