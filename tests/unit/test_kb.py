@@ -17,7 +17,8 @@ SIGNATURES = kb.load()
 
 # Every recovery step any engineer owns (issue 6); a KB step must be one of them.
 KNOWN_STEPS = {
-    "pause-image", "daemon-json", "docker-prune-restart", "docker-reinstall", "containerd-upgrade", "registry-gc",
+    "pause-image", "daemon-json", "docker-prune-restart", "docker-reinstall", "containerd-upgrade",
+    "registry-gc",
     "nfs-reinstall", "nfs-remount", "hosts-allow", "kube-reset", "after-reboot",
     "master-ip-change", "kernel-driver", "device-plugin-restart", "npu-collector",
     "inotify-limits", "nic-autoneg", "disk-cleanup", "apt-sources-fix", "shim-crash-capture",
