@@ -89,6 +89,13 @@ def _positive_int(value: Any) -> str | None:
     return None
 
 
+def _tag_list(value: Any) -> str | None:
+    if not isinstance(value, list) or not all(
+            isinstance(tag, str) and re.fullmatch(r"[a-z0-9_-]+", tag) for tag in value):
+        return f"{value!r} is not a list of tag names (a-z, 0-9, '_', '-')"
+    return None
+
+
 def _bool(value: Any) -> str | None:
     if not isinstance(value, bool):
         return f"{value!r} is not true or false"
@@ -153,6 +160,9 @@ CLUSTER_FIELDS: tuple[Field, ...] = (
     Field("cluster_shared_kernel", "bool", "Set only by the rehearsal lab: nodes share one kernel, "
           "so roles skip swapoff, non-net sysctls and modprobe (files are still written)",
           _bool, default=False),
+    Field("cluster_bootstrap_skip_tags", "list", "site.yml tags `kubemedic bootstrap` skips when "
+          "it is given neither --tags nor --skip-tags (the lab lists the roles it cannot run)",
+          _tag_list, default=[]),
 )
 
 HOST_FIELDS: tuple[Field, ...] = (
