@@ -45,6 +45,8 @@ unit: setup
 test: setup
 	scripts/lint
 	pytest -v -p no:cacheprovider -n 3 --dist loadfile --durations=40 tests
+	@echo "== the lab tests again with the linear strategy (the run above used Mitogen when installed)"
+	KUBEMEDIC_MITOGEN=0 pytest -v -p no:cacheprovider -n 3 --dist loadfile -m lab tests
 
 clean:
 	rm -rf $(VENV) collections .pytest_cache .ruff_cache .cache

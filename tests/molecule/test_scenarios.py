@@ -1,7 +1,9 @@
 """Every molecule scenario under molecule/ runs its full test sequence on lab nodes.
 
 Scenarios use molecule/resources/create.yml + destroy.yml, which build real systemd + sshd
-podman nodes through `kubemedic lab up`; verifiers are testinfra over ssh.
+podman nodes through `kubemedic lab up`; verifiers are testinfra over ssh. Molecule calls
+ansible-playbook itself, so the scenarios get the strategy the CLI would pick: mitogen_linear
+when the speed extra is installed, linear with KUBEMEDIC_MITOGEN=0 (`make test` runs both).
 """
 
 from __future__ import annotations
@@ -17,6 +19,17 @@ REPO = Path(__file__).resolve().parents[2]
 SCENARIOS = sorted(p.parent.name for p in (REPO / "molecule").glob("*/molecule.yml"))
 
 
+def strategy_env() -> dict[str, str]:
+    from kubemedic.engine import runner
+
+    if runner.mitogen_mode() == "off":
+        return {}
+    try:
+        return runner.mitogen_environment()
+    except runner.MitogenUnavailable:
+        return {}
+
+
 @pytest.mark.lab
 @pytest.mark.molecule
 @pytest.mark.parametrize("scenario", SCENARIOS)
@@ -25,6 +38,7 @@ def test_molecule_scenario(scenario: str) -> None:
         pytest.skip("KUBEMEDIC_SKIP_LAB=1")
     molecule = Path(sys.executable).parent / "molecule"
     result = subprocess.run([str(molecule), "test", "-s", scenario], cwd=REPO, text=True,
-                            capture_output=True, timeout=1800, check=False)
+                            capture_output=True, timeout=1800, check=False,
+                            env={**os.environ, **strategy_env()})
     tail = "\n".join((result.stdout + result.stderr).splitlines()[-80:])
     assert result.returncode == 0, f"molecule test -s {scenario} failed:\n{tail}"

@@ -1,4 +1,6 @@
-"""KUBEMEDIC_MITOGEN=1 switches runs to mitogen_linear; without mitogen they fall back to linear."""
+"""Runs use mitogen_linear when the speed extra is installed (KUBEMEDIC_MITOGEN unset or 'auto'),
+never with KUBEMEDIC_MITOGEN=0, and fall back to linear (saying so when it was asked for with =1)
+when mitogen is missing or refuses this ansible-core."""
 
 from __future__ import annotations
 
@@ -15,16 +17,24 @@ def _request() -> runner.RunRequest:
                              inventory=Path("/nonexistent"))
 
 
-@pytest.mark.parametrize(("value", "wanted"), [("1", True), ("yes", True), ("true", True),
-                                               ("0", False), ("", False), ("no", False)])
-def test_mitogen_requested(value, wanted):
-    assert runner.mitogen_requested({"KUBEMEDIC_MITOGEN": value}) is wanted
+@pytest.mark.parametrize(("value", "mode"), [("1", "on"), ("yes", "on"), ("true", "on"),
+                                             ("0", "off"), ("no", "off"), ("OFF", "off"),
+                                             ("", "auto"), ("auto", "auto")])
+def test_mitogen_mode(value, mode):
+    assert runner.mitogen_mode({"KUBEMEDIC_MITOGEN": value}) == mode
+    assert runner.mitogen_mode({}) == "auto"
 
 
-def test_default_run_keeps_ansible_cfg_strategy(monkeypatch, tmp_path):
-    monkeypatch.delenv("KUBEMEDIC_MITOGEN", raising=False)
+def test_switched_off_keeps_ansible_cfg_strategy(monkeypatch, tmp_path):
+    monkeypatch.setenv("KUBEMEDIC_MITOGEN", "0")
     env = runner.environment(tmp_path, _request())
     assert "ANSIBLE_STRATEGY" not in env
+
+
+def test_default_uses_mitogen_when_installed(monkeypatch, tmp_path):
+    pytest.importorskip("ansible_mitogen")
+    monkeypatch.delenv("KUBEMEDIC_MITOGEN", raising=False)
+    assert runner.environment(tmp_path, _request())["ANSIBLE_STRATEGY"] == "mitogen_linear"
 
 
 def test_mitogen_strategy_when_installed(monkeypatch, tmp_path):
@@ -44,6 +54,9 @@ def test_missing_mitogen_falls_back_to_linear(monkeypatch, tmp_path, capsys):
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_mitogen)
+    monkeypatch.delenv("KUBEMEDIC_MITOGEN", raising=False)
+    assert "ANSIBLE_STRATEGY" not in runner.environment(tmp_path, _request())
+    assert capsys.readouterr().err == ""  # not asked for: a quiet fallback
     monkeypatch.setenv("KUBEMEDIC_MITOGEN", "1")
     env = runner.environment(tmp_path, _request())
     assert "ANSIBLE_STRATEGY" not in env

@@ -11,7 +11,8 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 SITE = yaml.safe_load((REPO / "playbooks" / "site.yml").read_text())
-ROLE_PLAYS = [play for play in SITE if "ansible.builtin.import_playbook" not in play]
+ROLE_PLAYS = [play for play in SITE
+              if any("ansible.builtin.include_role" in task for task in play.get("tasks", []))]
 
 
 def _task_tags(tasks: list) -> set[str]:
@@ -47,3 +48,13 @@ def test_role_is_included_under_its_tag_with_all_step_tags(play: dict) -> None:
     assert play["tags"] == [role] and include["apply"]["tags"] == [role]
     missing = _role_step_tags(role) - set(task["tags"])
     assert not missing, f"{role}: include lacks step tags {sorted(missing)}"
+
+
+def test_facts_are_gathered_before_any_role_whatever_the_tags() -> None:
+    """Steps read facts (hostname, swaptotal_mb, kernel, env); a play's own gathering is tagged
+    with the play's tag only, so `--tags swap` would reach common's swap step without facts."""
+    first_role = SITE.index(ROLE_PLAYS[0])
+    facts = [play for play in SITE[:first_role]
+             if any("ansible.builtin.gather_facts" in task and "always" in task.get("tags", [])
+                    for task in play.get("tasks", []))]
+    assert facts and facts[0]["hosts"] == "cluster"

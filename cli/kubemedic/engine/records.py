@@ -48,6 +48,7 @@ class RunSummary:
     limit: str | None = None
     check: bool = False
     extravars: dict[str, Any] = field(default_factory=dict)
+    strategy: str = "linear"  # mitogen_linear when the speed extra is in use
     status: str = "running"
     rc: int | None = None
     duration_seconds: float | None = None

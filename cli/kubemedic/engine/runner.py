@@ -72,10 +72,21 @@ class MitogenUnavailable(RuntimeError):
 
 
 MITOGEN_ENV = "KUBEMEDIC_MITOGEN"
+_OFF = ("0", "false", "no", "off")
+_ON = ("1", "true", "yes", "on")
+
+
+def mitogen_mode(env: dict[str, str] | os._Environ = os.environ) -> str:
+    """'auto' (default: Mitogen when the speed extra is installed and supports this ansible-core),
+    'on' (asked for: say so when it cannot be used) or 'off'."""
+    value = env.get(MITOGEN_ENV, "").strip().lower()
+    if value in _OFF:
+        return "off"
+    return "on" if value in _ON else "auto"
 
 
 def mitogen_requested(env: dict[str, str] | os._Environ = os.environ) -> bool:
-    return env.get(MITOGEN_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+    return mitogen_mode(env) == "on"
 
 
 def mitogen_environment() -> dict[str, str]:
@@ -101,21 +112,22 @@ def mitogen_environment() -> dict[str, str]:
 
 
 def environment(project: Path, request: RunRequest) -> dict[str, str]:
-    state = paths.state_dir(request.state_dir)
+    # ansible-runner keeps this run's facts in its record (artifacts/<id>/fact_cache): gathered
+    # once, shared by the run's plays, kept as evidence, never read by a later run (ansible.cfg).
     env = {
         "ANSIBLE_CONFIG": str(project / "ansible.cfg"),
-        # Facts are cached per customer: two customers may both have a host called master1.
-        "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(state / "facts" / request.customer),
         "ANSIBLE_RETRY_FILES_ENABLED": "false",
         "ANSIBLE_NOCOLOR": "1",
         "KUBEMEDIC_PROJECT_DIR": str(project),
     }
-    if mitogen_requested():
+    mode = mitogen_mode()
+    if mode != "off":
         try:
             env.update(mitogen_environment())
         except MitogenUnavailable as exc:
-            print(f"kubemedic: {MITOGEN_ENV}=1 ignored, using the linear strategy: {exc}",
-                  file=sys.stderr)
+            if mode == "on":
+                print(f"kubemedic: {MITOGEN_ENV}=1 ignored, using the linear strategy: {exc}",
+                      file=sys.stderr)
     env.update(request.extra_env)
     return env
 
@@ -152,6 +164,8 @@ def run_playbook(request: RunRequest, display: Display) -> RunResult:
     if request.vault_password_file:
         flags.append(f"--vault-password-file={shlex.quote(str(Path(request.vault_password_file).resolve()))}")
     cmdline = " ".join(flags)
+    envvars = environment(project, request)
+    summary.strategy = envvars.get("ANSIBLE_STRATEGY", "linear")
     events: list[dict[str, Any]] = []
 
     def on_event(event: dict[str, Any]) -> bool:
@@ -171,7 +185,7 @@ def run_playbook(request: RunRequest, display: Display) -> RunResult:
             extravars=extravars,
             cmdline=cmdline or None,
             verbosity=request.verbosity or None,
-            envvars=environment(project, request),
+            envvars=envvars,
             event_handler=on_event,
             quiet=True,
             json_mode=False,

@@ -22,6 +22,7 @@ PACKAGES = (
     "systemd", "systemd-sysv", "openssh-server", "python3",
     "python3-apt",  # Ansible's apt module and Mitogen need it; Mitogen cannot install it itself
     "sudo", "iproute2", "procps", "ca-certificates",
+    "dbus",  # hostnamectl/timedatectl reach systemd over D-Bus, as on every real server
 )
 # Changes made inside the rootfs after debootstrap (part of the recipe hash).
 _SOURCES = f"""deb {MIRROR} {SUITE} main
