@@ -30,6 +30,19 @@ def run_kubemedic(*args: str, input: str | None = None, env: dict[str, str] | No
                           env={**os.environ, **(env or {})}, check=False)
 
 
+def strategy_env() -> dict[str, str]:
+    """The ANSIBLE_STRATEGY* settings the CLI would use here: Mitogen when the speed extra is
+    installed and accepted, none (linear) with KUBEMEDIC_MITOGEN=0. `make test` runs both."""
+    from kubemedic.engine import runner
+
+    if runner.mitogen_mode() == "off":
+        return {}
+    try:
+        return runner.mitogen_environment()
+    except runner.MitogenUnavailable:
+        return {}
+
+
 @dataclass
 class Lab:
     customer: str

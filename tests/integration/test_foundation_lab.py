@@ -16,25 +16,14 @@ import json
 
 import pytest
 
+from tests.conftest import strategy_env
+
 pytestmark = pytest.mark.lab
 
 
 @pytest.fixture(scope="module")
 def lab(lab_factory):
     return lab_factory("km-found", nodes=2, subnet="192.168.248.0/24")
-
-
-def expected_strategy() -> str:
-    """Mitogen when the speed extra is importable, unless KUBEMEDIC_MITOGEN=0 (CI runs both)."""
-    from kubemedic.engine import runner
-
-    if runner.mitogen_mode() == "off":
-        return "linear"
-    try:
-        runner.mitogen_environment()
-    except runner.MitogenUnavailable:
-        return "linear"
-    return "mitogen_linear"
 
 
 def totals(summary: dict, key: str) -> int:
@@ -72,7 +61,7 @@ def test_bootstrap_converges_then_changes_nothing_and_history_has_both(lab) -> N
     assert len(bootstraps) == 2
     assert totals(bootstraps[-1], "changed") == 0, bootstraps[-1]["hosts"]
     assert all(run["rc"] == 0 for run in bootstraps)
-    assert {run["strategy"] for run in bootstraps} == {expected_strategy()}
+    assert {run["strategy"] for run in bootstraps} == {strategy_env().get("ANSIBLE_STRATEGY", "linear")}
 
 
 def test_check_mode_on_converged_nodes_changes_nothing(lab) -> None:

@@ -15,19 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import strategy_env
+
 REPO = Path(__file__).resolve().parents[2]
 SCENARIOS = sorted(p.parent.name for p in (REPO / "molecule").glob("*/molecule.yml"))
-
-
-def strategy_env() -> dict[str, str]:
-    from kubemedic.engine import runner
-
-    if runner.mitogen_mode() == "off":
-        return {}
-    try:
-        return runner.mitogen_environment()
-    except runner.MitogenUnavailable:
-        return {}
 
 
 @pytest.mark.lab

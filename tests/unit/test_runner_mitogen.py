@@ -63,3 +63,13 @@ def test_missing_mitogen_falls_back_to_linear(monkeypatch, tmp_path, capsys):
     assert "ignored, using the linear strategy" in capsys.readouterr().err
     with pytest.raises(runner.MitogenUnavailable, match="kubemedic\\[speed\\]"):
         runner.mitogen_environment()
+
+
+def test_one_probe_verbs_stay_linear_unless_forced(monkeypatch, tmp_path):
+    pytest.importorskip("ansible_mitogen")
+    request = runner.RunRequest(customer="acme", verb="doctor", playbook="doctor.yml",
+                                inventory=Path("/nonexistent"), mitogen_by_default=False)
+    monkeypatch.delenv("KUBEMEDIC_MITOGEN", raising=False)
+    assert "ANSIBLE_STRATEGY" not in runner.environment(tmp_path, request)
+    monkeypatch.setenv("KUBEMEDIC_MITOGEN", "1")
+    assert runner.environment(tmp_path, request)["ANSIBLE_STRATEGY"] == "mitogen_linear"

@@ -117,7 +117,8 @@ def doctor(opts: RunOptions, min_severity: str) -> None:
         customer=opts.customer, verb="doctor", playbook="doctor.yml", inventory=root,
         limit=opts.limit, tags=opts.tags, skip_tags=opts.skip_tags, extravars=opts.extravars,
         check=opts.check, diff=opts.diff, verbosity=opts.verbose, confirmed=False,
-        state_dir=opts.state_dir, vault_password_file=opts.vault_password_file)
+        state_dir=opts.state_dir, vault_password_file=opts.vault_password_file,
+        mitogen_by_default=False)
     result = run_playbook(request, Display(mode="quiet" if opts.json_output else "auto"))
     found, timings = collect(result.record)
     findings = sort_findings([*found, *_run_failures(result.summary, opts.customer)])

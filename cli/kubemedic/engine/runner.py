@@ -33,6 +33,9 @@ class RunRequest:
     state_dir: str | None = None
     vault_password_file: str | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
+    # Mitogen pays a per-host interpreter start that only many tasks win back: a one-probe
+    # playbook (doctor) is faster linear (benchmarks/fanout). KUBEMEDIC_MITOGEN=1 still forces it.
+    mitogen_by_default: bool = True
 
 
 @dataclass
@@ -121,6 +124,8 @@ def environment(project: Path, request: RunRequest) -> dict[str, str]:
         "KUBEMEDIC_PROJECT_DIR": str(project),
     }
     mode = mitogen_mode()
+    if mode == "auto" and not request.mitogen_by_default:
+        mode = "off"
     if mode != "off":
         try:
             env.update(mitogen_environment())
