@@ -31,16 +31,11 @@ def run_kubemedic(*args: str, input: str | None = None, env: dict[str, str] | No
 
 
 def strategy_env() -> dict[str, str]:
-    """The ANSIBLE_STRATEGY* settings the CLI would use here: Mitogen when the speed extra is
-    installed and accepted, none (linear) with KUBEMEDIC_MITOGEN=0. `make test` runs both."""
+    """The ANSIBLE_STRATEGY* settings the CLI picks here (Mitogen, or linear with
+    KUBEMEDIC_MITOGEN=0); `make test` runs both."""
     from kubemedic.engine import runner
 
-    if runner.mitogen_mode() == "off":
-        return {}
-    try:
-        return runner.mitogen_environment()
-    except runner.MitogenUnavailable:
-        return {}
+    return runner.strategy_environment()
 
 
 @dataclass

@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import click
@@ -125,12 +126,15 @@ def confirm_or_abort(opts: RunOptions, what: str) -> bool:
 
 
 def execute(opts: RunOptions, verb: str, playbook: str, *, extravars: dict[str, Any] | None = None,
-            tags: list[str] | None = None, confirmed: bool = False) -> RunResult:
+            tags: list[str] | None = None, confirmed: bool = False,
+            inventory: Path | None = None) -> RunResult:
     """Validate the inventory, run the playbook with progress, print the recap, exit with its code.
 
-    Nothing is contacted before the inventory validates (exit 2 otherwise).
+    Nothing is contacted before the inventory validates (exit 2 otherwise); `inventory` is the
+    root of one the caller has already validated.
     """
-    root, _data = load_and_validate(opts.customer, opts.inventory_dir, opts.vault_password_file)
+    root = inventory or load_and_validate(opts.customer, opts.inventory_dir,
+                                          opts.vault_password_file)[0]
     request = RunRequest(
         customer=opts.customer, verb=verb, playbook=playbook, inventory=root, limit=opts.limit,
         tags=tags if tags is not None else opts.tags, skip_tags=opts.skip_tags,

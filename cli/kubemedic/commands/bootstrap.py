@@ -18,10 +18,10 @@ def bootstrap(opts: RunOptions) -> None:
     Use --tags to run single roles (e.g. --tags common) and --limit for some hosts. Without
     --tags/--skip-tags, the inventory's cluster_bootstrap_skip_tags are skipped.
     """
-    _root, data = load_and_validate(opts.customer, opts.inventory_dir, opts.vault_password_file)
+    root, data = load_and_validate(opts.customer, opts.inventory_dir, opts.vault_password_file)
     skip = data.cluster_vars().get("cluster_bootstrap_skip_tags") or []
     if skip and not opts.tags and not opts.skip_tags:
         click.echo(f"kubemedic: skipping {', '.join(skip)} (cluster_bootstrap_skip_tags of "
                    f"{opts.customer}); --tags or --skip-tags overrides it", err=True)
         opts = dataclasses.replace(opts, skip_tags=list(skip))
-    exit_with(execute(opts, "bootstrap", "site.yml"))
+    exit_with(execute(opts, "bootstrap", "site.yml", inventory=root))

@@ -88,10 +88,6 @@ def mitogen_mode(env: dict[str, str] | os._Environ = os.environ) -> str:
     return "on" if value in _ON else "auto"
 
 
-def mitogen_requested(env: dict[str, str] | os._Environ = os.environ) -> bool:
-    return mitogen_mode(env) == "on"
-
-
 def mitogen_environment() -> dict[str, str]:
     """ANSIBLE_* settings for Mitogen's mitogen_linear strategy (optional `speed` extra).
 
@@ -114,6 +110,21 @@ def mitogen_environment() -> dict[str, str]:
             "ANSIBLE_STRATEGY": "mitogen_linear"}
 
 
+def strategy_environment(mitogen_by_default: bool = True) -> dict[str, str]:
+    """ANSIBLE_STRATEGY* settings of a run: Mitogen's when KUBEMEDIC_MITOGEN and the verb call for
+    it and it can be used, none (ansible.cfg's linear) otherwise."""
+    mode = mitogen_mode()
+    if mode == "off" or (mode == "auto" and not mitogen_by_default):
+        return {}
+    try:
+        return mitogen_environment()
+    except MitogenUnavailable as exc:
+        if mode == "on":
+            print(f"kubemedic: {MITOGEN_ENV}=1 ignored, using the linear strategy: {exc}",
+                  file=sys.stderr)
+        return {}
+
+
 def environment(project: Path, request: RunRequest) -> dict[str, str]:
     # ansible-runner keeps this run's facts in its record (artifacts/<id>/fact_cache): gathered
     # once, shared by the run's plays, kept as evidence, never read by a later run (ansible.cfg).
@@ -123,16 +134,7 @@ def environment(project: Path, request: RunRequest) -> dict[str, str]:
         "ANSIBLE_NOCOLOR": "1",
         "KUBEMEDIC_PROJECT_DIR": str(project),
     }
-    mode = mitogen_mode()
-    if mode == "auto" and not request.mitogen_by_default:
-        mode = "off"
-    if mode != "off":
-        try:
-            env.update(mitogen_environment())
-        except MitogenUnavailable as exc:
-            if mode == "on":
-                print(f"kubemedic: {MITOGEN_ENV}=1 ignored, using the linear strategy: {exc}",
-                      file=sys.stderr)
+    env.update(strategy_environment(request.mitogen_by_default))
     env.update(request.extra_env)
     return env
 
