@@ -96,3 +96,25 @@ def test_render_prints_table_and_problems(fanout):
     assert "! playbook/kubemedic/2n rc=0 changed=1" in text
     assert "skipped: doctor: not there" in text
     assert report.to_json()["ratios"]["playbook/kubemedic/2 vs stock"] == pytest.approx(0.42)
+
+
+def test_cpu_table_shows_where_the_time_went_and_the_floor_of_the_wall_time(fanout):
+    def sample(mode, nodes, seconds, ctl, inside, rc=0):
+        return fanout.Sample("playbook", mode, nodes, seconds, rc,
+                             cpu_controller=ctl, cpu_nodes=inside)
+
+    samples = [sample("stock", 8, 60.0, 20.0, 80.0), sample("stock", 8, 62.0, 22.0, 84.0),
+               sample("stock", 8, 99.0, 1.0, 1.0, rc=2),         # failed: not in the medians
+               sample("mitogen", 8, 22.0, 14.0, 10.0)]
+    assert fanout.cpu_medians(samples) == {("playbook", "stock", 8): (21.0, 82.0),
+                                           ("playbook", "mitogen", 8): (14.0, 10.0)}
+    report = fanout.Report(machine={"cpus": 2, "cpu_model": "x", "mem_total_mb": 1,
+                                    "load_start": 0.1, "ansible": "2.19"},
+                           playbook="playbooks/site.yml", tags="common", nodes=[8],
+                           modes=["stock", "mitogen"], repeat=2, samples=samples)
+    text = fanout.render(report)
+    assert "21.0+82.0 (51.5)" in text and "14.0+10.0 (12.0)" in text
+    # runs without a readable cgroup print no cpu table at all
+    assert fanout.render_cpu(fanout.Report(
+        machine={"cpus": 2}, playbook="p", tags="", nodes=[1], modes=["stock"], repeat=1,
+        samples=[fanout.Sample("playbook", "stock", 1, 3.0, 0)])) == []
