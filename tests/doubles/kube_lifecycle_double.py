@@ -32,6 +32,7 @@ import secrets
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -284,9 +285,24 @@ def _load(path: str, default):
 
 def _save(path: str, data) -> None:
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path + ".tmp", "w", encoding="utf-8") as handle:
+    # A temporary name per writer: with one shared name, a second writer's os.replace found the
+    # file already moved (FileNotFoundError, the request answered with a closed connection).
+    temporary = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
+    with open(temporary, "w", encoding="utf-8") as handle:
         json.dump(data, handle)
-    os.replace(path + ".tmp", path)
+    os.replace(temporary, path)
+
+
+# The API serves each request in its own thread (two nodes join in the same task) and every
+# handler loads, changes and saves nodes.json: one at a time, or a join is lost or crashes.
+_STATE_LOCK = threading.Lock()
+
+
+def _one_at_a_time(handler):
+    def locked(self) -> None:
+        with _STATE_LOCK:
+            handler(self)
+    return locked
 
 
 def _ca_hash() -> str:
@@ -454,6 +470,7 @@ class ApiHandler(BaseHTTPRequestHandler):
     def log_message(self, *args) -> None:
         pass
 
+    @_one_at_a_time
     def do_GET(self) -> None:
         nodes = _load(os.path.join(STATE, "nodes.json"), {})
         if self.path in ("/readyz", "/healthz", "/livez"):
@@ -470,6 +487,7 @@ class ApiHandler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return json.loads(self.rfile.read(length) or b"{}")
 
+    @_one_at_a_time
     def do_PUT(self) -> None:
         name = self.path.split("/", 2)[2]
         body = self._body()
@@ -488,6 +506,7 @@ class ApiHandler(BaseHTTPRequestHandler):
         _save(os.path.join(STATE, "nodes.json"), nodes)
         self._reply(200, nodes[name])
 
+    @_one_at_a_time
     def do_PATCH(self) -> None:
         name = self.path.split("/", 2)[2]
         nodes = _load(os.path.join(STATE, "nodes.json"), {})
@@ -497,6 +516,7 @@ class ApiHandler(BaseHTTPRequestHandler):
         _save(os.path.join(STATE, "nodes.json"), nodes)
         self._reply(200, nodes[name])
 
+    @_one_at_a_time
     def do_DELETE(self) -> None:
         name = self.path.split("/", 2)[2]
         nodes = _load(os.path.join(STATE, "nodes.json"), {})

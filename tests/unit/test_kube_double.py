@@ -77,3 +77,45 @@ def test_bad_configs_are_refused(tmp_path: Path, docs: list[dict], message: str)
     result = run(tmp_path, docs, "config", "validate")
     assert result.returncode == 1
     assert message in result.stderr
+
+
+def test_api_keeps_every_node_when_joins_arrive_together(tmp_path: Path, monkeypatch) -> None:
+    """Two nodes join in the same Ansible task, so their PUTs reach the double's API at once.
+    Before the lock, writers shared one temporary file: a join got a closed connection
+    ('Remote end closed connection without response', seen in CI) or was lost."""
+    import importlib.util
+    import json
+    import threading
+
+    monkeypatch.setenv("KUBE_DOUBLE_STATE", str(tmp_path / "state"))
+    monkeypatch.setenv("KUBE_DOUBLE_LOG", str(tmp_path / "calls.jsonl"))
+    spec = importlib.util.spec_from_file_location("kube_double_under_test", DOUBLE)
+    double = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(double)
+
+    class Server(double.ThreadingHTTPServer):
+        request_queue_size = 64
+
+    server = Server(("127.0.0.1", 0), double.ApiHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    errors: list[str] = []
+
+    def join(name: str) -> None:
+        try:
+            double.api("PUT", f"http://127.0.0.1:{server.server_address[1]}", f"/nodes/{name}",
+                       {"self": True})
+        except double.Refused as exc:
+            errors.append(str(exc))
+
+    try:
+        for wave in range(4):
+            threads = [threading.Thread(target=join, args=(f"n{wave}-{i}",)) for i in range(8)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert errors == []
+    assert len(json.loads((tmp_path / "state" / "nodes.json").read_text())) == 32
