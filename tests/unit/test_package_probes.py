@@ -65,6 +65,26 @@ def test_version_metacharacters_are_literal() -> None:
     assert unmet(["ii |docker.io|1+b6", *INSTALLED[1:]], docker="1+b6") == []
 
 
+def _release_loop() -> str:
+    tasks = yaml.safe_load((REPO / "roles" / "container_runtime" / "tasks" / "packages.yml")
+                           .read_text())
+    return next(task for task in tasks if "ansible.builtin.dpkg_selections" in task)["loop"]
+
+
+@pytest.mark.parametrize(("docker", "lines", "released"), [
+    ("", INSTALLED, []),                                  # nothing pinned: holds stay
+    ("20.10*", INSTALLED, []),                            # held at a version the pin accepts
+    ("24.0.7-1", INSTALLED, ["docker.io"]),               # held elsewhere: release before apt
+    ("24.0.7-1", INSTALLED[1:], []),                      # not installed: nothing to release
+])
+def test_a_hold_is_released_only_for_an_installed_package_a_pin_moves(docker, lines,
+                                                                      released) -> None:
+    assert render(_release_loop(), container_runtime_packages=PACKAGES,
+                  container_runtime_docker_version=docker,
+                  container_runtime_containerd_version="",
+                  _container_runtime_packages_state={"rc": 0, "stdout_lines": lines}) == released
+
+
 def _common_apt_condition() -> str:
     tasks = yaml.safe_load((REPO / "roles" / "common" / "tasks" / "packages.yml").read_text())
     apt_task = next(task for task in tasks if "ansible.builtin.apt" in task)
