@@ -108,7 +108,8 @@ def test_every_tasks_from_has_its_spec() -> None:
 
 @functools.lru_cache(maxsize=1)
 def _host_vars():
-    """Loader, and the variables a play on the example inventory's first master sees (no facts)."""
+    """Loader, and the variables a play on the example inventory's first master sees (no facts):
+    the inventory's and playbooks/group_vars."""
     from ansible.inventory.manager import InventoryManager
     from ansible.parsing.dataloader import DataLoader
     from ansible.plugins.loader import init_plugin_loader
@@ -116,6 +117,7 @@ def _host_vars():
 
     init_plugin_loader()
     loader = DataLoader()
+    loader.set_basedir(str(ROOT / "playbooks"))  # playbooks/group_vars apply, as in a real run
     inventory = InventoryManager(loader=loader, sources=[str(ROOT / "inventories" / "example")])
     manager = VariableManager(loader=loader, inventory=inventory)
     return loader, manager.get_vars(host=inventory.get_hosts("masters")[0], include_hostvars=True)
