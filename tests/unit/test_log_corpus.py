@@ -27,7 +27,6 @@ SOURCE_RE = re.compile(r"^(?:[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+#[0-9]+|https?://\S+
 MIN_ENTRIES = 250
 MIN_NONE = 40
 HELDOUT_SHARE = (0.10, 0.30)
-HELDOUT_LABEL_MIN = 5  # every label with at least this many entries needs one held-out entry
 
 
 def heldout(entry_id: str) -> bool:
@@ -142,14 +141,3 @@ def test_heldout_share(entries):
     share = sum(heldout(entry["id"]) for _, entry in entries) / len(entries)
     low, high = HELDOUT_SHARE
     assert low <= share <= high, f"held-out share {share:.1%} outside {low:.0%}..{high:.0%}"
-
-
-def test_every_sizeable_label_has_a_heldout_entry(entries):
-    by_label: dict[str, list[str]] = {}
-    for _, entry in entries:
-        by_label.setdefault(entry["label"], []).append(entry["id"])
-    missing = sorted(
-        label for label, ids in by_label.items()
-        if len(ids) >= HELDOUT_LABEL_MIN and not any(heldout(entry_id) for entry_id in ids)
-    )
-    assert not missing, f"labels with {HELDOUT_LABEL_MIN}+ entries but nothing held out: {missing}"
