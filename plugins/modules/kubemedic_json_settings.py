@@ -30,7 +30,7 @@ description:
     a scheme, default-runtime defined, no directive also given as a dockerd flag) and, when
     I(validate_cmd) is given, by that command too (e.g. C(dockerd --validate --config-file %s)).
   - Written atomically (temporary file + rename) with an optional timestamped backup.
-  - With I(state=inspected) nothing is written: the module reports whether I(path) holds a
+  - With I(state=inspected) nothing is written; the module reports whether I(path) holds a
     JSON object (missing or empty counts as one) and the newest of its backups (C(path.*~),
     as I(backup) makes them, by modification time) that does. Used by C(recover daemon-json)
     to repair a hand edit dockerd refuses to read.

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import pytest
+import yaml
 from ansible.module_utils.testing import patch_module_args
 
 _SPEC = importlib.util.spec_from_file_location(
@@ -114,3 +115,12 @@ def test_state_merged_is_still_the_default(tmp_path: Path, capsys) -> None:
     assert rc == 0
     assert result["changed"] is True
     assert json.loads(path.read_text()) == {"debug": True, "log-driver": "json-file"}
+
+
+def test_documentation_parses_and_declares_the_states() -> None:
+    """ansible-doc and ansible-lint read these strings as YAML; a stray `: ` breaks them."""
+    doc = yaml.safe_load(js.DOCUMENTATION)
+    assert doc["options"]["state"]["choices"] == ["merged", "inspected"]
+    assert {"valid", "error", "valid_backup"} <= set(yaml.safe_load(js.RETURN))
+    assert any(task["kubemedic_json_settings"].get("state") == "inspected"
+               for task in yaml.safe_load(js.EXAMPLES))
