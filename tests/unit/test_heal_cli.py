@@ -154,7 +154,7 @@ def test_plain_ansible_playbook_invalid_policy_names_file_and_field(cluster, tmp
     assert [c for c in _calls(kube) if not c.startswith("get ")] == []
 
 
-def test_without_yes_and_terminal_heal_shows_the_plan_and_asks(cluster) -> None:
+def test_without_yes_or_terminal_heal_dry_runs_then_exits_2(cluster) -> None:
     env, kube, _root = cluster
     result = run_kubemedic("heal", "-c", "heal", env=env)
     assert result.returncode == 2, result.stderr
