@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 
 from kubemedic.commands.recover import load_steps
+from tests.conftest import run_kubemedic
+from tests.unit.test_cli import write_inventory
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -47,3 +50,17 @@ def test_destructive_steps_confirm_first() -> None:
             target = first.get("ansible.builtin.import_tasks") or first.get(
                 "ansible.builtin.include_tasks") or ""
             assert target.endswith("confirm.yml"), f"{step}: first task must be confirm.yml"
+
+
+@pytest.mark.parametrize("flag", ["--tags", "--skip-tags"])
+def test_recover_rejects_tags_before_touching_anything(tmp_path: Path, flag: str) -> None:
+    """Issue 17: `recover STEP --tags X` ran step AND X (widened); it now exits 2."""
+    write_inventory(tmp_path / "inv", "acme", {"node1": {"ansible_host": "127.0.0.1"}})
+    env = {"KUBEMEDIC_INVENTORY_DIR": str(tmp_path / "inv"),
+           "KUBEMEDIC_STATE_DIR": str(tmp_path / "state")}
+    step = next(s["name"] for s in load_steps() if not s.get("destructive"))
+    result = run_kubemedic("recover", step, "-c", "acme", flag, "containerd", env=env)
+    assert result.returncode == 2, result.stderr
+    assert f"recover {step}: {flag} containerd is not accepted" in result.stderr
+    assert "--limit" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "state" / "runs").exists()

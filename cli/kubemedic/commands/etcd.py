@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 import click
@@ -114,7 +114,7 @@ def list_cmd(customer: str, json_output: bool) -> None:
         recorded = sha_file.read_text().split()[0] if sha_file.is_file() else None
         info = snap.stat()
         rows.append({"name": snap.stem, "path": str(snap), "bytes": info.st_size,
-                     "modified": datetime.fromtimestamp(info.st_mtime, UTC).isoformat(),
+                     "modified": datetime.fromtimestamp(info.st_mtime, timezone.utc).isoformat(),
                      "sha256": recorded})
     if json_output:
         click.echo(json.dumps({"folder": str(folder), "snapshots": rows}, indent=2))

@@ -54,9 +54,17 @@ def recover(opts: RunOptions, step: str, list_steps: bool) -> None:
     if step not in steps:
         raise KubemedicUsageError(f"unknown recovery step {step!r}; "
                                   f"known: {', '.join(sorted(steps))}")
+    # The step is the tag: more tags would run more plays of recover.yml (wider, not narrower),
+    # fewer would run part of a repair (or skip the inventory validation tagged always).
+    for flag, given in (("--tags", opts.tags), ("--skip-tags", opts.skip_tags)):
+        if given:
+            raise KubemedicUsageError(
+                f"recover {step}: {flag} {','.join(given)} is not accepted: recover runs exactly "
+                "one whole step (its tag); narrow the hosts with --limit, or run another step "
+                "with `kubemedic recover <step>`")
     confirmed = False
     if steps[step].get("destructive"):
         confirmed = confirm_or_abort(opts, f"recover {step} on {opts.customer}"
                                      + (f" (limit {opts.limit})" if opts.limit else ""))
-    exit_with(execute(opts, f"recover-{step}", "recover.yml", tags=[step, *opts.tags],
+    exit_with(execute(opts, f"recover-{step}", "recover.yml", tags=[step],
                       confirmed=confirmed))
