@@ -289,7 +289,7 @@ def test_heal_dry_run_changes_nothing_then_heal_reboots_by_policy(lab) -> None:
     assert "ansible.builtin.reboot" in events or "GPU heal | reboot" in events
 
 
-def test_kernel_rollout_stops_at_the_failing_node_and_kernel_driver_repairs_it(lab) -> None:
+def test_kernel_rollout_halts_at_the_failing_node_and_kernel_driver_repairs_it(lab) -> None:
     """node1 upgrades and rebuilds its GPU driver; node2 boots the wrong kernel: the rollout
     stops there, node3 is never touched; then recover kernel-driver repairs node2 (seed 000 #4)."""
     before_calls = len(_kubectl_calls(lab))

@@ -37,7 +37,7 @@ def cluster(tmp_path: Path):
         logs[host].write_text("\n".join(lines) + "\n")
     common = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
               "ansible_host": "127.0.0.1",
-              "kube_node_kubectl": str(FAKE_KUBECTL), "kube_node_kubeconfig": str(kube / "config")}
+              "kube_api_kubectl": str(FAKE_KUBECTL), "kube_api_kubeconfig": str(kube / "config")}
     hosts = {"master1": {**common, "ansible_host": "127.0.0.10"}}
     for number, host in enumerate(("gpu1", "gpu2", "gpu3"), start=11):
         hosts[host] = {**common, "ansible_host": f"127.0.0.{number}", "accelerator": "nvidia",

@@ -68,7 +68,7 @@ def test_not_a_deployment_fails_clearly(obj) -> None:
 def _role_expression() -> tuple[str, str, str, str]:
     """The set_fact that calls the filter, wherever the probe-timeout tasks live, and the names of
     the variables it passes (kubectl's registered output, the timeout, the container)."""
-    for path in sorted(REPO.glob("roles/*/tasks/probe_timeout.yml")):
+    for path in sorted(REPO.glob("roles/*/tasks/*probe_timeout.yml")):
         for task in yaml.safe_load(path.read_text()):
             for expression in (task.get("ansible.builtin.set_fact") or {}).values():
                 call = re.search(r"(\w+)\.stdout \| kubemedic_probe_timeout_patch\((\w+), (\w+)\)",

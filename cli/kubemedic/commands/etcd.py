@@ -74,15 +74,15 @@ def etcd() -> None:
 @etcd.command()
 @click.option("--keep", type=click.IntRange(min=0),
               help="Keep only the N newest snapshots of this customer (0 = all; "
-                   "default: etcd_backup_keep or 7).")
+                   "default: etcd_snapshot_backup_keep or 7).")
 @run_options
 def backup(opts: RunOptions, keep: int | None) -> None:
     """Snapshot etcd (etcdctl with the cluster's certificates) into
     <state>/backups/<customer>/etcd/<timestamp>.db, sha256 recorded, old ones pruned."""
     extravars: dict[str, object] = {
-        "etcd_backup_dir": str(backup_dir(opts.customer, opts.state_dir))}
+        "etcd_snapshot_backup_dir": str(backup_dir(opts.customer, opts.state_dir))}
     if keep is not None:
-        extravars["etcd_backup_keep"] = keep
+        extravars["etcd_snapshot_backup_keep"] = keep
     exit_with(execute(opts, "etcd-backup", "etcd-backup.yml", extravars=extravars))
 
 
