@@ -127,11 +127,13 @@ def confirm_or_abort(opts: RunOptions, what: str) -> bool:
 
 def execute(opts: RunOptions, verb: str, playbook: str, *, extravars: dict[str, Any] | None = None,
             tags: list[str] | None = None, confirmed: bool = False,
-            inventory: Path | None = None) -> RunResult:
+            inventory: Path | None = None,
+            after_run: Callable[[RunResult], None] | None = None) -> RunResult:
     """Validate the inventory, run the playbook with progress, print the recap, exit with its code.
 
     Nothing is contacted before the inventory validates (exit 2 otherwise); `inventory` is the
-    root of one the caller has already validated.
+    root of one the caller has already validated. `after_run` sees the result before the recap
+    (a verb adding what the play recorded to summary.extra, so --json carries it).
     """
     root = inventory or load_and_validate(opts.customer, opts.inventory_dir,
                                           opts.vault_password_file)[0]
@@ -143,6 +145,8 @@ def execute(opts: RunOptions, verb: str, playbook: str, *, extravars: dict[str, 
         vault_password_file=opts.vault_password_file)
     display = Display(mode="quiet" if opts.json_output else "auto")
     result = run_playbook(request, display)
+    if after_run is not None:
+        after_run(result)
     report(opts, result)
     return result
 

@@ -42,7 +42,11 @@ class ActionModule(ActionBase):
         validate = _import_validator()
         hostvars = task_vars.get("hostvars", {})
         groups = {name: list(members) for name, members in task_vars.get("groups", {}).items()}
-        hosts = {name: dict(hostvars[name]) for name in hostvars}
+        # The inventory's own values only: kubemedic_* are values playbooks/group_vars derives from
+        # it (kubemedic_first_master reads hostvars, which a host's own variables cannot see).
+        hosts = {name: {key: hostvars[name][key] for key in hostvars[name]
+                        if not key.startswith("kubemedic_")}
+                 for name in hostvars}
         source = str(task_vars.get("inventory_file") or "inventory")
         data = validate.InventoryData(hosts=hosts, groups=groups,
                                       locate=lambda host, field: source)

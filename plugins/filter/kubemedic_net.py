@@ -1,5 +1,5 @@
-"""Filters for the storage and firewall roles: CIDRs in the forms daemons understand, and
-hosts.allow/hosts.deny clean-up.
+"""Filters for the storage, firewall and registry roles: CIDRs in the forms daemons understand,
+hosts.allow/hosts.deny clean-up and verdicts, NFS mount options and certificate SANs.
 
 tcp_wrappers (libwrap) does not read `a.b.c.d/nn`; it wants `net/mask`. nftables splits IPv4
 from IPv6 sources. The recovery step `hosts-allow` removes duplicated and competing rules.
@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
+from ansible.module_utils.parsing.convert_bool import boolean
 
 
 def _network(value: Any) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
@@ -102,6 +103,50 @@ def tcpd_clean(text: str, daemons: list[str], marker: str) -> dict[str, Any]:
     return {"text": cleaned + "\n" if cleaned else "", "removed": removed}
 
 
+def tcpdmatch_wrong(results: Any, denied_address: Any) -> list[str]:
+    """The tcpdmatch answers (a registered loop over [daemon, address] pairs) that are not what
+    kubemedic intends: the probe address `denied_address` must be denied, every other address
+    granted. One readable line per wrong verdict."""
+    wrong = []
+    for result in results or []:
+        daemon, address = result["item"][0], result["item"][1]
+        want = "denied" if address == denied_address else "granted"
+        if f"access:   {want}" not in (result.get("stdout") or ""):
+            wrong.append(f"{daemon} from {address} is not {want}")
+    return wrong
+
+
+def nfs_mount_options(mounts: Any, default_options: Any, automount: Any = True,
+                      mount_timeout: Any = 30) -> list[str]:
+    """Per mount, its fstab options: the mount's own `options` (else `default_options`), then
+    `_netdev` and, with `automount`, the systemd automount options, each only once, in a stable
+    order (a reordered string would rewrite /etc/fstab on every run)."""
+    extra = ["_netdev"]
+    if boolean(automount, strict=False):
+        extra += ["x-systemd.automount", f"x-systemd.mount-timeout={mount_timeout}"]
+    out = []
+    for mount in mounts or []:
+        given = mount.get("options")
+        opts = [o for o in str(default_options if given is None else given).split(",") if o != ""]
+        out.append(",".join(opts + [e for e in extra if e not in opts]))
+    return out
+
+
+_IP_LIKE = re.compile(r"^[0-9.]+$")
+
+
+def san_entries(names: Any) -> list[str]:
+    """subjectAltName entries for a list of host names and addresses, duplicates dropped in
+    order: `IP:` for an IPv4 or IPv6 address (digits and dots, or a colon), `DNS:` otherwise."""
+    out: list[str] = []
+    for name in names or []:
+        name = str(name)
+        entry = ("IP:" if _IP_LIKE.match(name) or ":" in name else "DNS:") + name
+        if entry not in out:
+            out.append(entry)
+    return out
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
@@ -110,4 +155,7 @@ class FilterModule:
             "kubemedic_cidr_host": cidr_host,
             "kubemedic_cidr_in": cidr_in,
             "kubemedic_tcpd_clean": tcpd_clean,
+            "kubemedic_tcpdmatch_wrong": tcpdmatch_wrong,
+            "kubemedic_nfs_mount_options": nfs_mount_options,
+            "kubemedic_san_entries": san_entries,
         }

@@ -3,10 +3,13 @@
 
 Used for /etc/docker/daemon.json (container_runtime, nvidia_runtime) and the docker client's
 ~/.docker/config.json (registry auth). Keys the caller does not pass are never touched.
+With state=inspected it only reads: is the file a JSON object, and which of its backups is
+the newest that is one (`recover daemon-json`).
 """
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import re
@@ -27,6 +30,10 @@ description:
     a scheme, default-runtime defined, no directive also given as a dockerd flag) and, when
     I(validate_cmd) is given, by that command too (e.g. C(dockerd --validate --config-file %s)).
   - Written atomically (temporary file + rename) with an optional timestamped backup.
+  - With I(state=inspected) nothing is written; the module reports whether I(path) holds a
+    JSON object (missing or empty counts as one) and the newest of its backups (C(path.*~),
+    as I(backup) makes them, by modification time) that does. Used by C(recover daemon-json)
+    to repair a hand edit dockerd refuses to read.
   - Supports check mode and diff mode.
 options:
   path: {description: File to manage., type: path, required: true}
@@ -37,6 +44,14 @@ options:
   cmdline_flags: {description: The daemon's command line; a directive also given there as a flag is refused., type: str, default: ""}
   backup: {description: Keep a timestamped copy of the old file., type: bool, default: true}
   mode: {description: File mode., type: raw, default: "0644"}
+  state:
+    description:
+      - C(merged) merges I(settings) and I(remove) into the file.
+      - C(inspected) only reads the file and its backups (I(settings), I(remove), I(profile),
+        I(validate_cmd) and I(backup) are ignored) and never changes anything.
+    type: str
+    choices: [merged, inspected]
+    default: merged
 """
 
 EXAMPLES = r"""
@@ -47,11 +62,29 @@ EXAMPLES = r"""
     settings:
       log-driver: json-file
       log-opts: {max-size: 100m, max-file: "3"}
+
+- name: Daemon.json | is it a valid JSON object, and which backup is
+  kubemedic_json_settings:
+    path: /etc/docker/daemon.json
+    state: inspected
+  register: daemon_json_state
 """
 
 RETURN = r"""
-content: {description: The merged document., type: dict, returned: always}
+content: {description: The merged document., type: dict, returned: state=merged}
 backup_file: {description: Path of the backup, when one was made., type: str, returned: changed}
+valid:
+  description: The file is a JSON object (a missing or empty file counts as one).
+  type: bool
+  returned: state=inspected
+error:
+  description: Why the file is not a JSON object (the parse error); empty when I(valid).
+  type: str
+  returned: state=inspected
+valid_backup:
+  description: Newest backup of the file (C(path.*~), by mtime) that is a JSON object; empty when none.
+  type: str
+  returned: state=inspected
 """
 
 # dockerd's daemon.json directives (docker 20.10 .. 27). Unknown directives make dockerd refuse
@@ -190,6 +223,36 @@ def read_document(path):
     return text, data
 
 
+def inspect_document(path):
+    """(valid, error) for the file at path: valid when it is a JSON object, missing or empty.
+
+    A file that cannot be read at all (a directory, no permission) raises OSError: that is not
+    a broken hand edit a backup can repair."""
+    try:
+        read_document(path)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return False, str(exc)
+    return True, ""
+
+
+def newest_valid_backup(path):
+    """The newest backup of path (`path.*~`, by mtime) that holds a JSON object, or ''."""
+    def mtime(candidate):
+        try:
+            return os.path.getmtime(candidate)
+        except OSError:
+            return 0.0
+
+    for candidate in sorted(glob.glob(glob.escape(path) + ".*~"), key=mtime, reverse=True):
+        try:
+            with open(candidate, encoding="utf-8") as handle:
+                if isinstance(json.load(handle), dict):
+                    return candidate
+        except (OSError, ValueError):
+            continue
+    return ""
+
+
 def render(doc):
     return json.dumps(doc, indent=2, sort_keys=True) + "\n"
 
@@ -206,10 +269,18 @@ def main():
             "cmdline_flags": {"type": "str", "default": ""},
             "backup": {"type": "bool", "default": True},
             "mode": {"type": "raw", "default": "0644"},
+            "state": {"type": "str", "choices": ["merged", "inspected"], "default": "merged"},
         },
         supports_check_mode=True,
     )
     path = module.params["path"]
+    if module.params["state"] == "inspected":
+        try:
+            valid, error = inspect_document(path)
+        except OSError as exc:
+            module.fail_json(msg=f"{path}: cannot read it ({exc.strerror or exc})", path=path)
+        module.exit_json(changed=False, path=path, valid=valid, error=error,
+                         valid_backup=newest_valid_backup(path))
     try:
         old_text, current = read_document(path)
     except (ValueError, UnicodeDecodeError) as exc:

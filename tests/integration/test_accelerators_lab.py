@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -262,7 +263,7 @@ def test_heal_dry_run_changes_nothing_then_heal_reboots_by_policy(lab) -> None:
     assert _nodes_state(lab) == before_nodes
     assert all(c.startswith("get ") for c in _kubectl_calls(lab)[before_calls:])
     assert _boot_stamp(lab, lab.n3) == stamp
-    decisions = {d["node"]: d for d in _summary(lab, "heal-scan")["extra"]["heal"]["decisions"]}
+    decisions = {d["node"]: d for d in _summary(lab, "heal")["extra"]["heal"]["decisions"]}
     assert decisions[lab.n3]["rule"] == "ecc-or-halt-reboot"
     assert [a["name"] for a in decisions[lab.n3]["actions"]] == ["cordon", "drain", "reboot"]
     assert decisions[lab.n1]["rule"] == "global" and decisions[lab.n1]["status"] == "planned"
@@ -288,7 +289,7 @@ def test_heal_dry_run_changes_nothing_then_heal_reboots_by_policy(lab) -> None:
     assert "ansible.builtin.reboot" in events or "GPU heal | reboot" in events
 
 
-def test_kernel_rollout_stops_at_the_failing_node_and_kernel_driver_repairs_it(lab) -> None:
+def test_kernel_rollout_halts_at_the_failing_node_and_kernel_driver_repairs_it(lab) -> None:
     """node1 upgrades and rebuilds its GPU driver; node2 boots the wrong kernel: the rollout
     stops there, node3 is never touched; then recover kernel-driver repairs node2 (seed 000 #4)."""
     before_calls = len(_kubectl_calls(lab))
@@ -335,3 +336,40 @@ def test_kernel_rollout_stops_at_the_failing_node_and_kernel_driver_repairs_it(l
     assert lab.ssh(lab.n2, "test -d /run/fake-sys/devdrv-class && ls /dev/davinci0").returncode == 0
     assert (f"-n kube-system delete pod -l name=ascend-device-plugin-ds --field-selector "
             f"spec.nodeName={lab.n2} --wait=false") in _kubectl_calls(lab)[repair_calls:]
+
+
+def test_plain_ansible_playbook_heals_by_the_inventory_policy(lab, tmp_path) -> None:
+    """Issue 17: no kubemedic CLI. heal.yml scans, decides by inventories/<lab>/xid-policy.yml
+    (max_unavailable 1: the priority-20 rule takes the slot) and acts, in one playbook run."""
+    policy = lab.inventory / "xid-policy.yml"
+    policy.write_text(yaml.safe_dump({"max_unavailable": 1, "rules": [
+        {"name": "global", "priority": 0, "actions": [{"name": "notify", "message": "look"}]},
+        {"name": "mmu-cordon", "priority": 10, "error_codes": [31], "actions": ["cordon"]},
+        {"name": "halt-reboot", "priority": 20, "error_codes": [62],
+         "actions": ["cordon", {"name": "reboot", "wait": "4m", "uncordon": True}]}]}))
+    lab.ssh(lab.n1, "echo 'NVRM: Xid (0000:3b:00): 31, MMU Fault' > /var/log/kubemedic-test/kern.log",
+            check=True)
+    lab.ssh(lab.n3, "echo 'NVRM: Xid (0000:03:00): 62, Channel 00000001' "
+                    "> /var/log/kubemedic-test/kern.log", check=True)
+    record = tmp_path / "heal-decisions.json"
+    before_calls, stamp = len(_kubectl_calls(lab)), _boot_stamp(lab, lab.n3)
+    restarts = lab.watcher.restarts[lab.n3]
+    try:
+        result = subprocess.run(
+            [str(Path(sys.executable).parent / "ansible-playbook"), "-i",
+             str(lab.inventory / "hosts.yml"), "playbooks/heal.yml",
+             "-e", f"gpu_heal_record_file={record}", "-e", "kubemedic_confirmed=true"],
+            cwd=REPO, capture_output=True, text=True, timeout=900, check=False)
+    finally:
+        policy.unlink()
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    decided = json.loads(record.read_text())
+    assert decided["policy"] == str(policy)
+    statuses = {d["node"]: (d["rule"], d["status"]) for d in decided["decisions"]}
+    assert statuses == {lab.n3: ("halt-reboot", "planned"), lab.n1: ("mmu-cordon", "deferred")}
+    acting = [c for c in _kubectl_calls(lab)[before_calls:] if not c.startswith("get ")]
+    assert acting == [f"cordon {lab.n3}", f"uncordon {lab.n3}"]
+    assert _boot_stamp(lab, lab.n3) != stamp             # rebooted by policy ...
+    assert lab.watcher.restarts[lab.n3] == restarts + 1  # ... through the reboot module
+    nodes = _nodes_state(lab)
+    assert not nodes[lab.n3].get("unschedulable") and not nodes[lab.n1].get("unschedulable")

@@ -85,7 +85,7 @@ WAVES = [
         Drill("kubelet-style unit down after reboot", N2, "kubelet-stopped", "kubelet-active",
               "after-reboot"),
         Drill("MariaDB database without backup", N3, "mysql-no-backup", "mysql-backup",
-              "mysql-backup", extra=["-e", "ops_mysql_backup_dir=/data/backup/mysql"]),
+              "mysql-backup", extra=["-e", "mysql_backup_dir=/data/backup/mysql"]),
     ],
     [
         Drill("daemon.json corrupted", N1, "daemon-json-corrupted", "docker-daemon-json",

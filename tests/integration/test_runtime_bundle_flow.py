@@ -212,7 +212,7 @@ def test_images_load_everywhere_then_push(lab, work) -> None:
 
 
 def test_registry_with_tls_and_auth_serves_pulls(lab, work) -> None:
-    edit_group_vars(lab, registry_tls=True, registry_auth=True,
+    edit_group_vars(lab, cluster_registry_tls=True, registry_auth=True,
                     registry_auth_password="s3cret-pw")
     # An empty registry, so the push below really goes over TLS with a password.
     lab.ssh("km-rt-node1", "rm -rf /var/lib/registry/docker", check=True)

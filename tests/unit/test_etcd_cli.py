@@ -93,14 +93,14 @@ def test_backup_passes_the_folder_and_retention(tmp_path: Path, recorded: list[d
                                       "-c", "acme", "--keep", "3"])
     assert result.exit_code == 0, result.output
     assert recorded == [{"verb": "etcd-backup", "playbook": "etcd-backup.yml", "check": False,
-                         "extravars": {"etcd_backup_dir": str(tmp_path / "backups/acme/etcd"),
-                                       "etcd_backup_keep": 3}}]
+                         "extravars": {"etcd_snapshot_backup_dir": str(tmp_path / "backups/acme/etcd"),
+                                       "etcd_snapshot_backup_keep": 3}}]
 
 
 def test_backup_leaves_retention_to_the_inventory_by_default(tmp_path: Path,
                                                            recorded: list[dict]) -> None:
     CliRunner().invoke(cli, ["--state-dir", str(tmp_path), "etcd", "backup", "-c", "acme"])
-    assert "etcd_backup_keep" not in recorded[0]["extravars"]
+    assert "etcd_snapshot_backup_keep" not in recorded[0]["extravars"]
 
 
 def test_negative_keep_is_refused(tmp_path: Path, recorded: list[dict]) -> None:

@@ -8,6 +8,8 @@ the seed 003 / driver format (never /dev/kmsg: it is shared with the host).
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -35,7 +37,7 @@ def cluster(tmp_path: Path):
         logs[host].write_text("\n".join(lines) + "\n")
     common = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
               "ansible_host": "127.0.0.1",
-              "kube_node_kubectl": str(FAKE_KUBECTL), "kube_node_kubeconfig": str(kube / "config")}
+              "kube_api_kubectl": str(FAKE_KUBECTL), "kube_api_kubeconfig": str(kube / "config")}
     hosts = {"master1": {**common, "ansible_host": "127.0.0.10"}}
     for number, host in enumerate(("gpu1", "gpu2", "gpu3"), start=11):
         hosts[host] = {**common, "ansible_host": f"127.0.0.{number}", "accelerator": "nvidia",
@@ -73,7 +75,7 @@ def test_dry_run_decides_records_and_changes_nothing(cluster) -> None:
     assert result.returncode == 0, result.stderr + result.stdout
     assert (kube / "nodes.json").read_text() == before
     assert all(c.startswith("get ") for c in _calls(kube)), _calls(kube)  # read-only kubectl
-    heal = _summary(env, "heal-scan")["extra"]["heal"]
+    heal = _summary(env, "heal")["extra"]["heal"]
     assert heal["dry_run"] is True
     by_node = {d["node"]: d for d in heal["decisions"]}
     assert by_node["gpu1"]["rule"] == "demo" and by_node["gpu1"]["status"] == "planned"
@@ -97,7 +99,7 @@ def test_heal_runs_the_plan_through_the_playbook(cluster) -> None:
     # next run: gpu1 is already out, gpu2 still deferred (budget used by gpu1)
     again = run_kubemedic("heal", "-c", "heal", "--yes", "--dry-run", env=env)
     assert again.returncode == 0
-    statuses = {d["node"]: d["status"] for d in _summary(env, "heal-scan")["extra"]["heal"]["decisions"]}
+    statuses = {d["node"]: d["status"] for d in _summary(env, "heal")["extra"]["heal"]["decisions"]}
     assert statuses == {"gpu1": "already-out", "gpu2": "deferred"}
 
 
@@ -110,3 +112,75 @@ def test_invalid_policy_exits_2_before_any_host(cluster, tmp_path: Path) -> None
     assert f"{root / 'xid-policy.yml'}: rules[0].actions[0].wait" in result.stderr
     assert _calls(kube) == []
     assert not (Path(env["KUBEMEDIC_STATE_DIR"]) / "runs").exists()
+
+
+def _playbook(root: Path, tmp_path: Path, *extra: str) -> subprocess.CompletedProcess:
+    """Plain ansible-playbook, no kubemedic CLI (as AWX runs it)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # the plugin finds cli/
+    return subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i",
+                           str(root / "hosts.yml"), str(REPO / "playbooks" / "heal.yml"),
+                           "-e", f"gpu_heal_record_file={tmp_path / 'decisions.json'}", *extra],
+                          capture_output=True, text=True, cwd=tmp_path, env=env, check=False,
+                          timeout=300)
+
+
+def test_plain_ansible_playbook_decides_and_heals_by_policy(cluster, tmp_path: Path) -> None:
+    """Issue 17: heal.yml heals on its own (policy from the inventory's xid-policy.yml)."""
+    _env, kube, root = cluster
+    dry = _playbook(root, tmp_path, "-e", "gpu_heal_dry_run=true")
+    assert dry.returncode == 0, dry.stdout[-3000:] + dry.stderr[-2000:]
+    assert all(c.startswith("get ") for c in _calls(kube)), _calls(kube)
+    record = json.loads((tmp_path / "decisions.json").read_text())
+    assert record["policy"] == str(root / "xid-policy.yml") and record["act"] == []
+    assert record["plan"][0]["node"] == "gpu1"
+    healed = _playbook(root, tmp_path, "-e", "kubemedic_confirmed=true")
+    assert healed.returncode == 0, healed.stdout[-3000:] + healed.stderr[-2000:]
+    acting = [c for c in _calls(kube) if not c.startswith("get ")]
+    assert acting == ["cordon gpu1", "drain gpu1 --ignore-daemonsets --delete-emptydir-data "
+                                     "--force --timeout=60s"]
+    statuses = {d["node"]: d["status"] for d in
+                json.loads((tmp_path / "decisions.json").read_text())["decisions"]}
+    assert statuses == {"gpu1": "planned", "gpu2": "deferred"}
+
+
+def test_plain_ansible_playbook_invalid_policy_names_file_and_field(cluster, tmp_path) -> None:
+    _env, kube, root = cluster
+    bad = tmp_path / "bad-policy.yml"
+    bad.write_text("rules:\n  - priority: 5\n    error_codes: [62]\n    actions: [explode]\n")
+    result = _playbook(root, tmp_path, "-e", f"gpu_heal_policy_file={bad}",
+                       "-e", "kubemedic_confirmed=true")
+    assert result.returncode != 0
+    assert f"{bad}: rules[0].actions[0].name: 'explode' is not an action" in result.stdout
+    assert [c for c in _calls(kube) if not c.startswith("get ")] == []
+
+
+def test_without_yes_or_terminal_heal_dry_runs_then_exits_2(cluster) -> None:
+    env, kube, _root = cluster
+    result = run_kubemedic("heal", "-c", "heal", env=env)
+    assert result.returncode == 2, result.stderr
+    assert "heal: drain/reboot gpu1 is destructive and needs confirmation" in result.stderr
+    assert all(c.startswith("get ") for c in _calls(kube)), _calls(kube)
+    preview = _summary(env, "heal")["extra"]["heal"]
+    assert preview["dry_run"] is True and preview["plan"][0]["node"] == "gpu1"
+
+
+def test_filter_plugin_needs_neither_click_nor_an_installed_kubemedic(tmp_path: Path) -> None:
+    """AWX/plain Ansible: the plugin imports the checkout's cli/kubemedic/heal without click."""
+    script = tmp_path / "probe.py"
+    plugin = REPO / "plugins" / "filter" / "kubemedic_heal.py"
+    script.write_text(
+        "import importlib.util, json, sys\n"
+        "sys.modules['click'] = None  # importing click now fails\n"
+        f"spec = importlib.util.spec_from_file_location('f', {str(plugin)!r})\n"
+        "mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)\n"
+        "scan = {'hosts': {'g1': ['NVRM: Xid (0000:03:00): 79, off the bus']}, 'nodes': {}}\n"
+        "out = mod.FilterModule().filters()['kubemedic_heal_plan'](scan, '', '', 'true')\n"
+        "print(json.dumps([out['policy'], out['decisions'][0]['rule'], out['act'],\n"
+        "                  sys.modules['kubemedic'].__file__]))\n")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                            env=env, check=False, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    source, rule, act, where = json.loads(result.stdout)
+    assert (source, rule, act) == ("<default xid policy>", "fallen-off-the-bus", [])
+    assert where == str(REPO / "cli" / "kubemedic" / "__init__.py")

@@ -10,20 +10,15 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from kubemedic.commands.recover import load_steps
 from kubemedic.doctor import kb
 from kubemedic.main import cli
 
 SIGNATURES = kb.load()
 
-# Every recovery step any engineer owns (issue 6); a KB step must be one of them.
-KNOWN_STEPS = {
-    "pause-image", "daemon-json", "docker-prune-restart", "docker-reinstall", "containerd-upgrade",
-    "registry-gc",
-    "nfs-reinstall", "nfs-remount", "hosts-allow", "kube-reset", "after-reboot",
-    "master-ip-change", "kernel-driver", "device-plugin-restart", "npu-collector",
-    "inotify-limits", "nic-autoneg", "disk-cleanup", "apt-sources-fix", "shim-crash-capture",
-    "probe-timeout", "nginx-restart", "mysql-backup",
-}
+# Every recovery step (recover_steps.yml, kept in sync with playbooks/recover.yml); a KB step must
+# be one of them.
+KNOWN_STEPS = {step["name"] for step in load_steps()}
 
 # Error strings quoted in /work/shared/seeds (exact text, typos included) -> expected signature.
 SEED_STRINGS = [

@@ -1,12 +1,20 @@
-"""recover_steps.yml (what `recover --list` shows) and playbooks/recover.yml stay in sync."""
+"""recover_steps.yml (what `recover --list` shows) and playbooks/recover.yml stay in sync, and every
+recovery step lives in `roles/<owner>/tasks/recover_<step with _>.yml`."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import pytest
 import yaml
+from click.testing import CliRunner
 
 from kubemedic.commands.recover import load_steps
+from kubemedic.commands.recover_index import play_entry_points, play_step
+from kubemedic.main import cli
+from tests.conftest import run_kubemedic
+from tests.unit.test_cli import write_inventory
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -47,3 +55,54 @@ def test_destructive_steps_confirm_first() -> None:
             target = first.get("ansible.builtin.import_tasks") or first.get(
                 "ansible.builtin.include_tasks") or ""
             assert target.endswith("confirm.yml"), f"{step}: first task must be confirm.yml"
+
+
+@pytest.mark.parametrize("flag", ["--tags", "--skip-tags"])
+def test_recover_rejects_tags_before_touching_anything(tmp_path: Path, flag: str) -> None:
+    """Issue 17: `recover STEP --tags X` ran step AND X (widened); it now exits 2."""
+    write_inventory(tmp_path / "inv", "acme", {"node1": {"ansible_host": "127.0.0.1"}})
+    env = {"KUBEMEDIC_INVENTORY_DIR": str(tmp_path / "inv"),
+           "KUBEMEDIC_STATE_DIR": str(tmp_path / "state")}
+    step = next(s["name"] for s in load_steps() if not s.get("destructive"))
+    result = run_kubemedic("recover", step, "-c", "acme", flag, "containerd", env=env)
+    assert result.returncode == 2, result.stderr
+    assert f"recover {step}: {flag} containerd is not accepted" in result.stderr
+    assert "--limit" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "state" / "runs").exists()
+
+
+def test_every_play_imports_its_steps_recover_file_from_an_existing_role_file() -> None:
+    for play in recover_plays():
+        step = play_step(play)
+        expected = f"recover_{step.replace('-', '_')}.yml"
+        entries = play_entry_points(play)
+        assert entries, f"{step}: the play imports no role"
+        for role, tasks_from in entries:
+            assert tasks_from == expected, f"{step}: imports {role}/{tasks_from}, not {expected}"
+            assert (REPO / "roles" / role / "tasks" / tasks_from).is_file(), \
+                f"{step}: roles/{role}/tasks/{tasks_from} does not exist"
+
+
+def test_every_recover_tasks_file_is_a_step_entry_point() -> None:
+    imported = {(role, tasks_from) for play in recover_plays()
+                for role, tasks_from in play_entry_points(play)}
+    stray = sorted(str(path.relative_to(REPO)) for path in (REPO / "roles").glob("*/tasks/recover_*")
+                   if (path.parent.parent.name, path.name) not in imported)
+    assert not stray, f"recover_* task files no recover.yml play imports: {stray}"
+
+
+def test_list_shows_role_and_file_read_from_recover_yml() -> None:
+    result = CliRunner().invoke(cli, ["recover", "--list", "--json"])
+    assert result.exit_code == 0, result.output
+    steps = {step["name"]: step for step in json.loads(result.output)}
+    assert steps["disk-cleanup"]["role"] == "common"
+    assert steps["disk-cleanup"]["file"] == "roles/common/tasks/recover_disk_cleanup.yml"
+    assert steps["kernel-driver"]["role"] == ["nvidia_driver", "ascend_driver"]
+    assert steps["kernel-driver"]["file"] == ["roles/nvidia_driver/tasks/recover_kernel_driver.yml",
+                                              "roles/ascend_driver/tasks/recover_kernel_driver.yml"]
+    for name, step in steps.items():
+        files = [step["file"]] if isinstance(step["file"], str) else step["file"]
+        assert files and all((REPO / f).is_file() for f in files), name
+    table = CliRunner().invoke(cli, ["recover", "--list"]).output
+    assert "role" in table and "file" in table
+    assert "roles/kube_api/tasks/recover_probe_timeout.yml" in table

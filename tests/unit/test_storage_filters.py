@@ -76,3 +76,43 @@ def test_tcpd_clean_keeps_a_clean_file() -> None:
     text = "# comment\nsshd: 10.0.0.1\n"
     assert net.tcpd_clean(text, DAEMONS, MARK) == {"text": text, "removed": []}
     assert net.tcpd_clean("", DAEMONS, MARK) == {"text": "", "removed": []}
+
+
+def _tcpdmatch(daemon: str, address: str, verdict: str) -> dict:
+    return {"item": [daemon, address],
+            "stdout": f"client:   address  {address}\nserver:   process  {daemon}\n"
+                      f"access:   {verdict}\n"}
+
+
+def test_tcpdmatch_wrong_names_every_wrong_verdict() -> None:
+    results = [_tcpdmatch("rpcbind", "192.168.100.7", "granted"),
+               _tcpdmatch("rpcbind", "192.0.2.1", "denied"),
+               _tcpdmatch("mountd", "192.168.100.7", "denied"),      # should be granted
+               _tcpdmatch("mountd", "192.0.2.1", "granted"),          # opened to everyone
+               {"item": ["statd", "192.168.100.7"], "stdout": ""}]    # no answer at all
+    assert net.tcpdmatch_wrong(results, "192.0.2.1") == [
+        "mountd from 192.168.100.7 is not granted", "mountd from 192.0.2.1 is not denied",
+        "statd from 192.168.100.7 is not granted"]
+    assert net.tcpdmatch_wrong(results[:2], "192.0.2.1") == []
+
+
+@pytest.mark.parametrize(("mounts", "automount", "expected"), [
+    ([{"path": "/share"}], True,
+     ["nfsvers=4.1,hard,noatime,_netdev,x-systemd.automount,x-systemd.mount-timeout=30"]),
+    ([{"path": "/share"}], "false", ["nfsvers=4.1,hard,noatime,_netdev"]),
+    ([{"path": "/a", "options": "ro,,_netdev"}, {"path": "/b", "options": ""}], True,
+     ["ro,_netdev,x-systemd.automount,x-systemd.mount-timeout=30",
+      "_netdev,x-systemd.automount,x-systemd.mount-timeout=30"]),
+    ([{"path": "/a", "options": "x-systemd.automount,x-systemd.mount-timeout=30,soft"}], True,
+     ["x-systemd.automount,x-systemd.mount-timeout=30,soft,_netdev"]),  # nothing twice
+    ([], True, []),
+])
+def test_nfs_mount_options(mounts, automount, expected) -> None:
+    assert net.nfs_mount_options(mounts, "nfsvers=4.1,hard,noatime", automount, 30) == expected
+
+
+def test_san_entries() -> None:
+    assert net.san_entries(["registry.lan", "192.168.100.10", "registry.lan", "node1",
+                            "localhost", "127.0.0.1", "fd00::10", "192.168.100.10"]) == [
+        "DNS:registry.lan", "IP:192.168.100.10", "DNS:node1", "DNS:localhost", "IP:127.0.0.1",
+        "IP:fd00::10"]

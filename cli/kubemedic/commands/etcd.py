@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 import click
@@ -74,15 +74,15 @@ def etcd() -> None:
 @etcd.command()
 @click.option("--keep", type=click.IntRange(min=0),
               help="Keep only the N newest snapshots of this customer (0 = all; "
-                   "default: etcd_backup_keep or 7).")
+                   "default: etcd_snapshot_backup_keep or 7).")
 @run_options
 def backup(opts: RunOptions, keep: int | None) -> None:
     """Snapshot etcd (etcdctl with the cluster's certificates) into
     <state>/backups/<customer>/etcd/<timestamp>.db, sha256 recorded, old ones pruned."""
     extravars: dict[str, object] = {
-        "etcd_backup_dir": str(backup_dir(opts.customer, opts.state_dir))}
+        "etcd_snapshot_backup_dir": str(backup_dir(opts.customer, opts.state_dir))}
     if keep is not None:
-        extravars["etcd_backup_keep"] = keep
+        extravars["etcd_snapshot_backup_keep"] = keep
     exit_with(execute(opts, "etcd-backup", "etcd-backup.yml", extravars=extravars))
 
 
@@ -114,7 +114,7 @@ def list_cmd(customer: str, json_output: bool) -> None:
         recorded = sha_file.read_text().split()[0] if sha_file.is_file() else None
         info = snap.stat()
         rows.append({"name": snap.stem, "path": str(snap), "bytes": info.st_size,
-                     "modified": datetime.fromtimestamp(info.st_mtime, UTC).isoformat(),
+                     "modified": datetime.fromtimestamp(info.st_mtime, timezone.utc).isoformat(),
                      "sha256": recorded})
     if json_output:
         click.echo(json.dumps({"folder": str(folder), "snapshots": rows}, indent=2))

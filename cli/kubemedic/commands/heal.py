@@ -1,8 +1,12 @@
 """`kubemedic heal`: GPU Xid self-healing by policy (seed 003).
 
-scan (playbooks/heal.yml --tags heal-scan, read-only) -> decide in Python from the customer's
-policy (inventories/<customer>/xid-policy.yml, else the packaged defaults) -> act
-(--tags heal-act with the plan). Every decision goes into the scan's run record and the act's.
+playbooks/heal.yml scans, decides (filter kubemedic_heal_plan: the policy engine in
+kubemedic/heal/) and acts in one run, exactly as plain `ansible-playbook playbooks/heal.yml`
+does. This verb adds what a terminal and a run record need: the policy checked before any host
+is contacted (exit 2), the decisions printed and stored in summary.json, and a confirmation
+before drains and reboots. Without --yes (and without --dry-run) it first runs heal.yml as a dry
+run to show what it would do, asks, then runs it for real (which decides again, within the
+same policy).
 """
 
 from __future__ import annotations
@@ -17,51 +21,24 @@ from rich.table import Table
 
 from kubemedic import errors
 from kubemedic.engine import records
-from kubemedic.heal import xid
-from kubemedic.heal.policy import NodeState, Policy, decide, load_policy
-from kubemedic.inventory.loader import customer_dir
+from kubemedic.engine.runner import RunResult
+from kubemedic.heal.plan import disruptive
+from kubemedic.heal.policy import POLICY_FILE, Policy, PolicyError, load_policy, policy_path
+from kubemedic.inventory.loader import customer_dir, load_and_validate
 from kubemedic.options import RunOptions, confirm_or_abort, execute, exit_with, run_options
 
-POLICY_FILE = "xid-policy.yml"
+# Written by the play into the run record: roles/gpu_heal/defaults/main.yml gpu_heal_record_file.
+RECORD_FILE = "heal-decisions.json"
 
 
-def resolve_policy(opts: RunOptions, policy_file: str | None) -> Policy:
-    if policy_file:
-        return load_policy(Path(policy_file))
-    own = customer_dir(opts.customer, opts.inventory_dir) / POLICY_FILE
-    return load_policy(own if own.is_file() else None)
-
-
-def node_states(nodes_json: dict[str, Any]) -> dict[str, NodeState]:
-    states = {}
-    for item in nodes_json.get("items") or []:
-        meta = item.get("metadata") or {}
-        ready = any(c.get("type") == "Ready" and c.get("status") == "True"
-                    for c in (item.get("status") or {}).get("conditions") or [])
-        states[meta.get("name", "")] = NodeState(
-            name=meta.get("name", ""), labels=dict(meta.get("labels") or {}),
-            unschedulable=bool((item.get("spec") or {}).get("unschedulable")), ready=ready)
-    return states
-
-
-def plan_from_scan(policy: Policy, scan: dict[str, Any]) -> tuple[list[dict], dict[str, Any]]:
-    """(decisions as JSON, findings per host) from heal.yml's xid-scan.json."""
-    names = scan.get("node_names") or {}
-    findings = {}
-    for host, lines in (scan.get("hosts") or {}).items():
-        events = xid.parse("\n".join(lines or []))
-        findings[host] = {"node": names.get(host) or host, "codes": xid.codes(events),
-                          "events": [e.to_json() for e in events]}
-    nodes = node_states(scan.get("nodes") or {})
-    gpu_nodes = [f["node"] for f in findings.values()]
-    decisions = [d.to_json() for d in decide(policy, findings, nodes, gpu_nodes)]
-    return decisions, findings
-
-
-def _store(record: Path, summary: records.RunSummary, heal: dict[str, Any]) -> None:
-    (record / "heal-decisions.json").write_text(json.dumps(heal, indent=2) + "\n")
-    summary.extra["heal"] = heal
-    records.write_summary(record, summary)
+def resolve_policy(opts: RunOptions, policy_file: str | None) -> tuple[Policy, Path | None]:
+    """The policy heal.yml will apply (and its file, None = the packaged defaults); exit 2 when
+    it is unreadable or invalid, before any host is contacted."""
+    path = policy_path(policy_file, customer_dir(opts.customer, opts.inventory_dir))
+    try:
+        return load_policy(path), path
+    except PolicyError as exc:
+        raise errors.KubemedicUsageError(exc.message, exc.problems) from exc
 
 
 def _print(decisions: list[dict], dry_run: bool) -> None:
@@ -83,6 +60,26 @@ def _print(decisions: list[dict], dry_run: bool) -> None:
                 console.print(f"[bold red]NEEDS A HUMAN[/] {d['node']}: {action['message']}")
 
 
+def _run(opts: RunOptions, root: Path, extravars: dict[str, Any], *, confirmed: bool,
+         preview: Path | None = None) -> RunResult:
+    """One heal.yml run; what its play decided goes into summary.json (extra.heal)."""
+
+    def record_decisions(result: RunResult) -> None:
+        try:
+            heal = json.loads((result.record / RECORD_FILE).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            heal = {}  # the play stopped before deciding (see the failures) or no gpu host ran
+        if preview is not None:
+            heal["preview_record"] = str(preview)
+        result.summary.extra["heal"] = heal
+        records.write_summary(result.record, result.summary)
+        if not opts.json_output and heal:
+            _print(heal.get("decisions") or [], bool(heal.get("dry_run")))
+
+    return execute(opts, "heal", "heal.yml", inventory=root, extravars=extravars,
+                   confirmed=confirmed, after_run=record_decisions)
+
+
 @click.command()
 @click.option("--dry-run", is_flag=True, help="Scan and decide, print and record the plan; "
                                               "change nothing.")
@@ -96,36 +93,18 @@ def heal(opts: RunOptions, dry_run: bool, policy_file: str | None) -> None:
     cordon / drain / warm spare / reboot / uncordon, never more than max_unavailable nodes out
     at once. Reboots and drains ask unless --yes.
     """
-    policy = resolve_policy(opts, policy_file)  # exit 2 before any host is contacted
-    scan_result = execute(opts, "heal-scan", "heal.yml", tags=["heal-scan"])
-    if scan_result.rc != errors.EXIT_OK:
-        exit_with(scan_result)
-    scan_file = scan_result.record / "xid-scan.json"
-    try:
-        scan = json.loads(scan_file.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise click.ClickException(f"{scan_file}: the scan wrote no result: {exc}") from exc
-    decisions, findings = plan_from_scan(policy, scan)
-    heal_record = {"policy": policy.source, "max_unavailable": policy.max_unavailable,
-                   "dry_run": dry_run, "kubernetes": scan.get("kubernetes", False),
-                   "findings": findings, "decisions": decisions}
-    _store(scan_result.record, scan_result.summary, heal_record)
-    if not opts.json_output:
-        _print(decisions, dry_run)
-    plan = [{"host": d["host"], "node": d["node"], "actions": d["actions"]}
-            for d in decisions if d["status"] == "planned" and d["actions"]]
-    if opts.json_output:
-        click.echo(json.dumps({"phase": "decide", "record": str(scan_result.record),
-                               **heal_record}, indent=2))
-    if dry_run or not plan:
-        exit_with(scan_result)
-    disruptive = [p["node"] for p in plan if {a["name"] for a in p["actions"]} & {"drain", "reboot"}]
-    confirmed = False
-    if disruptive:
-        confirmed = confirm_or_abort(opts, f"heal: drain/reboot {', '.join(disruptive)}")
-    act = execute(opts, "heal", "heal.yml", tags=["heal-act"], confirmed=confirmed,
-                  extravars={"gpu_heal_plan": plan,
-                             "gpu_heal_warm_spare_label": "=".join(policy.warm_spare_label)})
-    _store(act.record, act.summary, {**heal_record, "scan_record": str(scan_result.record),
-                                     "plan": plan})
-    exit_with(act)
+    _policy, path = resolve_policy(opts, policy_file)
+    root = load_and_validate(opts.customer, opts.inventory_dir, opts.vault_password_file)[0]
+    extravars: dict[str, Any] = {"gpu_heal_dry_run": dry_run}
+    if path is not None:
+        extravars["gpu_heal_policy_file"] = str(path.resolve())
+    if dry_run or opts.yes or opts.check:
+        exit_with(_run(opts, root, extravars, confirmed=opts.yes))
+    # Asking needs the plan first: a dry run shows it, the real run follows once confirmed.
+    preview = _run(opts, root, {**extravars, "gpu_heal_dry_run": True}, confirmed=False)
+    planned = preview.summary.extra["heal"].get("plan") or []
+    if preview.rc != errors.EXIT_OK or not planned:
+        exit_with(preview)
+    nodes = disruptive(planned)
+    confirmed = bool(nodes) and confirm_or_abort(opts, f"heal: drain/reboot {', '.join(nodes)}")
+    exit_with(_run(opts, root, extravars, confirmed=confirmed, preview=preview.record))

@@ -26,7 +26,7 @@ def reset(opts: RunOptions, reinit: bool) -> None:
     confirmed = confirm_or_abort(
         opts, f"kubeadm reset on {opts.customer} ({where})"
         + ("; then kubeadm init again from local images" if reinit else ""))
-    extravars = {"kube_reset_reinit": True} if reinit else {}
+    extravars = {"kubernetes_reset_reinit": True} if reinit else {}
     exit_with(execute(opts, "reset", "reset.yml", extravars=extravars, confirmed=confirmed))
 
 

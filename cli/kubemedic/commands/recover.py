@@ -11,6 +11,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
+from kubemedic.commands.recover_index import step_locations
 from kubemedic.errors import KubemedicUsageError
 from kubemedic.options import RunOptions, confirm_or_abort, execute, exit_with, run_options
 
@@ -20,17 +21,32 @@ def load_steps() -> list[dict[str, Any]]:
     return yaml.safe_load(text) or []
 
 
+def _with_locations(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each step with `role` and `file` (lists when the step spans several roles)."""
+    located = step_locations()
+    out = []
+    for step in steps:
+        where = located.get(step["name"], [])
+        roles = [w["role"] for w in where]
+        files = [w["file"] for w in where]
+        out.append({**step, "role": roles[0] if len(roles) == 1 else roles,
+                    "file": files[0] if len(files) == 1 else files})
+    return out
+
+
 def _print_steps(json_output: bool) -> None:
-    steps = load_steps()
+    steps = _with_locations(load_steps())
     if json_output:
         click.echo(json.dumps(steps, indent=2))
         return
     table = Table(title="Recovery steps (kubemedic recover <step> -c CUSTOMER)")
-    for column in ("step", "destructive", "repairs"):
-        table.add_column(column, overflow="fold")
+    for column in ("step", "destructive", "role", "file", "repairs"):
+        table.add_column(column, overflow="fold", no_wrap=column == "file")
     for step in steps:
+        def joined(value: str | list[str]) -> str:
+            return value if isinstance(value, str) else "\n".join(value)
         table.add_row(step["name"], "yes (asks)" if step.get("destructive") else "no",
-                      step["symptom"])
+                      joined(step["role"]), joined(step["file"]), step["symptom"])
     Console(width=160).print(table)
 
 
@@ -54,9 +70,17 @@ def recover(opts: RunOptions, step: str, list_steps: bool) -> None:
     if step not in steps:
         raise KubemedicUsageError(f"unknown recovery step {step!r}; "
                                   f"known: {', '.join(sorted(steps))}")
+    # The step is the tag: more tags would run more plays of recover.yml (wider, not narrower),
+    # fewer would run part of a repair (or skip the inventory validation tagged always).
+    for flag, given in (("--tags", opts.tags), ("--skip-tags", opts.skip_tags)):
+        if given:
+            raise KubemedicUsageError(
+                f"recover {step}: {flag} {','.join(given)} is not accepted: recover runs exactly "
+                "one whole step (its tag); narrow the hosts with --limit, or run another step "
+                "with `kubemedic recover <step>`")
     confirmed = False
     if steps[step].get("destructive"):
         confirmed = confirm_or_abort(opts, f"recover {step} on {opts.customer}"
                                      + (f" (limit {opts.limit})" if opts.limit else ""))
-    exit_with(execute(opts, f"recover-{step}", "recover.yml", tags=[step, *opts.tags],
+    exit_with(execute(opts, f"recover-{step}", "recover.yml", tags=[step],
                       confirmed=confirmed))

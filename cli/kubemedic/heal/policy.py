@@ -1,6 +1,8 @@
 """Xid healing policy: load + validate (errors name file and field), and the decision engine.
 
 The policy file format is documented in kubemedic/data/xid-policy-default.yml (the defaults).
+Plain Python + PyYAML only (no click): the filter plugin plugins/filter/kubemedic_heal.py runs
+this same code inside ansible-playbook / AWX, where the CLI's dependencies may be missing.
 """
 
 from __future__ import annotations
@@ -13,7 +15,18 @@ from typing import Any
 
 import yaml
 
-from kubemedic.errors import KubemedicUsageError
+POLICY_FILE = "xid-policy.yml"  # inventories/<customer>/xid-policy.yml overrides the defaults
+DEFAULT_SOURCE = "<default xid policy>"
+
+
+class PolicyError(ValueError):
+    """An unreadable or invalid policy. The CLI turns it into exit 2; the filter plugin into a
+    task failure. `problems` holds one `<file>: <field>: <message>` line per problem."""
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        self.message = message
+        self.problems = problems or []
+        super().__init__("\n".join([message, *(f"  - {p}" for p in self.problems)]))
 
 ACTION_ORDER = ("cordon", "drain", "warm-spare", "reboot", "notify")
 TAKES_NODE_OUT = {"cordon", "drain", "reboot"}
@@ -231,11 +244,11 @@ def _rule(raw: Any, index: int, problems: _Problems) -> Rule | None:
 
 
 def parse_policy(data: Any, source: str) -> Policy:
-    """Validate a loaded policy document; raises KubemedicUsageError (exit 2) listing every
-    problem as `<file>: <field>: <message>`."""
+    """Validate a loaded policy document; raises PolicyError listing every problem as
+    `<file>: <field>: <message>`."""
     problems = _Problems(source)
     if not isinstance(data, dict):
-        raise KubemedicUsageError(f"Xid policy {source} is invalid",
+        raise PolicyError(f"Xid policy {source} is invalid",
                                   [f"{source}: must be a mapping with rules"])
     for key in sorted(set(data) - {"max_unavailable", "warm_spare_label", "rules"}):
         problems.add(key, "unknown field (allowed: max_unavailable, warm_spare_label, rules)")
@@ -264,7 +277,7 @@ def parse_policy(data: Any, source: str) -> Policy:
         for dup in sorted({n for n in names if names.count(n) > 1}):
             problems.add("rules", f"rule name {dup!r} is used twice")
     if problems.items:
-        raise KubemedicUsageError(f"Xid policy {source} is invalid", problems.items)
+        raise PolicyError(f"Xid policy {source} is invalid", problems.items)
     return Policy(source=source, max_unavailable=max_unavailable,
                   warm_spare_label=(spare_match[1], spare_match[2]) if spare_match else ("", ""),
                   rules=rules)
@@ -274,16 +287,25 @@ def default_policy_text() -> str:
     return resources.files("kubemedic.data").joinpath("xid-policy-default.yml").read_text()
 
 
+def policy_path(explicit: str | Path | None, inventory_dir: str | Path | None) -> Path | None:
+    """Which policy applies: `explicit` (must exist), else <inventory_dir>/xid-policy.yml when it
+    exists, else None (the packaged defaults)."""
+    if explicit:
+        return Path(explicit)
+    own = Path(inventory_dir) / POLICY_FILE if inventory_dir else None
+    return own if own is not None and own.is_file() else None
+
+
 def load_policy(path: Path | None) -> Policy:
     """The policy at `path`, or the packaged defaults when path is None."""
     if path is None:
-        return parse_policy(yaml.safe_load(default_policy_text()), "<default xid policy>")
+        return parse_policy(yaml.safe_load(default_policy_text()), DEFAULT_SOURCE)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise KubemedicUsageError(f"{path}: cannot read the Xid policy: {exc.strerror}") from exc
+        raise PolicyError(f"{path}: cannot read the Xid policy: {exc.strerror}") from exc
     except yaml.YAMLError as exc:
-        raise KubemedicUsageError(f"{path}: not valid YAML: {exc}") from exc
+        raise PolicyError(f"{path}: not valid YAML: {exc}") from exc
     return parse_policy(data, str(path))
 
 

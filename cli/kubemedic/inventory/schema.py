@@ -145,6 +145,12 @@ CLUSTER_FIELDS: tuple[Field, ...] = (
           example="10.96.0.0/12"),
     Field("cluster_registry", "host:port", "Private image registry every node pulls from",
           _hostport, required=True, example="192.168.100.10:5000"),
+    Field("cluster_registry_tls", "bool", "The private registry serves https with a self-signed CA "
+          "kubemedic generates (the registry role); nodes trust the CA instead of listing the "
+          "registry as insecure", _bool, default=False),
+    Field("cluster_registry_tls_verify", "bool", "Verify the registry's certificate when the "
+          "control plane checks its images there (with cluster_registry_tls)", _bool,
+          default=True),
     Field("cluster_bundle_dir", "path", "Offline bundle folder on the dev-box", _abs_path,
           example="/srv/kubemedic/bundle"),
     Field("cluster_docker_data_root", "path", "Docker data-root (put it on the data disk)",

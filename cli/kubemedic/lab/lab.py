@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
+import os
 import re
 import shutil
 import socket
@@ -26,6 +27,12 @@ from kubemedic.errors import KubemedicUsageError
 from kubemedic.lab.image import ensure_image
 
 LABEL = "kubemedic.lab"
+# A CI run (or any caller that cleans up by label) sets KUBEMEDIC_LAB_RUN to an id of its own;
+# its labs carry it as RUN_LABEL so its cleanup removes only what it created, never another
+# lab on the same machine (an operator's own included).
+RUN_LABEL = "kubemedic.lab.run"
+RUN_ENV = "KUBEMEDIC_LAB_RUN"
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 DEFAULT_SUBNET = "192.168.230.0/24"
 # Podman refuses higher nproc, and setrlimit fails without nofile (see shared LAB.md).
@@ -79,6 +86,18 @@ def networks_for(subnet: str) -> tuple[ipaddress.IPv4Network, ipaddress.IPv4Netw
         raise KubemedicUsageError(f"--subnet {subnet}: use a private IPv4 network of /28 or wider")
     outside = ipaddress.ip_network(f"{cluster.broadcast_address + 1}/{cluster.prefixlen}")
     return cluster, outside
+
+
+def labels(name: str, env: dict[str, str] | os._Environ = os.environ) -> list[str]:
+    """podman --label arguments of lab `name`'s containers and networks."""
+    args = ["--label", f"{LABEL}={name}"]
+    run = env.get(RUN_ENV, "")
+    if run:
+        if not _RUN_ID.match(run):
+            raise KubemedicUsageError(f"{RUN_ENV}={run!r} is invalid: letters, digits, '.', '_' "
+                                      "and '-', starting with a letter or digit, at most 63")
+        args += ["--label", f"{RUN_LABEL}={run}"]
+    return args
 
 
 def lab_dir(name: str, state_dir: str | None = None) -> Path:
@@ -251,6 +270,7 @@ def up(name: str, nodes: int = 3, subnet: str = DEFAULT_SUBNET, outside: int = 1
     if not 0 <= outside <= 4:
         raise KubemedicUsageError(f"--outside {outside}: use 0 to 4 outside nodes")
     cluster_net, outside_net = networks_for(subnet)
+    label_args = labels(name)
     existing = _containers(name)
     if existing and len(existing) != nodes + outside:
         raise KubemedicUsageError(f"lab {name!r} already exists with {len(existing)} nodes; "
@@ -273,8 +293,7 @@ def up(name: str, nodes: int = 3, subnet: str = DEFAULT_SUBNET, outside: int = 1
     present = set(_networks(name))
     for net_name, net in ((f"{name}-cluster", cluster_net), (f"{name}-outside", outside_net)):
         if net_name not in present:
-            podman("network", "create", "--subnet", str(net), "--label", f"{LABEL}={name}",
-                   net_name)
+            podman("network", "create", "--subnet", str(net), *label_args, net_name)
     if outside:
         _keep_outside_source(name, cluster_net, outside_net)
     by_name = {c["Names"][0]: c for c in existing}
@@ -284,7 +303,7 @@ def up(name: str, nodes: int = 3, subnet: str = DEFAULT_SUBNET, outside: int = 1
                 podman("start", node.name)
             continue
         podman("run", "-d", "--name", node.name, "--hostname", node.name,
-               "--label", f"{LABEL}={name}", "--network", node.network, "--ip", node.ip,
+               *label_args, "--network", node.network, "--ip", node.ip,
                *_RUN_FLAGS,
                "-v", f"{key}.pub:/root/.ssh/authorized_keys:ro,Z",
                # No shared apt cache: apt locks its archives folder, so nodes installing at
