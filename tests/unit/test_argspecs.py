@@ -10,6 +10,7 @@ import importlib.util
 import subprocess
 import sys
 import textwrap
+import warnings
 from pathlib import Path
 
 import pytest
@@ -115,7 +116,9 @@ def _host_vars():
     from ansible.plugins.loader import init_plugin_loader
     from ansible.vars.manager import VariableManager
 
-    init_plugin_loader()
+    with warnings.catch_warnings():  # already configured when another test loaded plugins first
+        warnings.simplefilter("ignore", UserWarning)
+        init_plugin_loader()
     loader = DataLoader()
     loader.set_basedir(str(ROOT / "playbooks"))  # playbooks/group_vars apply, as in a real run
     inventory = InventoryManager(loader=loader, sources=[str(ROOT / "inventories" / "example")])
