@@ -6,6 +6,7 @@ import dataclasses
 
 import click
 
+from kubemedic import playbook_tags
 from kubemedic.inventory.loader import load_and_validate
 from kubemedic.options import RunOptions, execute, exit_with, run_options
 
@@ -15,11 +16,15 @@ from kubemedic.options import RunOptions, execute, exit_with, run_options
 def bootstrap(opts: RunOptions) -> None:
     """Build or converge the cluster (playbooks/site.yml); re-runs change nothing.
 
-    Use --tags to run single roles (e.g. --tags common) and --limit for some hosts. Without
-    --tags/--skip-tags, the inventory's cluster_bootstrap_skip_tags are skipped.
+    Use --tags to run single roles or steps (e.g. --tags container-runtime; docs/tags.md lists
+    them) and --limit for some hosts. Without --tags/--skip-tags, the inventory's
+    cluster_bootstrap_skip_tags are skipped. An unknown tag is refused (exit 2).
     """
     root, data = load_and_validate(opts.customer, opts.inventory_dir, opts.vault_password_file)
     skip = data.cluster_vars().get("cluster_bootstrap_skip_tags") or []
+    playbook_tags.check("site.yml", list(skip),
+                        f"{data.locate(None, 'cluster_bootstrap_skip_tags')}: "
+                        "cluster_bootstrap_skip_tags")
     if skip and not opts.tags and not opts.skip_tags:
         click.echo(f"kubemedic: skipping {', '.join(skip)} (cluster_bootstrap_skip_tags of "
                    f"{opts.customer}); --tags or --skip-tags overrides it", err=True)
