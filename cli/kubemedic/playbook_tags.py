@@ -21,8 +21,8 @@ from kubemedic import errors, paths
 SPECIAL = frozenset({"all", "always", "never", "tagged", "untagged"})
 STYLE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 
-_ROLE_MODULES = ("ansible.builtin.include_role", "ansible.builtin.import_role",
-                 "include_role", "import_role")
+ROLE_MODULES = ("ansible.builtin.include_role", "ansible.builtin.import_role",
+                "include_role", "import_role")
 _IMPORT_PLAYBOOK = ("ansible.builtin.import_playbook", "import_playbook")
 
 
@@ -60,7 +60,7 @@ def _task_tags(tasks: object) -> list[tuple[str | None, str | None]]:
         if "role" in task:  # `roles: [{role: name, tags: [...]}]`
             role = str(task["role"])
             found.append((None, role))
-        for module in _ROLE_MODULES:
+        for module in ROLE_MODULES:
             if isinstance(task.get(module), dict):
                 args = task[module]
                 role = _role_runs(args)
