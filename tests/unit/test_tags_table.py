@@ -3,6 +3,7 @@ and role task file is in one style: lower-case words joined by hyphens."""
 
 from __future__ import annotations
 
+import re
 import runpy
 from pathlib import Path
 
@@ -63,3 +64,16 @@ def test_bootstrap_npu_collector_step_is_not_the_recover_step() -> None:
     recover = playbook_tags.playbook_tags("recover.yml", REPO)
     assert "npu-collector" not in site and "npu-info-collector" in site
     assert recover["npu-collector"].roles == ["ascend_driver (recover_npu_collector.yml)"]
+
+
+FIX_SOURCES = ["cli/kubemedic/doctor/checks.py", "cli/kubemedic/data/kb/signatures.yml",
+               "docs/doctor.md", "README.md", "roles/kubernetes_control_plane/tasks/images.yml"]
+
+
+@pytest.mark.parametrize("source", FIX_SOURCES)
+def test_printed_bootstrap_commands_name_real_tags(source: str) -> None:
+    """Doctor findings and KB signatures print `kubemedic bootstrap --tags X`: X must exist."""
+    site = playbook_tags.playbook_tags("site.yml", REPO)
+    named = re.findall(r"bootstrap [^`\"\n]*?--tags ([\w,-]+)", (REPO / source).read_text())
+    unknown = {tag for tags in named for tag in tags.split(",")} - set(site)
+    assert not unknown, f"{source}: bootstrap --tags {sorted(unknown)} are not site.yml tags"
