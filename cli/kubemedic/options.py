@@ -126,9 +126,14 @@ def confirm_or_abort(opts: RunOptions, what: str) -> bool:
 
 
 def check_tags(opts: RunOptions, playbook: str) -> None:
-    """--tags/--skip-tags name tags the playbook has (exit 2 naming an unknown one)."""
-    playbook_tags.check(playbook, opts.tags, "--tags")
-    playbook_tags.check(playbook, opts.skip_tags, "--skip-tags")
+    """--tags/--skip-tags name tags the playbook has (exit 2 naming every unknown one)."""
+    problems = [f"{flag}: {problem}"
+                for flag, tags in (("--tags", opts.tags), ("--skip-tags", opts.skip_tags))
+                for problem in playbook_tags.unknown(playbook, tags)]
+    if problems:
+        raise errors.KubemedicUsageError(
+            f"playbooks/{playbook} has no such tag (tags are lower-case with hyphens; "
+            "docs/tags.md lists them); nothing was run", problems)
 
 
 def execute(opts: RunOptions, verb: str, playbook: str, *, extravars: dict[str, Any] | None = None,

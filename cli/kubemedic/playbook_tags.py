@@ -1,6 +1,6 @@
 """The tags a playbook really has, read from the playbook (the one source), and the check every
-verb applies to --tags/--skip-tags (and bootstrap to cluster_bootstrap_skip_tags) before a host
-is touched: an unknown tag is a usage error (exit 2) naming it, with the closest real tag.
+verb applies to --tags/--skip-tags (and the inventory validation to cluster_bootstrap_skip_tags)
+before a host is touched: an unknown tag is a usage error (exit 2) naming it, with the closest real tag.
 
 A playbook's tags are those of its plays and of their tasks (blocks included, `apply: tags` of a
 role include too), following `import_playbook`. site.yml's role includes list the role's step
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from kubemedic import errors, paths
+from kubemedic import paths
 
 # Ansible's own tags: always valid, never in a playbook's table.
 SPECIAL = frozenset({"all", "always", "never", "tagged", "untagged"})
@@ -114,10 +114,10 @@ def suggestion(tag: str, known: list[str]) -> str | None:
     return close[0] if close else None
 
 
-def check(playbook: str, tags: list[str], where: str, project: Path | None = None) -> None:
-    """Exit 2 (KubemedicUsageError) when a tag in `tags` is not one of the playbook's."""
+def unknown(playbook: str, tags: list[str], project: Path | None = None) -> list[str]:
+    """One problem per tag of `tags` the playbook does not have, with the closest real one."""
     if not tags:
-        return
+        return []
     known = list(playbook_tags(playbook, project))
     problems = []
     for tag in tags:
@@ -125,7 +125,5 @@ def check(playbook: str, tags: list[str], where: str, project: Path | None = Non
             continue
         hint = suggestion(tag, known)
         problems.append(f"unknown tag {tag!r}" + (f": did you mean {hint}?" if hint else ""))
-    if problems:
-        raise errors.KubemedicUsageError(
-            f"{where}: playbooks/{playbook} has no such tag (`kubemedic` tags are lower-case "
-            "with hyphens; docs/tags.md lists them)", problems)
+    return problems
+

@@ -23,7 +23,7 @@ description:
     accelerator device nodes, NIC link/autonegotiation, apt sources, oversized container logs and
     recent log lines (journald units, kernel log, container logs) into one JSON result.
   - Thresholds are not applied here; the doctor role evaluates the result on the controller.
-  - Every option is required: the doctor role passes each one from roles/doctor/defaults/main.yml
+  - Every option is required; the doctor role passes each one from roles/doctor/defaults/main.yml
     (the one place its values are defined).
 options:
   disk_paths: {description: Paths whose filesystem use is reported (missing ones are skipped)., type: list, elements: str, required: true}

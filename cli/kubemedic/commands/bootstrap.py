@@ -6,7 +6,6 @@ import dataclasses
 
 import click
 
-from kubemedic import playbook_tags
 from kubemedic.inventory.loader import load_and_validate
 from kubemedic.options import RunOptions, execute, exit_with, run_options
 
@@ -22,9 +21,6 @@ def bootstrap(opts: RunOptions) -> None:
     """
     root, data = load_and_validate(opts.customer, opts.inventory_dir, opts.vault_password_file)
     skip = data.cluster_vars().get("cluster_bootstrap_skip_tags") or []
-    playbook_tags.check("site.yml", list(skip),
-                        f"{data.locate(None, 'cluster_bootstrap_skip_tags')}: "
-                        "cluster_bootstrap_skip_tags")
     if skip and not opts.tags and not opts.skip_tags:
         click.echo(f"kubemedic: skipping {', '.join(skip)} (cluster_bootstrap_skip_tags of "
                    f"{opts.customer}); --tags or --skip-tags overrides it", err=True)
