@@ -14,7 +14,7 @@ import click
 import yaml
 from rich.console import Console
 
-from kubemedic import errors
+from kubemedic import errors, playbook_tags
 from kubemedic.engine.progress import Display, recap_table
 from kubemedic.engine.runner import RunRequest, RunResult, run_playbook
 from kubemedic.inventory.loader import load_and_validate
@@ -125,16 +125,28 @@ def confirm_or_abort(opts: RunOptions, what: str) -> bool:
     return True
 
 
+def check_tags(opts: RunOptions, playbook: str) -> None:
+    """--tags/--skip-tags name tags the playbook has (exit 2 naming every unknown one)."""
+    problems = [f"{flag}: {problem}"
+                for flag, tags in (("--tags", opts.tags), ("--skip-tags", opts.skip_tags))
+                for problem in playbook_tags.unknown(playbook, tags)]
+    if problems:
+        raise errors.KubemedicUsageError(
+            f"playbooks/{playbook} has no such tag (tags are lower-case with hyphens; "
+            "docs/tags.md lists them); nothing was run", problems)
+
+
 def execute(opts: RunOptions, verb: str, playbook: str, *, extravars: dict[str, Any] | None = None,
             tags: list[str] | None = None, confirmed: bool = False,
             inventory: Path | None = None,
             after_run: Callable[[RunResult], None] | None = None) -> RunResult:
     """Validate the inventory, run the playbook with progress, print the recap, exit with its code.
 
-    Nothing is contacted before the inventory validates (exit 2 otherwise); `inventory` is the
+    Nothing is contacted before the tags and the inventory validate (exit 2 otherwise); `inventory` is the
     root of one the caller has already validated. `after_run` sees the result before the recap
     (a verb adding what the play recorded to summary.extra, so --json carries it).
     """
+    check_tags(opts, playbook)
     root = inventory or load_and_validate(opts.customer, opts.inventory_dir,
                                           opts.vault_password_file)[0]
     request = RunRequest(

@@ -9,6 +9,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from ansible.errors import AnsibleFilterError
+
 _CLI_DIR = Path(__file__).resolve().parents[2] / "cli"
 
 
@@ -21,9 +23,13 @@ def _checks():
     return checks
 
 
-def kubemedic_doctor_findings(probe, host, settings=None):
-    """List of findings (dicts) for `host` from its kubemedic_doctor_probe result."""
-    return _checks().evaluate(str(host), dict(probe or {}), dict(settings or {}))
+def kubemedic_doctor_findings(probe, host, settings):
+    """List of findings (dicts) for `host` from its kubemedic_doctor_probe result; `settings`
+    carries every threshold (the doctor role passes them from its defaults)."""
+    try:
+        return _checks().evaluate(str(host), dict(probe or {}), dict(settings or {}))
+    except ValueError as exc:
+        raise AnsibleFilterError(f"kubemedic_doctor_findings: {exc}") from exc
 
 
 class FilterModule:

@@ -23,23 +23,25 @@ description:
     accelerator device nodes, NIC link/autonegotiation, apt sources, oversized container logs and
     recent log lines (journald units, kernel log, container logs) into one JSON result.
   - Thresholds are not applied here; the doctor role evaluates the result on the controller.
+  - Every option is required; the doctor role passes each one from roles/doctor/defaults/main.yml
+    (the one place its values are defined).
 options:
-  disk_paths: {description: Paths whose filesystem use is reported (missing ones are skipped)., type: list, elements: str, default: ["/"]}
-  docker_data_root: {description: Docker data-root (container logs are under containers/)., type: str, default: /var/lib/docker}
-  docker_log_max_bytes: {description: Report container log files larger than this., type: int, default: 104857600}
-  services: {description: systemd units whose state and version are reported., type: list, elements: str, default: [docker, containerd, kubelet]}
-  journal_units: {description: Units whose recent journal is returned (only since the unit last started)., type: list, elements: str, default: [docker, containerd, kubelet]}
-  window_minutes: {description: How far back logs are read., type: int, default: 120}
-  max_lines: {description: Most lines returned per log source., type: int, default: 3000}
-  kernel_dmesg: {description: Read the kernel ring buffer (dmesg)., type: bool, default: true}
-  kernel_log_files: {description: Kernel log files read as well (tail)., type: list, elements: str, default: [/var/log/kern.log]}
-  container_log_globs: {description: Container log files (tail of recently written ones)., type: list, elements: str, default: []}
-  container_tail_bytes: {description: Bytes read from the end of each container log., type: int, default: 65536}
-  nics: {description: NICs to check; empty = every physical NIC (with a device link)., type: list, elements: str, default: []}
-  accelerator_modules: {description: Kernel module names per accelerator type., type: dict, default: {}}
-  process_patterns: {description: name -> regex searched in every process command line., type: dict, default: {}}
-  apt_sources: {description: apt source files checked for a usable key., type: list, elements: str, default: [/etc/apt/sources.list.d/docker.list]}
-  mysql_backup_dirs: {description: Folders holding MySQL/MariaDB dumps (*.sql.gz / *.sql); the newest one's age is reported when a server runs., type: list, elements: str, default: []}
+  disk_paths: {description: Paths whose filesystem use is reported (missing ones are skipped)., type: list, elements: str, required: true}
+  docker_data_root: {description: Docker data-root (container logs are under containers/)., type: str, required: true}
+  docker_log_max_bytes: {description: Report container log files larger than this., type: int, required: true}
+  services: {description: systemd units whose state and version are reported., type: list, elements: str, required: true}
+  journal_units: {description: Units whose recent journal is returned (only since the unit last started)., type: list, elements: str, required: true}
+  window_minutes: {description: How far back logs are read., type: int, required: true}
+  max_lines: {description: Most lines returned per log source., type: int, required: true}
+  kernel_dmesg: {description: Read the kernel ring buffer (dmesg)., type: bool, required: true}
+  kernel_log_files: {description: Kernel log files read as well (tail)., type: list, elements: str, required: true}
+  container_log_globs: {description: Container log files (tail of recently written ones)., type: list, elements: str, required: true}
+  container_tail_bytes: {description: Bytes read from the end of each container log., type: int, required: true}
+  nics: {description: NICs to check; empty = every physical NIC (with a device link)., type: list, elements: str, required: true}
+  accelerator_modules: {description: Kernel module names per accelerator type., type: dict, required: true}
+  process_patterns: {description: name -> regex searched in every process command line., type: dict, required: true}
+  apt_sources: {description: apt source files checked for a usable key., type: list, elements: str, required: true}
+  mysql_backup_dirs: {description: Folders holding MySQL/MariaDB dumps (*.sql.gz / *.sql); the newest one's age is reported when a server runs., type: list, elements: str, required: true}
 author: kubemedic
 """
 
@@ -431,26 +433,22 @@ def container_logs(patterns, window_seconds, tail_bytes, max_lines):
 def main():
     module = AnsibleModule(
         argument_spec={
-            "disk_paths": {"type": "list", "elements": "str", "default": ["/"]},
-            "docker_data_root": {"type": "str", "default": "/var/lib/docker"},
-            "docker_log_max_bytes": {"type": "int", "default": 104857600},
-            "services": {"type": "list", "elements": "str",
-                         "default": ["docker", "containerd", "kubelet"]},
-            "journal_units": {"type": "list", "elements": "str",
-                              "default": ["docker", "containerd", "kubelet"]},
-            "window_minutes": {"type": "int", "default": 120},
-            "max_lines": {"type": "int", "default": 3000},
-            "kernel_dmesg": {"type": "bool", "default": True},
-            "kernel_log_files": {"type": "list", "elements": "str",
-                                 "default": ["/var/log/kern.log"]},
-            "container_log_globs": {"type": "list", "elements": "str", "default": []},
-            "container_tail_bytes": {"type": "int", "default": 65536},
-            "nics": {"type": "list", "elements": "str", "default": []},
-            "accelerator_modules": {"type": "dict", "default": {}},
-            "process_patterns": {"type": "dict", "default": {}},
-            "apt_sources": {"type": "list", "elements": "str",
-                            "default": ["/etc/apt/sources.list.d/docker.list"]},
-            "mysql_backup_dirs": {"type": "list", "elements": "str", "default": []},
+            "disk_paths": {"type": "list", "elements": "str", "required": True},
+            "docker_data_root": {"type": "str", "required": True},
+            "docker_log_max_bytes": {"type": "int", "required": True},
+            "services": {"type": "list", "elements": "str", "required": True},
+            "journal_units": {"type": "list", "elements": "str", "required": True},
+            "window_minutes": {"type": "int", "required": True},
+            "max_lines": {"type": "int", "required": True},
+            "kernel_dmesg": {"type": "bool", "required": True},
+            "kernel_log_files": {"type": "list", "elements": "str", "required": True},
+            "container_log_globs": {"type": "list", "elements": "str", "required": True},
+            "container_tail_bytes": {"type": "int", "required": True},
+            "nics": {"type": "list", "elements": "str", "required": True},
+            "accelerator_modules": {"type": "dict", "required": True},
+            "process_patterns": {"type": "dict", "required": True},
+            "apt_sources": {"type": "list", "elements": "str", "required": True},
+            "mysql_backup_dirs": {"type": "list", "elements": "str", "required": True},
         },
         supports_check_mode=True,
     )

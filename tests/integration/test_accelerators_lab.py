@@ -193,7 +193,7 @@ def lab(lab_factory, tmp_path_factory):
 
 
 def test_driver_roles_install_verify_and_converge(lab) -> None:
-    first = lab.kubemedic("bootstrap", "-c", NAME, "--tags", "nvidia_driver,ascend_driver",
+    first = lab.kubemedic("bootstrap", "-c", NAME, "--tags", "nvidia-driver,ascend-driver",
                           "--json")
     assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-2000:]
     # NVIDIA: installer run with --dkms for the running kernel; nvidia-smi + versions agree
@@ -221,7 +221,7 @@ def test_driver_roles_install_verify_and_converge(lab) -> None:
         assert (f"-n kube-system delete pod -l name={selector}-device-plugin-ds "
                 f"--field-selector spec.nodeName={node} --wait=false") in calls
 
-    second = lab.kubemedic("bootstrap", "-c", NAME, "--tags", "nvidia_driver,ascend_driver",
+    second = lab.kubemedic("bootstrap", "-c", NAME, "--tags", "nvidia-driver,ascend-driver",
                            "--json")
     assert second.returncode == 0, second.stderr[-2000:]
     changed = {h: r["changed"] for h, r in json.loads(second.stdout)["hosts"].items()}

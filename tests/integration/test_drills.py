@@ -91,7 +91,7 @@ WAVES = [
         Drill("daemon.json corrupted", N1, "daemon-json-corrupted", "docker-daemon-json",
               "daemon-json"),
         Drill("docker stopped", N2, "docker-stopped", "docker-active", None,
-              command=["bootstrap", "-c", NAME, "--tags", "container_runtime", "--limit", N2]),
+              command=["bootstrap", "-c", NAME, "--tags", "container-runtime", "--limit", N2]),
         Drill("hosts.allow duplicated, subnet removed", N3, "hosts-allow-broken",
               "hosts-allow-subnet", "hosts-allow"),
         Drill("containerd log with the shim panic", N3, "shim-panic-log",
@@ -107,7 +107,7 @@ WAVES = [
 @pytest.fixture(scope="module")
 def lab(lab_factory):
     lab = lab_factory(NAME, nodes=3, subnet=SUBNET, outside=0)
-    boot = lab.kubemedic("bootstrap", "-c", NAME, "--tags", "container_runtime,registry", "--json")
+    boot = lab.kubemedic("bootstrap", "-c", NAME, "--tags", "container-runtime,registry", "--json")
     assert boot.returncode == 0, boot.stdout[-3000:] + boot.stderr[-3000:]
     # User data every drill must leave alone.
     for node in lab.nodes:

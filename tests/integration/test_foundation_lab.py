@@ -52,7 +52,7 @@ def test_bootstrap_converges_then_changes_nothing_and_history_has_both(lab) -> N
     second = lab.kubemedic("bootstrap", "-c", lab.customer)  # live progress, plain mode
     assert second.returncode == 0, second.stderr[-3000:]
     assert "Recap" in second.stderr
-    assert "skipping offline_images, nvidia_driver" in second.stderr
+    assert "skipping offline-images, nvidia-driver" in second.stderr
     for node in lab.nodes:
         assert f"{node}: Common |" in second.stderr  # per-host task progress lines
 

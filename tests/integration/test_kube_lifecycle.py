@@ -134,7 +134,7 @@ def first(names: list[str], prefix: str) -> int:
     return next(i for i, name in enumerate(names) if prefix in name)
 
 
-BOOT = ("bootstrap", "--tags", "kubernetes_node,kubernetes_control_plane,kubernetes_join",
+BOOT = ("bootstrap", "--tags", "kubernetes-node,kubernetes-control-plane,kubernetes-join",
         "--limit", f"{N1},{N2}")
 
 
@@ -183,7 +183,7 @@ def test_second_bootstrap_changes_nothing(lab):
 
 
 def test_node_add_then_remove(lab):
-    skip = "common,container_runtime,offline_images,nvidia_runtime"
+    skip = "common,container-runtime,offline-images,nvidia-runtime"
     result = lab.kubemedic("node", "add", "-c", NAME, N3, "--skip-tags", skip, "--json")
     assert result.returncode == 0, result.stderr
     assert N3 in lab.ssh(N1, "kubectl get nodes", check=True).stdout.split()

@@ -79,7 +79,7 @@ def edit_group_vars(lab, **values) -> None:
 def test_converge_merges_daemon_json_and_is_idempotent(lab) -> None:
     lab.ssh("km-rt-node1", "mkdir -p /etc/docker && "
             "echo '{\"max-concurrent-downloads\": 7}' > /etc/docker/daemon.json", check=True)
-    first = run(lab, "bootstrap", "-c", NAME, "--tags", "container_runtime,registry", "--json")
+    first = run(lab, "bootstrap", "-c", NAME, "--tags", "container-runtime,registry", "--json")
     assert first.returncode == 0, first.stdout + first.stderr
     daemon = json.loads(lab.ssh("km-rt-node1", "cat /etc/docker/daemon.json", check=True).stdout)
     assert daemon["max-concurrent-downloads"] == 7, "a key kubemedic does not own was lost"
@@ -93,11 +93,11 @@ def test_converge_merges_daemon_json_and_is_idempotent(lab) -> None:
                       f"'http://{REGISTRY}/v2/_catalog').read().decode())\"", check=True)
     assert json.loads(catalog.stdout) == {"repositories": []}
 
-    second = run(lab, "bootstrap", "-c", NAME, "--tags", "container_runtime,registry", "--json")
+    second = run(lab, "bootstrap", "-c", NAME, "--tags", "container-runtime,registry", "--json")
     assert second.returncode == 0, second.stdout + second.stderr
     assert total_changed(second) == 0, recap(second)
     # --check on a converged node (registry included) reports nothing to change.
-    dry = run(lab, "bootstrap", "-c", NAME, "--tags", "container_runtime,registry", "--check",
+    dry = run(lab, "bootstrap", "-c", NAME, "--tags", "container-runtime,registry", "--check",
               "--limit", "km-rt-node1", "--json")
     assert dry.returncode == 0 and total_changed(dry) == 0, dry.stdout + dry.stderr
 
@@ -106,7 +106,7 @@ def test_bad_daemon_json_input_fails_before_restart(lab) -> None:
     node = "km-rt-node2"
     before = lab.ssh(node, "md5sum /etc/docker/daemon.json; systemctl show -p MainPID docker",
                      check=True).stdout
-    bad = run(lab, "bootstrap", "-c", NAME, "--tags", "container_runtime", "--limit", node,
+    bad = run(lab, "bootstrap", "-c", NAME, "--tags", "container-runtime", "--limit", node,
               "-e", "container_runtime_log_max_size=banana")
     assert bad.returncode == 3, bad.stdout + bad.stderr
     assert "max-size" in bad.stdout + bad.stderr and "old file kept" in bad.stdout + bad.stderr
@@ -216,7 +216,7 @@ def test_registry_with_tls_and_auth_serves_pulls(lab, work) -> None:
                     registry_auth_password="s3cret-pw")
     # An empty registry, so the push below really goes over TLS with a password.
     lab.ssh("km-rt-node1", "rm -rf /var/lib/registry/docker", check=True)
-    converge = run(lab, "bootstrap", "-c", NAME, "--tags", "container_runtime,registry",
+    converge = run(lab, "bootstrap", "-c", NAME, "--tags", "container-runtime,registry",
                    "--json")
     assert converge.returncode == 0, converge.stdout + converge.stderr
     daemon = json.loads(lab.ssh("km-rt-node2", "cat /etc/docker/daemon.json", check=True).stdout)
@@ -245,7 +245,7 @@ def test_nvidia_runtime_with_stand_in_package(lab, work) -> None:
     cluster["workers"]["hosts"]["km-rt-node3"]["accelerator"] = "nvidia"
     cluster["gpu"] = {"hosts": {"km-rt-node3": {}}}
     hosts_file.write_text(yaml.safe_dump(inventory, sort_keys=False))
-    result = run(lab, "bootstrap", "-c", NAME, "--tags", "nvidia_runtime", "-v",
+    result = run(lab, "bootstrap", "-c", NAME, "--tags", "nvidia-runtime", "-v",
                  "-e", "nvidia_runtime_source=offline",
                  "-e", f"container_runtime_offline_repo_src={work / 'bundle' / 'debs'}")
     assert result.returncode == 0, result.stdout + result.stderr

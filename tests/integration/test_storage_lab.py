@@ -35,7 +35,7 @@ SUBNET = "192.168.236.0/24"
 SERVER, CLIENT, OTHER = "km-sto-node1", "km-sto-node2", "km-sto-node3"
 SERVER_IP, CLIENT_IP = "192.168.236.11", "192.168.236.12"
 OUTSIDE = "km-sto-outside1"
-ALL_TAGS = "nfs_server,tcp_wrappers,nfs_client,firewall"
+ALL_TAGS = "nfs-server,tcp-wrappers,nfs-client,firewall"
 MARK = "kubemedic tcp_wrappers"
 OPERATOR_ALLOW = "sshd: 10.9.8.7 # operator line"
 
@@ -100,7 +100,7 @@ def helpers(lab):
 
 def test_nfs_server_refuses_a_kernel_without_nfsd(lab) -> None:
     """The default (nfs_server_require_kernel_nfsd: true) stops before touching the node."""
-    result = bootstrap(lab, "nfs_server", "--limit", SERVER,
+    result = bootstrap(lab, "nfs-server", "--limit", SERVER,
                        "-e", "nfs_server_require_kernel_nfsd=true")
     assert result.returncode == 3, result.stdout + result.stderr
     assert "has no nfsd" in result.stdout + result.stderr

@@ -29,7 +29,7 @@ def test_defaults(fanout):
     args = fanout.parse_args([])
     assert args.nodes == [1, 2, 4, 8]
     assert args.modes == ["stock", "kubemedic", "mitogen"]
-    assert args.tags == "common,container_runtime"
+    assert args.tags == "common,container-runtime"
     assert args.repeat == 2 and not args.json and not args.keep_lab
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from kubemedic.commands import doctor as doctor_cmd
 from kubemedic.doctor import checks
+from tests.unit.doctor_settings import role_settings
 
 HEALTHY: dict[str, Any] = {
     "disks": {"/": {"exists": True, "used_pct": 40.0, "inode_used_pct": 10.0, "device": 1},
@@ -48,8 +49,9 @@ HEALTHY: dict[str, Any] = {
     "logs": {"journal": 'level=info msg="API listen on /run/docker.sock"', "kernel": "",
              "container": ""},
 }
-SETTINGS = {"customer": "acme", "groups": ["workers"], "cluster_subnet": "192.168.100.0/24",
-            "expected_versions": {"docker.io": "20.10.24", "kubelet": "1.28.2"}}
+# What the doctor role passes (its defaults, rendered), for this test's cluster.
+SETTINGS = role_settings(customer="acme", groups=["workers"], cluster_subnet="192.168.100.0/24",
+                         expected_versions={"docker.io": "20.10.24", "kubelet": "1.28.2"})
 
 
 def run(mutate=None, **settings) -> list[dict[str, Any]]:
@@ -150,10 +152,10 @@ def test_repair_command_is_exact() -> None:
 
 def test_stepless_findings_carry_the_documented_fix() -> None:
     finding = run(None, accelerator="nvidia", groups=["gpu"])[0]
-    assert finding["command"] == "kubemedic bootstrap -c acme --tags nvidia_runtime --limit node1"
+    assert finding["command"] == "kubemedic bootstrap -c acme --tags nvidia-runtime --limit node1"
     finding = run(_set("services|docker", {"installed": True, "active": False, "state": "x"}))[0]
     assert finding["command"] == (
-        "kubemedic bootstrap -c acme --tags container_runtime --limit node1")
+        "kubemedic bootstrap -c acme --tags container-runtime --limit node1")
 
 
 def test_shared_kernel_judges_persisted_sysctls_not_the_hosts() -> None:
@@ -257,3 +259,26 @@ def test_skipped_checks_are_not_reported() -> None:
     assert {f["check"] for f in run(two, **npu)} == {
         "npu-devdrv-class", "log:shim-killed", "log:shim-reaped"}
     assert run(two, skip_checks=["npu-devdrv-class", "log:shim-*"], **npu) == []
+
+
+def test_settings_are_required_from_the_caller() -> None:
+    """Thresholds are defined once (roles/doctor/defaults/main.yml): no fallback in checks.py."""
+    partial = {k: v for k, v in SETTINGS.items() if k not in ("disk_warn_pct", "kb")}
+    with pytest.raises(ValueError, match="node1 lack disk_warn_pct, kb: the doctor role"):
+        checks.evaluate("node1", copy.deepcopy(HEALTHY), partial)
+
+
+def test_role_passes_every_setting_the_checks_read() -> None:
+    assert set(role_settings()) == set(checks.SETTINGS)
+
+
+def test_inotify_minimums_are_the_ones_common_sets() -> None:
+    """doctor reads common's values (one definition) instead of repeating 512 / 262144."""
+    import yaml
+
+    from tests.unit.doctor_settings import REPO
+
+    common = yaml.safe_load((REPO / "roles" / "common" / "defaults" / "main.yml").read_text())
+    assert (SETTINGS["inotify_min_instances"], SETTINGS["inotify_min_watches"]) == (
+        common["common_inotify_max_user_instances"], common["common_inotify_max_user_watches"])
+    assert "512" not in (REPO / "roles" / "doctor" / "defaults" / "main.yml").read_text()

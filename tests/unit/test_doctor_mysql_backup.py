@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from kubemedic.doctor.checks import evaluate
+from tests.unit.doctor_settings import role_settings
 
 
 def _checks(mysql: dict) -> list[tuple[str, str | None]]:
-    return [(f["check"], f["step"]) for f in evaluate("db1", {"mysql": mysql}, {"kb": False})]
+    return [(f["check"], f["step"]) for f in evaluate("db1", {"mysql": mysql}, role_settings(kb=False))]
 
 
 def test_running_server_without_any_dump_needs_mysql_backup() -> None:

@@ -15,8 +15,9 @@ from kubemedic.options import RunOptions, execute, exit_with, run_options
 def bootstrap(opts: RunOptions) -> None:
     """Build or converge the cluster (playbooks/site.yml); re-runs change nothing.
 
-    Use --tags to run single roles (e.g. --tags common) and --limit for some hosts. Without
-    --tags/--skip-tags, the inventory's cluster_bootstrap_skip_tags are skipped.
+    Use --tags to run single roles or steps (e.g. --tags container-runtime; docs/tags.md lists
+    them) and --limit for some hosts. Without --tags/--skip-tags, the inventory's
+    cluster_bootstrap_skip_tags are skipped. An unknown tag is refused (exit 2).
     """
     root, data = load_and_validate(opts.customer, opts.inventory_dir, opts.vault_password_file)
     skip = data.cluster_vars().get("cluster_bootstrap_skip_tags") or []

@@ -32,7 +32,7 @@ from kubemedic.engine.progress import Display
 from kubemedic.engine.records import write_summary
 from kubemedic.engine.runner import RunRequest, run_playbook
 from kubemedic.inventory.loader import load_and_validate
-from kubemedic.options import RunOptions, run_options
+from kubemedic.options import RunOptions, check_tags, run_options
 
 SEVERITY_STYLE = {"critical": "bold red", "warning": "yellow", "info": "dim"}
 
@@ -112,6 +112,7 @@ def doctor(opts: RunOptions, min_severity: str) -> None:
     Exit 0 no critical finding, 5 critical finding(s), 3/4 when a host failed or was
     unreachable (its findings are incomplete).
     """
+    check_tags(opts, "doctor.yml")
     root, _data = load_and_validate(opts.customer, opts.inventory_dir, opts.vault_password_file)
     request = RunRequest(
         customer=opts.customer, verb="doctor", playbook="doctor.yml", inventory=root,

@@ -8,10 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from kubemedic import paths
-
-_ROLE_MODULES = ("ansible.builtin.import_role", "ansible.builtin.include_role",
-                 "import_role", "include_role")
+from kubemedic import paths, playbook_tags
 
 
 def recover_plays(project: Path | None = None) -> list[dict]:
@@ -29,7 +26,7 @@ def play_entry_points(play: dict) -> list[tuple[str, str]]:
     """(role, tasks file) of every role task of the play, in order."""
     found = []
     for task in [*(play.get("pre_tasks") or []), *(play.get("tasks") or [])]:
-        for module in _ROLE_MODULES:
+        for module in playbook_tags.ROLE_MODULES:
             if module in task:
                 args = task[module] or {}
                 found.append((args["name"], args.get("tasks_from", "main.yml")))

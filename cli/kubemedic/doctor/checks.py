@@ -19,29 +19,21 @@ from typing import Any
 
 from kubemedic.doctor import kb
 
-DEFAULTS: dict[str, Any] = {
-    "customer": "CUSTOMER",
-    "groups": [],
-    "accelerator": "none",
-    "disk_warn_pct": 85,
-    "disk_crit_pct": 95,
-    "inode_warn_pct": 85,
-    "inode_crit_pct": 95,
-    "expected_versions": {},           # package -> version prefix (docker.io, containerd, kubelet)
-    "containerd_min_version": "1.2.4",
-    "inotify_min_instances": 512,
-    "inotify_min_watches": 262144,
-    "cluster_subnet": "",
-    "shared_kernel": False,
-    "pause_image_regex": r"(^|/)pause:",  # some image matching it must be present
-    "kubeadm_images": [],              # name:tag, every one expected (masters running kubelet)
-    "docker_log_max_bytes": 104857600,
-    "npu_collector_process": "npu_collector",
-    "check_nvidia_runtime": True,
-    "mysql_backup_max_age_hours": 26,  # a running MySQL/MariaDB needs a dump at least this new
-    "kb": True,
-    "skip_checks": [],                 # check names (shell patterns) not reported
-}
+# What evaluate() needs from its caller, every one: the doctor role passes them (its tasks/main.yml,
+# values from roles/doctor/defaults/main.yml, the one place thresholds are defined).
+SETTINGS: tuple[str, ...] = (
+    "customer", "groups", "accelerator",
+    "disk_warn_pct", "disk_crit_pct", "inode_warn_pct", "inode_crit_pct",
+    "expected_versions",               # package -> version prefix (docker.io, containerd, kubelet)
+    "containerd_min_version", "inotify_min_instances", "inotify_min_watches",
+    "cluster_subnet", "shared_kernel",
+    "pause_image_regex",               # some image matching it must be present
+    "kubeadm_images",                  # name:tag, every one expected (masters running kubelet)
+    "docker_log_max_bytes", "npu_collector_process", "check_nvidia_runtime",
+    "mysql_backup_max_age_hours",      # a running MySQL/MariaDB needs a dump at least this new
+    "kb",
+    "skip_checks",                     # check names (shell patterns) not reported
+)
 
 
 @dataclass
@@ -153,7 +145,7 @@ def _check_services(ctx: _Ctx, probe: dict[str, Any]) -> None:
         elif not info.get("active") and name in RUNTIME_UNITS:
             ctx.add(f"{name}-active", "critical", f"{name}: {info.get('state')}",
                     f"{name} is installed but not running: no container can start",
-                    fix="kubemedic bootstrap -c {customer} --tags container_runtime --limit {host}")
+                    fix="kubemedic bootstrap -c {customer} --tags container-runtime --limit {host}")
         elif not info.get("active"):
             ctx.add(f"{name}-active", "critical", f"{name}: {info.get('state')}",
                     f"{name} is installed but not running (after a reboot: swap back on, mounts "
@@ -192,7 +184,7 @@ def _check_docker(ctx: _Ctx, probe: dict[str, Any]) -> None:
                 f"default runtime: {docker.get('default_runtime') or 'runc (unset)'}",
                 "docker's default runtime is not nvidia on a GPU node: containers fail with "
                 '`exec: "nvidia-smi": executable file not found`',
-                fix="kubemedic bootstrap -c {customer} --tags nvidia_runtime --limit {host}")
+                fix="kubemedic bootstrap -c {customer} --tags nvidia-runtime --limit {host}")
     for item in probe.get("big_logs") or []:
         ctx.add("container-log-size", "warning", f"{item['path']}: {item['bytes']} bytes",
                 f"a container log is above the {s['docker_log_max_bytes']} byte limit "
@@ -363,10 +355,14 @@ CHECKS = (_check_disks, _check_swap, _check_ntp, _check_services, _check_docker,
           _check_logs)
 
 
-def evaluate(host: str, probe: dict[str, Any], settings: dict[str, Any] | None = None
+def evaluate(host: str, probe: dict[str, Any], settings: dict[str, Any]
              ) -> list[dict[str, Any]]:
-    """Findings for one host, most severe first."""
-    ctx = _Ctx(host, {**DEFAULTS, **(settings or {})})
+    """Findings for one host, most severe first; `settings` holds every name of SETTINGS."""
+    missing = [name for name in SETTINGS if name not in (settings or {})]
+    if missing:
+        raise ValueError(f"doctor settings for {host} lack {', '.join(missing)}: the doctor "
+                         "role passes them (roles/doctor/defaults/main.yml)")
+    ctx = _Ctx(host, dict(settings))
     for check in CHECKS:
         check(ctx, probe or {})
     skip = list(ctx.settings["skip_checks"] or [])

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from kubemedic import playbook_tags
+
 # Groups every customer inventory declares (possibly empty), all children of `cluster`.
 CLUSTER_GROUP = "cluster"
 GROUPS: dict[str, str] = {
@@ -93,6 +95,9 @@ def _tag_list(value: Any) -> str | None:
     if not isinstance(value, list) or not all(
             isinstance(tag, str) and re.fullmatch(r"[a-z0-9_-]+", tag) for tag in value):
         return f"{value!r} is not a list of tag names (a-z, 0-9, '_', '-')"
+    problems = playbook_tags.unknown("site.yml", value)
+    if problems:
+        return "; ".join(problems) + " (playbooks/site.yml's tags are listed in docs/tags.md)"
     return None
 
 

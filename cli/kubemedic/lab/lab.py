@@ -186,9 +186,9 @@ def _write_inventory(target: Path, info: LabInfo) -> None:
         "nfs_server_require_kernel_nfsd": False,
         # What the lab cannot run (no kubeadm/kubelet, no GPU/NPU, no offline bundle): plain
         # `kubemedic bootstrap -c <lab>` converges everything else.
-        "cluster_bootstrap_skip_tags": ["offline_images", "nvidia_driver", "ascend_driver",
-                                        "nvidia_runtime", "kubernetes_node",
-                                        "kubernetes_control_plane", "kubernetes_join"],
+        "cluster_bootstrap_skip_tags": ["offline-images", "nvidia-driver", "ascend-driver",
+                                        "nvidia-runtime", "kubernetes-node",
+                                        "kubernetes-control-plane", "kubernetes-join"],
         "ansible_user": "root",
         "ansible_ssh_private_key_file": info.key,
         "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
