@@ -144,16 +144,18 @@ def test_each_fault_names_its_step(mutate, settings, expected) -> None:
 def test_repair_command_is_exact() -> None:
     finding = run(_set("fstab_nfs|0|mounted", False))[0]
     assert finding["command"] == "kubemedic recover nfs-remount -c acme --limit node1"
-    assert set(finding) == {"host", "check", "severity", "evidence", "message", "step", "command"}
+    assert set(finding) == {"host", "check", "severity", "evidence", "message", "step", "command",
+                            "caused_by", "explains"}
+    assert finding["caused_by"] is None and finding["explains"] == []
     assert finding["evidence"] == "10.0.0.1:/share /share nfs4"
 
 
 def test_stepless_findings_carry_the_documented_fix() -> None:
     finding = run(None, accelerator="nvidia", groups=["gpu"])[0]
-    assert finding["command"] == "kubemedic bootstrap -c acme --tags nvidia_runtime --limit node1"
+    assert finding["command"] == "kubemedic bootstrap -c acme --tags nvidia-runtime --limit node1"
     finding = run(_set("services|docker", {"installed": True, "active": False, "state": "x"}))[0]
     assert finding["command"] == (
-        "kubemedic bootstrap -c acme --tags container_runtime --limit node1")
+        "kubemedic bootstrap -c acme --tags container-runtime --limit node1")
 
 
 def test_shared_kernel_judges_persisted_sysctls_not_the_hosts() -> None:
@@ -257,3 +259,78 @@ def test_skipped_checks_are_not_reported() -> None:
     assert {f["check"] for f in run(two, **npu)} == {
         "npu-devdrv-class", "log:shim-killed", "log:shim-reaped"}
     assert run(two, skip_checks=["npu-devdrv-class", "log:shim-*"], **npu) == []
+
+
+# --- root cause first (issue 13 item 7) -----------------------------------------------------
+
+DOCKER_DOWN = {"installed": True, "active": False, "state": "failed failed"}
+BROKEN_TOML = {"path": "/etc/containerd/config.toml", "exists": True, "checked_with": "tomllib",
+               "error": "Expected '=' after a key in a key/value pair (at line 3, column 9)"}
+
+
+def test_invalid_daemon_json_is_listed_before_docker_down_and_explains_it() -> None:
+    """Tried as a new user: docker down because of a hand-broken daemon.json. The first line
+    must be the repair that works (recover daemon-json), not `bootstrap --tags
+    container-runtime` (which fails on that same file)."""
+    found = run(_all(_set("services|docker", DOCKER_DOWN),
+                     _set("docker|daemon_json_error", "Expecting ',' delimiter: line 3"),
+                     _set("docker|images", None),
+                     _set("logs|journal", "dockerd[812]: unable to configure the Docker daemon "
+                                          "with file /etc/docker/daemon.json: invalid character "
+                                          "'}' looking for beginning of object key string")))
+    assert [f["check"] for f in found] == [
+        "docker-daemon-json", "docker-active", "log:docker-daemon-json-invalid"]
+    assert found[0]["command"] == "kubemedic recover daemon-json -c acme --limit node1"
+    assert found[0]["caused_by"] is None
+    assert found[0]["explains"] == ["docker-active", "log:docker-daemon-json-invalid"]
+    assert {f["caused_by"] for f in found[1:]} == {"docker-daemon-json"}
+
+
+def test_unparsable_containerd_config_is_the_root_of_containerd_and_docker_down() -> None:
+    found = run(_all(_set("containerd_config", BROKEN_TOML),
+                     _set("services|containerd", DOCKER_DOWN),
+                     _set("services|docker", DOCKER_DOWN), _set("docker|images", None)))
+    assert [(f["check"], f["caused_by"]) for f in found] == [
+        ("containerd-config", None), ("containerd-active", "containerd-config"),
+        ("docker-active", "containerd-config")]
+    assert found[0]["command"] == (
+        "kubemedic bootstrap -c acme --tags container-runtime --limit node1")
+    assert "line 3, column 9" in found[0]["evidence"]
+
+
+def test_the_cause_comes_first_even_when_less_severe_than_its_symptom() -> None:
+    """A warning that explains a critical finding ranks with the critical one, and before it."""
+    found = run(_all(_set("inotify|max_user_instances", 128),
+                     _set("disks|/|used_pct", 97.0),
+                     _set("logs|journal", "kubelet[9]: Failed to allocate directory watch: Too "
+                                          "many open files")))
+    checks_in_order = [f["check"] for f in found]
+    assert checks_in_order.index("inotify-limits") < checks_in_order.index(
+        "log:inotify-exhausted")
+    assert next(f for f in found if f["check"] == "log:inotify-exhausted")[
+        "caused_by"] == "inotify-limits"
+
+
+def test_order_does_not_depend_on_the_input_order() -> None:
+    found = run(_all(_set("containerd_config", BROKEN_TOML),
+                     _set("services|containerd", DOCKER_DOWN),
+                     _set("services|docker", DOCKER_DOWN), _set("docker|images", None)))
+    assert checks.order(reversed(found)) == found
+    assert doctor_cmd.sort_findings(list(reversed(found))) == found
+
+
+def test_unrelated_findings_are_not_folded() -> None:
+    found = run(_all(_set("ntp|synchronized", False), _set("fstab_nfs|0|mounted", False)))
+    assert all(f["caused_by"] is None and f["explains"] == [] for f in found)
+
+
+def test_table_folds_the_symptom_under_its_cause() -> None:
+    from rich.console import Console
+
+    found = run(_all(_set("containerd_config", BROKEN_TOML),
+                     _set("services|containerd", DOCKER_DOWN)))
+    console = Console(width=220, record=True)
+    console.print(doctor_cmd.findings_table(found))
+    text = console.export_text()
+    assert text.index("containerd-config") < text.index("└ containerd-active")
+    assert "repair containerd-config first" in text
