@@ -418,7 +418,7 @@ _KUBELET_POD = (re.compile(r'\bpod="(?P<ns>[a-z0-9.-]+)/(?P<pod>[a-z0-9.-]+)"'),
                 re.compile(r'probe for "(?P<pod>[a-z0-9.-]+)_(?P<ns>[a-z0-9.-]+)\('))
 
 
-def _pod_vars(ctx: _Ctx, ref: cluster.PodRef | None) -> tuple[dict[str, str], str]:
+def _pod_vars(ref: cluster.PodRef | None) -> tuple[dict[str, str], str]:
     """-e variables of the probe-timeout step for the pod's Deployment, and a note on rook."""
     if ref is None or not ref.deployment:
         return {}, ""
@@ -431,7 +431,7 @@ def _pod_vars(ctx: _Ctx, ref: cluster.PodRef | None) -> tuple[dict[str, str], st
             "kube_api_probe_deployment": ref.deployment}, note
 
 
-def _log_pod(ctx: _Ctx, probe: dict[str, Any], text: str) -> cluster.PodRef | None:
+def _log_pod(probe: dict[str, Any], text: str) -> cluster.PodRef | None:
     """The pod a kubelet log line names, resolved through the cluster's pods when read."""
     for pattern in _KUBELET_POD:
         match = pattern.search(text)
@@ -446,7 +446,7 @@ def _log_pod(ctx: _Ctx, probe: dict[str, Any], text: str) -> cluster.PodRef | No
 def _add_signature(ctx: _Ctx, check: str, match: kb.Match, message: str,
                    ref: cluster.PodRef | None = None) -> None:
     sig = match.signature
-    extravars, note = _pod_vars(ctx, ref) if sig.step in STEP_REQUIRED_VARS else ({}, "")
+    extravars, note = _pod_vars(ref) if sig.step in STEP_REQUIRED_VARS else ({}, "")
     ctx.add(check, sig.severity, match.evidence, message + note, step=sig.step, fix=sig.fix,
             extravars=extravars, subject=_subject(ref) if check[:4] != "log:" else None)
 
@@ -465,7 +465,7 @@ def _check_logs(ctx: _Ctx, probe: dict[str, Any]) -> None:
             continue
         for match in kb.match_text(text, source=source):
             times = f" ({match.count}x)" if match.count > 1 else ""
-            ref = (_log_pod(ctx, probe, match.evidence)
+            ref = (_log_pod(probe, match.evidence)
                    if match.signature.step in STEP_REQUIRED_VARS else None)
             _add_signature(ctx, f"log:{match.signature.id}", match,
                            f"{match.signature.cause} [{source} log{times}]", ref)
