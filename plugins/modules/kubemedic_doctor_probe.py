@@ -42,6 +42,7 @@ options:
   process_patterns: {description: name -> regex searched in every process command line., type: dict, required: true}
   apt_sources: {description: apt source files checked for a usable key., type: list, elements: str, required: true}
   mysql_backup_dirs: {description: Folders holding MySQL/MariaDB dumps (*.sql.gz / *.sql); the newest one's age is reported when a server runs., type: list, elements: str, required: true}
+  containerd_config: {description: containerd's config file; reported when it does not parse (TOML, or `containerd config dump` where Python has no tomllib)., type: str, required: true}
 author: kubemedic
 """
 
@@ -211,6 +212,33 @@ def docker_state(active):
         if rc == 0:
             state["images"] = sorted(set(out.split()))
     return state
+
+
+def containerd_config(path):
+    """Does containerd's config parse? TOML with Python 3.11+'s tomllib (Debian 12); on older
+    nodes the exit status of `containerd --config PATH config dump`; unchecked without either."""
+    out = {"path": path, "exists": os.path.isfile(path), "error": None, "checked_with": None}
+    if not out["exists"]:
+        return out
+    try:
+        import tomllib  # novermin: 3.11+, guarded
+    except ImportError:
+        tomllib = None
+    if tomllib is not None:
+        out["checked_with"] = "tomllib"
+        try:
+            with open(path, "rb") as handle:
+                tomllib.load(handle)
+        except (OSError, ValueError) as exc:  # TOMLDecodeError is a ValueError
+            out["error"] = str(exc)[:400]
+        return out
+    binary = shutil.which("containerd")
+    if binary:
+        out["checked_with"] = "containerd config dump"
+        rc, _out, err = _run([binary, "--config", path, "config", "dump"])
+        if rc != 0:
+            out["error"] = (err.strip().splitlines() or [f"exit {rc}"])[-1][:400]
+    return out
 
 
 def fstab_nfs():
@@ -449,6 +477,7 @@ def main():
             "process_patterns": {"type": "dict", "required": True},
             "apt_sources": {"type": "list", "elements": "str", "required": True},
             "mysql_backup_dirs": {"type": "list", "elements": "str", "required": True},
+            "containerd_config": {"type": "str", "required": True},
         },
         supports_check_mode=True,
     )
@@ -468,6 +497,7 @@ def main():
         "services": svc,
         "versions": versions(),
         "docker": docker_state(docker_active),
+        "containerd_config": containerd_config(p["containerd_config"]),
         "fstab_nfs": fstab_nfs(),
         "tcp_wrappers": tcp_wrappers(),
         "inotify": inotify(),

@@ -11,7 +11,10 @@ docker's json-file format written where docker keeps it; the kernel log fault is
 it in the lab); the `kubelet` unit is a test double (a oneshot unit that only logs kubelet's swap
 error and stops, as kubelet does with swap on) since no kubelet binary exists here. Swap and
 inotify faults are written to the node's fstab and sysctl.d only, never applied (they would
-change the shared host kernel).
+change the shared host kernel). No Kubernetes runs in the lab: kubectl on node1 (the first
+master) is the TEST DOUBLE tests/doubles/fake-kubectl, its node list (node2 NotReady) in
+/etc/kubernetes/nodes.json next to a stand-in admin.conf; containerd's config.toml on node2 is a
+real file with a real TOML error, parsed by the node's own Python.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import pytest
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
+FAKE_KUBECTL = REPO / "tests" / "doubles" / "fake-kubectl"
 CID = "4f" * 32  # a docker container id
 
 XID = "NVRM: Xid (PCI:0000:3b:00): 79, pid=0, GPU has fallen off the bus."
@@ -53,6 +57,10 @@ FAULTS = "\n".join([
     "printf '[Service]\\nType=oneshot\\nExecStart=/bin/echo \"%s\"\\n' "
     f"'{SWAP_LINE}' > /etc/systemd/system/kubelet.service",
     "systemctl daemon-reload && systemctl start kubelet",
+    "mkdir -p /etc/containerd && if [ -e /etc/containerd/config.toml ]; then "
+    "cp /etc/containerd/config.toml /root/containerd-config.orig; fi",
+    "printf 'version = 2\n[plugins.\"io.containerd.grpc.v1.cri\"]\n  sandbox_image '"
+    "'\"pause:3.9\"\n' > /etc/containerd/config.toml",
 ])
 UNDO = "\n".join([
     "set -e",
@@ -62,7 +70,16 @@ UNDO = "\n".join([
     f"rm -rf {LOGDIR} /etc/systemd/system/kubelet.service",
     "systemctl daemon-reload",
     "journalctl --rotate --quiet && journalctl --vacuum-time=1s --quiet",
+    "rm -f /etc/containerd/config.toml",
+    "if [ -e /root/containerd-config.orig ]; then "
+    "mv /root/containerd-config.orig /etc/containerd/config.toml; fi",
 ])
+NOT_READY = {"type": "Ready", "status": "False", "reason": "KubeletNotReady",
+             "message": "container runtime network not ready: NetworkReady=false "
+                        "reason:NetworkPluginNotReady message:docker: network plugin is not "
+                        "ready: cni config uninitialized",
+             "lastHeartbeatTime": "2026-12-01T21:58:51Z",
+             "lastTransitionTime": "2026-12-01T21:40:02Z"}
 
 # (check, severity, step) the injected faults must produce on node2.
 EXPECTED = {
@@ -77,6 +94,8 @@ EXPECTED = {
     ("container-log-size", "warning", "disk-cleanup"),
     ("log:kubelet-swap-on", "critical", "after-reboot"),
     ("kubelet-active", "critical", "after-reboot"),
+    ("containerd-config", "critical", None),
+    ("node-ready", "critical", "after-reboot"),
 }
 
 
@@ -111,8 +130,23 @@ def test_clean_nodes_have_no_critical_finding_and_doctor_is_fast(lab) -> None:
     assert all(seconds < 10 for seconds in answer["probe_seconds"].values())
 
 
+def fake_cluster(lab) -> None:
+    """kubectl on the first master (node1): the test double, node2 NotReady."""
+    nodes = {"km-doc-node1": {}, "km-doc-node2": {"conditions": [NOT_READY]}, "km-doc-node3": {}}
+    lab.ssh("km-doc-node1", "mkdir -p /etc/kubernetes && touch /etc/kubernetes/admin.conf && "
+                            "rm -f /etc/kubernetes/calls.log && cat > /etc/kubernetes/nodes.json "
+                            f"<<'EOF'\n{json.dumps(nodes)}\nEOF", check=True)
+    subprocess.run(["scp", "-q", "-F", str(lab.ssh_config), str(FAKE_KUBECTL),
+                    "km-doc-node1:/usr/local/bin/kubectl"], check=True)
+
+
+def no_cluster(lab) -> None:
+    lab.ssh("km-doc-node1", "rm -rf /etc/kubernetes /usr/local/bin/kubectl", check=True)
+
+
 def test_injected_faults_name_the_right_steps_then_clear(lab) -> None:
     lab.ssh("km-doc-node2", FAULTS, check=True)
+    fake_cluster(lab)
     try:
         rc, answer, _elapsed = doctor(lab, "--limit", "km-doc-node2")
         assert rc == 5
@@ -124,6 +158,17 @@ def test_injected_faults_name_the_right_steps_then_clear(lab) -> None:
         assert "192.168.240.11:/srv/share" in nfs["evidence"]
         xid = next(f for f in answer["findings"] if f["check"] == "log:gpu-xid")
         assert "Xid (PCI:0000:3b:00): 79" in xid["evidence"]
+        assert xid["command"] == "kubemedic heal -c km-doc --limit km-doc-node2"
+        toml = next(f for f in answer["findings"] if f["check"] == "containerd-config")
+        assert toml["command"] == (
+            "kubemedic bootstrap -c km-doc --tags container-runtime --limit km-doc-node2")
+        assert "line 3" in toml["evidence"]
+        # read once on node1 (not in the play: --limit), filed under node2, read-only
+        ready = next(f for f in answer["findings"] if f["check"] == "node-ready")
+        assert "NetworkPluginNotReady" in ready["evidence"]
+        calls = lab.ssh("km-doc-node1", "cat /etc/kubernetes/calls.log", check=True).stdout
+        assert calls.splitlines() == ["get nodes -o json", "get pods -A -o json",
+                                      "get events -A --field-selector type=Warning -o json"]
 
         table = lab.kubemedic("doctor", "-c", lab.customer, "--limit", "km-doc-node2")
         assert table.returncode == 5
@@ -131,6 +176,7 @@ def test_injected_faults_name_the_right_steps_then_clear(lab) -> None:
         assert "critical findings" in table.stdout
     finally:
         lab.ssh("km-doc-node2", UNDO, check=True)
+        no_cluster(lab)
     rc, answer, _elapsed = doctor(lab, "--limit", "km-doc-node2")
     assert rc == 0, answer["findings"]
     assert not triples(answer, "km-doc-node2") & EXPECTED

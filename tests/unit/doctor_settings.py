@@ -1,6 +1,7 @@
 """The settings the doctor role passes to the kubemedic_doctor_findings filter, rendered with
 ansible-core's Templar from roles/doctor/tasks/main.yml, defaults/main.yml (the one place doctor's
-thresholds are defined) and vars/main.yml: unit tests evaluate probes with what a run uses."""
+thresholds are defined), vars/main.yml and the playbooks' shared group_vars (kubemedic_*): unit
+tests evaluate probes with what a run uses."""
 
 from __future__ import annotations
 
@@ -34,8 +35,10 @@ def _rendered(groups: tuple[str, ...]) -> dict[str, Any]:
                 **yaml.safe_load((ROLE / "vars" / "main.yml").read_text())}
     tasks = yaml.safe_load((ROLE / "tasks" / "main.yml").read_text())
     settings = next(task for task in tasks if "ansible.builtin.set_fact" in task)["vars"]
-    variables = {**_trusted(defaults), "group_names": list(groups), "inventory_hostname": "node1",
-                 "role_path": str(ROLE)}
+    shared = yaml.safe_load((REPO / "playbooks" / "group_vars" / "all" / "kubemedic.yml").read_text())
+    variables = {**_trusted(shared), **_trusted(defaults), "group_names": list(groups),
+                 "inventory_hostname": "node1", "role_path": str(ROLE),
+                 "groups": {"masters": []}, "hostvars": {}}
     return Templar(loader=DataLoader(), variables=variables).template(
         _trusted(settings["_doctor_settings"]))
 

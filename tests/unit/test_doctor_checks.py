@@ -51,7 +51,8 @@ HEALTHY: dict[str, Any] = {
 }
 # What the doctor role passes (its defaults, rendered), for this test's cluster.
 SETTINGS = role_settings(customer="acme", groups=["workers"], cluster_subnet="192.168.100.0/24",
-                         expected_versions={"docker.io": "20.10.24", "kubelet": "1.28.2"})
+                         expected_versions={"docker.io": "20.10.24", "kubelet": "1.28.2"},
+                         node_name="")  # "" = the host evaluated (tests evaluate several hosts)
 
 
 def run(mutate=None, **settings) -> list[dict[str, Any]]:
@@ -146,7 +147,9 @@ def test_each_fault_names_its_step(mutate, settings, expected) -> None:
 def test_repair_command_is_exact() -> None:
     finding = run(_set("fstab_nfs|0|mounted", False))[0]
     assert finding["command"] == "kubemedic recover nfs-remount -c acme --limit node1"
-    assert set(finding) == {"host", "check", "severity", "evidence", "message", "step", "command"}
+    assert set(finding) == {"host", "check", "severity", "evidence", "message", "step", "command",
+                            "caused_by", "explains"}
+    assert finding["caused_by"] is None and finding["explains"] == []
     assert finding["evidence"] == "10.0.0.1:/share /share nfs4"
 
 
@@ -282,3 +285,78 @@ def test_inotify_minimums_are_the_ones_common_sets() -> None:
     assert (SETTINGS["inotify_min_instances"], SETTINGS["inotify_min_watches"]) == (
         common["common_inotify_max_user_instances"], common["common_inotify_max_user_watches"])
     assert "512" not in (REPO / "roles" / "doctor" / "defaults" / "main.yml").read_text()
+
+
+# --- root cause first (issue 13 item 7) -----------------------------------------------------
+
+DOCKER_DOWN = {"installed": True, "active": False, "state": "failed failed"}
+BROKEN_TOML = {"path": "/etc/containerd/config.toml", "exists": True, "checked_with": "tomllib",
+               "error": "Expected '=' after a key in a key/value pair (at line 3, column 9)"}
+
+
+def test_invalid_daemon_json_is_listed_before_docker_down_and_explains_it() -> None:
+    """Tried as a new user: docker down because of a hand-broken daemon.json. The first line
+    must be the repair that works (recover daemon-json), not `bootstrap --tags
+    container-runtime` (which fails on that same file)."""
+    found = run(_all(_set("services|docker", DOCKER_DOWN),
+                     _set("docker|daemon_json_error", "Expecting ',' delimiter: line 3"),
+                     _set("docker|images", None),
+                     _set("logs|journal", "dockerd[812]: unable to configure the Docker daemon "
+                                          "with file /etc/docker/daemon.json: invalid character "
+                                          "'}' looking for beginning of object key string")))
+    assert [f["check"] for f in found] == [
+        "docker-daemon-json", "docker-active", "log:docker-daemon-json-invalid"]
+    assert found[0]["command"] == "kubemedic recover daemon-json -c acme --limit node1"
+    assert found[0]["caused_by"] is None
+    assert found[0]["explains"] == ["docker-active", "log:docker-daemon-json-invalid"]
+    assert {f["caused_by"] for f in found[1:]} == {"docker-daemon-json"}
+
+
+def test_unparsable_containerd_config_is_the_root_of_containerd_and_docker_down() -> None:
+    found = run(_all(_set("containerd_config", BROKEN_TOML),
+                     _set("services|containerd", DOCKER_DOWN),
+                     _set("services|docker", DOCKER_DOWN), _set("docker|images", None)))
+    assert [(f["check"], f["caused_by"]) for f in found] == [
+        ("containerd-config", None), ("containerd-active", "containerd-config"),
+        ("docker-active", "containerd-config")]
+    assert found[0]["command"] == (
+        "kubemedic bootstrap -c acme --tags container-runtime --limit node1")
+    assert "line 3, column 9" in found[0]["evidence"]
+
+
+def test_the_cause_comes_first_even_when_less_severe_than_its_symptom() -> None:
+    """A warning that explains a critical finding ranks with the critical one, and before it."""
+    found = run(_all(_set("inotify|max_user_instances", 128),
+                     _set("disks|/|used_pct", 97.0),
+                     _set("logs|journal", "kubelet[9]: Failed to allocate directory watch: Too "
+                                          "many open files")))
+    checks_in_order = [f["check"] for f in found]
+    assert checks_in_order.index("inotify-limits") < checks_in_order.index(
+        "log:inotify-exhausted")
+    assert next(f for f in found if f["check"] == "log:inotify-exhausted")[
+        "caused_by"] == "inotify-limits"
+
+
+def test_order_does_not_depend_on_the_input_order() -> None:
+    found = run(_all(_set("containerd_config", BROKEN_TOML),
+                     _set("services|containerd", DOCKER_DOWN),
+                     _set("services|docker", DOCKER_DOWN), _set("docker|images", None)))
+    assert checks.order(reversed(found)) == found
+    assert doctor_cmd.sort_findings(list(reversed(found))) == found
+
+
+def test_unrelated_findings_are_not_folded() -> None:
+    found = run(_all(_set("ntp|synchronized", False), _set("fstab_nfs|0|mounted", False)))
+    assert all(f["caused_by"] is None and f["explains"] == [] for f in found)
+
+
+def test_table_folds_the_symptom_under_its_cause() -> None:
+    from rich.console import Console
+
+    found = run(_all(_set("containerd_config", BROKEN_TOML),
+                     _set("services|containerd", DOCKER_DOWN)))
+    console = Console(width=220, record=True)
+    console.print(doctor_cmd.findings_table(found))
+    text = console.export_text()
+    assert text.index("containerd-config") < text.index("└ containerd-active")
+    assert "repair containerd-config first" in text

@@ -3,7 +3,8 @@
 doctor runs playbooks/doctor.yml (one read-only pass, one probe call per node); the role writes
 <record>/findings/<host>.json and this module gathers them into one answer:
 
-    {"findings": [{"host", "check", "severity", "evidence", "message", "step", "command"}],
+    {"findings": [{"host", "check", "severity", "evidence", "message", "step", "command",
+                   "caused_by", "explains"}],
      "hosts": [checked hosts], "record": "<run record dir>", ...}
 
 Exit codes: 0 no critical finding, 5 at least one critical finding; 3/4/1 when the run itself
@@ -68,8 +69,8 @@ def _run_failures(summary: Any, customer: str) -> list[dict[str, Any]]:
 
 
 def sort_findings(findings: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    return sorted(findings, key=lambda f: (f["host"], kb.SEVERITY_RANK.get(f["severity"], 9),
-                                           f["check"]))
+    """By host; on each, root causes first with what they explain folded under them."""
+    return checks.order(findings)
 
 
 def exit_code(findings: list[dict[str, Any]], run_rc: int) -> int:
@@ -91,9 +92,14 @@ def findings_table(findings: list[dict[str, Any]]) -> Table:
             table.add_section()
         last_host = finding["host"]
         style = SEVERITY_STYLE.get(finding["severity"], "")
-        table.add_row(host, f"[{style}]{finding['severity']}[/]", finding["check"],
-                      f"{finding['evidence']}\n[dim]{finding['message']}[/]",
-                      finding.get("command") or "-")
+        cause = finding.get("caused_by")
+        check = f"  └ {finding['check']}" if cause else finding["check"]
+        message = finding["message"] + (f" (because of {cause}, above)" if cause else "")
+        repair = finding.get("command") or "-"
+        if cause:
+            repair = f"[dim]repair {cause} first; then, if still failing: {repair}[/]"
+        table.add_row(host, f"[{style}]{finding['severity']}[/]", check,
+                      f"{finding['evidence']}\n[dim]{message}[/]", repair)
     return table
 
 
@@ -155,6 +161,15 @@ def doctor(opts: RunOptions, min_severity: str) -> None:
     click.get_current_context().exit(rc)
 
 
+def _explain_command(signature: kb.Signature) -> str | None:
+    """The signature's repair as doctor renders it, with placeholders for what a pasted log
+    cannot tell (customer, host, the step's variables: NAMESPACE, DEPLOYMENT)."""
+    needed = checks.STEP_REQUIRED_VARS.get(signature.step or "", ())
+    return checks.render_command(signature.step, signature.fix, "CUSTOMER", "HOST",
+                                 "FIRST_MASTER",
+                                 {key: key.rsplit("_", 1)[-1].upper() for key in needed})
+
+
 @click.command()
 @click.argument("source", required=False, default="-")
 @click.option("--json", "json_output", is_flag=True, help="Machine-readable answer.")
@@ -174,11 +189,7 @@ def explain(source: str, json_output: bool) -> None:
             raise errors.KubemedicUsageError(f"{source}: cannot read: {exc.strerror}") from exc
         name = source
     matches = kb.match_text(text)
-    answer = [{**m.to_json(), "command": (f"kubemedic recover {m.signature.step} -c CUSTOMER "
-                                          "--limit HOST" if m.signature.step
-                                          else (m.signature.fix or "").format(
-                                              customer="CUSTOMER", host="HOST"))}
-              for m in matches]
+    answer = [{**m.to_json(), "command": _explain_command(m.signature)} for m in matches]
     if json_output:
         click.echo(json.dumps({"source": name, "lines": len(text.splitlines()),
                                "matched": answer}, indent=2))

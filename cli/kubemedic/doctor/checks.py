@@ -4,9 +4,11 @@ Pure Python: runs on the controller inside the doctor play (filter `kubemedic_do
 so plain ansible-playbook/AWX runs produce the same findings as `kubemedic doctor`.
 
 A finding: host, check, severity (critical|warning|info), evidence (the value or log line),
-message, step (a `kubemedic recover` step or null) and command (the exact command that repairs
-it: `kubemedic recover <step> -c <customer> --limit <host>`, or the documented fix when no
-recovery step applies).
+message, step (a `kubemedic recover` step or null), command (the exact command that repairs it,
+rendered by `render_command`: `kubemedic recover <step> -c <customer> --limit <host> [-e k=v]`,
+or the documented `kubemedic bootstrap|heal|images ...` fix when no recovery step applies),
+caused_by (the check of the finding that explains this one, on the same host) and explains (the
+checks this one explains). Causes are listed first, their symptoms folded under them (`order`).
 """
 
 from __future__ import annotations
@@ -14,10 +16,13 @@ from __future__ import annotations
 import fnmatch
 import ipaddress
 import re
+import shlex
+import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubemedic.doctor import kb
+from kubemedic.doctor import cluster, kb
 
 # What evaluate() needs from its caller, every one: the doctor role passes them (its tasks/main.yml,
 # values from roles/doctor/defaults/main.yml, the one place thresholds are defined).
@@ -33,7 +38,35 @@ SETTINGS: tuple[str, ...] = (
     "mysql_backup_max_age_hours",      # a running MySQL/MariaDB needs a dump at least this new
     "kb",
     "skip_checks",                     # check names (shell patterns) not reported
+    "container_runtime",               # what kubelet talks to (kubemedic_container_runtime)
+    "first_master",                    # where kubectl runs (kubemedic_first_master)
+    "node_name",                       # the host's Kubernetes node name
+    "pod_restart_warn",                # restarts within a pod's life reported as a warning
+    "cert_warn_days", "cert_crit_days",  # kubeadm certificates expiring within
+    "window_minutes",                  # events older than this are history
 )
+
+# Bootstrap tags named by doctor's fixes (playbooks/site.yml; tests/unit/test_doctor_commands.py
+# checks each exists there).
+TAG_CONTAINER_RUNTIME = "container-runtime"
+TAG_NVIDIA_RUNTIME = "nvidia-runtime"
+TAG_CONTROL_PLANE = "kubernetes-control-plane"
+TAG_JOIN = "kubernetes-join"
+TAG_NODE = "kubernetes-node"
+# The bootstrap tag installing each service / package doctor checks.
+INSTALLED_BY = {"docker": TAG_CONTAINER_RUNTIME, "containerd": TAG_CONTAINER_RUNTIME,
+                "docker.io": TAG_CONTAINER_RUNTIME, "docker-ce": TAG_CONTAINER_RUNTIME,
+                "containerd.io": TAG_CONTAINER_RUNTIME, "kubelet": TAG_NODE, "kubeadm": TAG_NODE,
+                "kubectl": TAG_NODE}
+BOOTSTRAP_FIX = "kubemedic bootstrap -c {customer} --tags %s --limit {host}"
+
+# Recovery steps whose play runs kubectl on the first master only (playbooks/recover.yml: hosts
+# masters, `when: inventory_hostname == kubemedic_first_master`): their command is limited to
+# the first master whatever node the finding concerns. Kept in sync with recover.yml by a test.
+FIRST_MASTER_STEPS = frozenset({"probe-timeout"})
+# Variables a step cannot run without (its tasks assert them); without them doctor prints no
+# command (it would fail) but says in the message what to pass.
+STEP_REQUIRED_VARS = {"probe-timeout": ("kube_api_probe_namespace", "kube_api_probe_deployment")}
 
 
 @dataclass
@@ -45,11 +78,38 @@ class Finding:
     message: str
     step: str | None = None
     command: str | None = None
+    caused_by: str | None = None
+    explains: list[str] = field(default_factory=list)
+    subject: str | None = None  # the Kubernetes object (namespace/pod) a cluster finding is about
 
     def to_json(self) -> dict[str, Any]:
         return {"host": self.host, "check": self.check, "severity": self.severity,
                 "evidence": self.evidence, "message": self.message, "step": self.step,
-                "command": self.command}
+                "command": self.command, "caused_by": self.caused_by,
+                "explains": list(self.explains)}
+
+
+def render_command(step: str | None, fix: str | None, customer: str, host: str,
+                   first_master: str = "", extravars: dict[str, Any] | None = None
+                   ) -> str | None:
+    """The one way a repair is written, for doctor's findings and for `kubemedic explain`.
+
+    step: `kubemedic recover STEP -c CUSTOMER --limit HOST [-e key=value ...]`, limited to the
+    first master for steps that run kubectl there; None when a variable the step needs is not
+    known. fix: a signature's or check's `kubemedic ...` command with {customer} and {host}.
+    """
+    extravars = dict(extravars or {})
+    if step:
+        if any(not extravars.get(key) for key in STEP_REQUIRED_VARS.get(step, ())):
+            return None
+        where = (first_master or host) if step in FIRST_MASTER_STEPS else host
+        parts = ["kubemedic", "recover", step, "-c", customer, "--limit", where]
+        for key, value in extravars.items():
+            parts += ["-e", f"{key}={value}"]
+        return shlex.join(parts)
+    if fix:
+        return fix.format(customer=customer, host=host)
+    return None
 
 
 def recover_command(step: str, customer: str, host: str) -> str:
@@ -63,16 +123,16 @@ class _Ctx:
     findings: list[Finding] = field(default_factory=list)
 
     def add(self, check: str, severity: str, evidence: Any, message: str,
-            step: str | None = None, fix: str | None = None) -> None:
-        customer = self.settings["customer"]
-        if step:
-            command = recover_command(step, customer, self.host)
-        elif fix:
-            command = fix.format(customer=customer, host=self.host)
-        else:
-            command = None
+            step: str | None = None, fix: str | None = None,
+            extravars: dict[str, Any] | None = None, subject: str | None = None) -> None:
+        s = self.settings
+        command = render_command(step, fix, s["customer"], self.host, s["first_master"],
+                                 extravars)
+        if step and command is None:
+            needed = " ".join(f"-e {key}=..." for key in STEP_REQUIRED_VARS.get(step, ()))
+            message = f"{message} (repair: recover {step} needs {needed}; not named here)"
         self.findings.append(Finding(self.host, check, severity, str(evidence), message, step,
-                                     command))
+                                     command, subject=subject))
 
 
 def _version_tuple(text: str) -> tuple[int, ...]:
@@ -120,7 +180,7 @@ def _check_swap(ctx: _Ctx, probe: dict[str, Any]) -> None:
     for line in probe.get("fstab_swap") or []:
         ctx.add("swap-fstab", "warning", f"/etc/fstab: {line}",
                 "swap is enabled in /etc/fstab: it comes back on at the next reboot and kubelet "
-                "stops (seed 001)", fix="kubemedic bootstrap -c {customer} --tags swap --limit {host}")
+                "stops (seed 001)", fix=BOOTSTRAP_FIX % "swap")
 
 
 RUNTIME_UNITS = ("docker", "containerd")
@@ -132,7 +192,7 @@ def _check_ntp(ctx: _Ctx, probe: dict[str, Any]) -> None:
         ctx.add("ntp", "warning", f"NTPSynchronized=no (NTP service "
                 f"{'on' if ntp.get('ntp_service') else 'off'})",
                 "the clock is not NTP-synchronised: certificates and etcd misbehave with skew",
-                fix="kubemedic bootstrap -c {customer} --tags ntp --limit {host}")
+                fix=BOOTSTRAP_FIX % "ntp")
 
 
 def _check_services(ctx: _Ctx, probe: dict[str, Any]) -> None:
@@ -141,11 +201,11 @@ def _check_services(ctx: _Ctx, probe: dict[str, Any]) -> None:
         if not info.get("installed"):
             ctx.add(f"{name}-installed", "info", f"{name}: not installed",
                     f"{name} is not installed (not bootstrapped yet?)",
-                    fix="kubemedic bootstrap -c {customer} --limit {host}")
+                    fix=BOOTSTRAP_FIX % INSTALLED_BY.get(name, TAG_CONTAINER_RUNTIME))
         elif not info.get("active") and name in RUNTIME_UNITS:
             ctx.add(f"{name}-active", "critical", f"{name}: {info.get('state')}",
                     f"{name} is installed but not running: no container can start",
-                    fix="kubemedic bootstrap -c {customer} --tags container-runtime --limit {host}")
+                    fix=BOOTSTRAP_FIX % TAG_CONTAINER_RUNTIME)
         elif not info.get("active"):
             ctx.add(f"{name}-active", "critical", f"{name}: {info.get('state')}",
                     f"{name} is installed but not running (after a reboot: swap back on, mounts "
@@ -160,7 +220,7 @@ def _check_services(ctx: _Ctx, probe: dict[str, Any]) -> None:
             ctx.add("version-drift", "warning", f"{package} {versions[package]} "
                     f"(inventory: {expected})", f"{package} drifted from the pinned version",
                     step=step.get(package),
-                    fix="kubemedic bootstrap -c {customer} --limit {host}")
+                    fix=BOOTSTRAP_FIX % INSTALLED_BY.get(package, TAG_CONTAINER_RUNTIME))
     containerd = versions.get("containerd-binary") or versions.get("containerd") \
         or versions.get("containerd.io")
     minimum = ctx.settings["containerd_min_version"]
@@ -168,6 +228,16 @@ def _check_services(ctx: _Ctx, probe: dict[str, Any]) -> None:
         ctx.add("containerd-version", "critical", f"containerd {containerd}",
                 f"containerd older than {minimum}: containerd-shim panics on exec and kills "
                 "containers with 137 (seed 004)", step="containerd-upgrade")
+
+
+def _check_containerd_config(ctx: _Ctx, probe: dict[str, Any]) -> None:
+    conf = probe.get("containerd_config") or {}
+    if conf.get("error"):
+        ctx.add("containerd-config", "critical", f"{conf.get('path')}: {conf['error']}",
+                f"containerd's config does not parse ({conf.get('checked_with')}): containerd "
+                "cannot start, nor docker on top of it; bootstrap rewrites it from kubemedic's "
+                "template (the broken file kept as a backup next to it)",
+                fix=BOOTSTRAP_FIX % TAG_CONTAINER_RUNTIME)
 
 
 def _check_docker(ctx: _Ctx, probe: dict[str, Any]) -> None:
@@ -184,7 +254,7 @@ def _check_docker(ctx: _Ctx, probe: dict[str, Any]) -> None:
                 f"default runtime: {docker.get('default_runtime') or 'runc (unset)'}",
                 "docker's default runtime is not nvidia on a GPU node: containers fail with "
                 '`exec: "nvidia-smi": executable file not found`',
-                fix="kubemedic bootstrap -c {customer} --tags nvidia-runtime --limit {host}")
+                fix=BOOTSTRAP_FIX % TAG_NVIDIA_RUNTIME)
     for item in probe.get("big_logs") or []:
         ctx.add("container-log-size", "warning", f"{item['path']}: {item['bytes']} bytes",
                 f"a container log is above the {s['docker_log_max_bytes']} byte limit "
@@ -335,6 +405,47 @@ def _check_mysql_backup(ctx: _Ctx, probe: dict[str, Any]) -> None:
                 step="mysql-backup")
 
 
+_KUBELET_POD = (re.compile(r'\bpod="(?P<ns>[a-z0-9.-]+)/(?P<pod>[a-z0-9.-]+)"'),
+                re.compile(r'probe for "(?P<pod>[a-z0-9.-]+)_(?P<ns>[a-z0-9.-]+)\('))
+
+
+def _pod_vars(ref: cluster.PodRef | None) -> tuple[dict[str, str], str]:
+    """-e variables of the probe-timeout step for the pod's Deployment, and a note on rook."""
+    if ref is None or not ref.deployment:
+        return {}, ""
+    note = ""
+    if ref.object_store:
+        note = (f"; the rook operator owns this deployment (CephObjectStore {ref.object_store} "
+                f"in {ref.namespace}): it may put the old probe back, the lasting setting is "
+                "the CephObjectStore's gateway probe")
+    return {"kube_api_probe_namespace": ref.namespace,
+            "kube_api_probe_deployment": ref.deployment}, note
+
+
+def _log_pod(probe: dict[str, Any], text: str) -> cluster.PodRef | None:
+    """The pod a kubelet log line names, resolved through the cluster's pods when read."""
+    for pattern in _KUBELET_POD:
+        match = pattern.search(text)
+        if match:
+            known = cluster.pods_by_key((probe.get("cluster") or {}).get("pods")).get(
+                (match.group("ns"), match.group("pod")))
+            return (cluster.pod_ref(known) if known
+                    else cluster.guess_ref(match.group("ns"), match.group("pod")))
+    return None
+
+
+def _add_signature(ctx: _Ctx, check: str, match: kb.Match, message: str,
+                   ref: cluster.PodRef | None = None) -> None:
+    sig = match.signature
+    extravars, note = _pod_vars(ref) if sig.step in STEP_REQUIRED_VARS else ({}, "")
+    ctx.add(check, sig.severity, match.evidence, message + note, step=sig.step, fix=sig.fix,
+            extravars=extravars, subject=_subject(ref) if check[:4] != "log:" else None)
+
+
+def _subject(ref: cluster.PodRef | None) -> str | None:
+    return f"{ref.namespace}/{ref.name}" if ref else None
+
+
 def _check_logs(ctx: _Ctx, probe: dict[str, Any]) -> None:
     if not ctx.settings["kb"]:
         return
@@ -344,20 +455,290 @@ def _check_logs(ctx: _Ctx, probe: dict[str, Any]) -> None:
         if not text:
             continue
         for match in kb.match_text(text, source=source):
-            sig = match.signature
             times = f" ({match.count}x)" if match.count > 1 else ""
-            ctx.add(f"log:{sig.id}", sig.severity, match.evidence,
-                    f"{sig.cause} [{source} log{times}]", step=sig.step, fix=sig.fix)
+            ref = (_log_pod(probe, match.evidence)
+                   if match.signature.step in STEP_REQUIRED_VARS else None)
+            _add_signature(ctx, f"log:{match.signature.id}", match,
+                           f"{match.signature.cause} [{source} log{times}]", ref)
 
 
-CHECKS = (_check_disks, _check_swap, _check_ntp, _check_services, _check_docker, _check_nfs,
-          _check_tcp_wrappers, _check_kernel, _check_nics, _check_apt, _check_mysql_backup,
-          _check_logs)
+def _kubernetes_node(ctx: _Ctx) -> bool:
+    """Is this host meant to run Kubernetes (a master or a worker)?"""
+    return bool({"masters", "workers"} & set(ctx.settings["groups"] or []))
+
+
+def _check_cluster_api(ctx: _Ctx, probe: dict[str, Any], view: dict[str, Any]) -> None:
+    """Kubernetes not readable from the first master: a finding only where it should run."""
+    s = ctx.settings
+    if ctx.host != s["first_master"] or view.get("available"):
+        return
+    kubelet = (probe.get("services") or {}).get("kubelet", {})
+    if not view.get("kubeconfig_present"):
+        if kubelet.get("installed") and _kubernetes_node(ctx):
+            ctx.add("kubernetes-api", "warning", f"{view.get('kubeconfig')}: missing",
+                    "kubelet is installed on the first master but there is no admin kubeconfig: "
+                    "the control plane was never initialised here (or was reset)",
+                    fix=BOOTSTRAP_FIX % TAG_CONTROL_PLANE)
+        return
+    ctx.add("kubernetes-api", "critical", (view.get("reason") or "kubectl failed")[:400],
+            "kubectl on the first master gets no answer from the API server (after a power "
+            "loss: swap back on, kubelet down)", step="after-reboot")
+
+
+def _pod_check(ctx: _Ctx, problem: cluster.ContainerProblem, where: str) -> None:
+    s = ctx.settings
+    ref = problem.ref
+    what = {"CrashLoopBackOff": "restarts in a loop (CrashLoopBackOff)",
+            "ContainerCannotRun": "cannot be started by the runtime (ContainerCannotRun)",
+            "ImagePullBackOff": "image cannot be pulled (ImagePullBackOff)",
+            "ErrImagePull": "image cannot be pulled (ErrImagePull)",
+            "restarts": f"restarted {problem.restarts} times"}.get(
+                problem.state, f"is waiting: {problem.state}")
+    last = (f", last exit {problem.exit_code} {problem.last_reason}".rstrip()
+            if problem.exit_code is not None else "")
+    message = f"container {problem.container} of pod {where} {what}{last}"
+    subject = _subject(ref)
+    evidence = problem.message or f"{problem.state} (restarts: {problem.restarts})"
+    matches = kb.match_text(problem.message, source="container") if s["kb"] else []
+    if matches:
+        match = matches[0]
+        _add_signature(ctx, f"pod:{match.signature.id}", match,
+                       f"{message}: {match.signature.cause}", ref)
+        return
+    if problem.state in ("ImagePullBackOff", "ErrImagePull"):
+        ctx.add("pod-image-pull", "warning", evidence, message + ": the image is neither on the "
+                "node nor in the private registry (air-gapped: load it from the bundle)",
+                fix="kubemedic images load -c {customer} --limit {host}", subject=subject)
+    elif problem.state == "ContainerCannotRun":
+        ctx.add("pod-cannot-run", "critical", evidence, message + ": the runtime refuses the "
+                "container (an unknown OCI error: the runtime is reinstalled from the pinned "
+                "packages)", fix=BOOTSTRAP_FIX % TAG_CONTAINER_RUNTIME, subject=subject)
+    else:
+        # The application's own fault (OOMKilled, exit 1, a failing readiness): kubemedic has no
+        # repair to run; `kubectl -n NS logs POD -c C --previous` on the first master shows why.
+        ctx.add("pod-restarts", "info" if problem.state == "restarts" else "warning", evidence,
+                f"{message}: no known platform cause (application fault?); read its logs "
+                f"with kubectl -n {ref.namespace} logs {ref.name} -c {problem.container} "
+                "--previous", subject=subject)
+
+
+def _check_cluster(ctx: _Ctx, probe: dict[str, Any]) -> None:
+    """Node conditions, failing containers, warning events and certificate expiry, as kubectl
+    on the first master sees them, for the node this host is."""
+    view = probe.get("cluster") or {}
+    if not view:
+        return  # not collected in this run (doctor_cluster: false, or no first master)
+    _check_cluster_api(ctx, probe, view)
+    s = ctx.settings
+    first = ctx.host == s["first_master"]
+    if first:
+        _check_certs(ctx, view)  # also when the API is down: expired certificates stop it
+    if not view.get("available"):
+        return
+    name = s["node_name"] or ctx.host
+    if _kubernetes_node(ctx) and name not in cluster.node_names(view.get("nodes")):
+        ctx.add("node-registered", "warning", f"node {name}: not in `kubectl get nodes`",
+                f"{name} is a Kubernetes host in the inventory but not a node of the cluster "
+                "(never joined, or removed)", fix=BOOTSTRAP_FIX % TAG_JOIN)
+    for cond in cluster.node_problems(view.get("nodes"), name):
+        detail = f"{cond['type']}={cond['status']} {cond['reason']}: {cond['message']}".strip()
+        if cond["type"] == "Ready":
+            ctx.add("node-ready", "critical", detail, f"node {name} is NotReady: kubelet "
+                    "stopped posting status or the runtime/CNI is down", step="after-reboot")
+        elif cond["type"] == "DiskPressure":
+            ctx.add("node-disk-pressure", "critical", detail, f"kubelet evicts pods from {name}:"
+                    " disk or inodes below the eviction threshold", step="disk-cleanup")
+        else:
+            # The node's workload (a runaway process, too many pods): no kubemedic repair.
+            ctx.add(f"node-{cond['type'][:-len('Pressure')].lower()}-pressure", "warning",
+                    detail, f"kubelet reports {cond['type']} on {name} and evicts pods: the "
+                    "workload uses more than the node has (no platform repair; find the "
+                    "process with `top` / `ps` on the node)")
+    pods = cluster.pods_by_key(view.get("pods"))
+    for problem in cluster.container_problems(view.get("pods"), s["pod_restart_warn"]):
+        node = problem.ref.node
+        if node == name or (node is None and first):
+            _pod_check(ctx, problem, f"{problem.ref.namespace}/{problem.ref.name}")
+    since = (view.get("now") or time.time()) - 60 * int(s["window_minutes"])
+    seen: set[tuple[str, str, str]] = set()
+    for event in cluster.warning_events(view.get("events"), since):
+        pod = pods.get((event.namespace, event.name)) if event.kind == "Pod" else None
+        ref = cluster.pod_ref(pod) if pod else (
+            cluster.guess_ref(event.namespace, event.name) if event.kind == "Pod" else None)
+        node = (ref.node if ref and ref.node else None) or event.host or (
+            event.name if event.kind == "Node" else None)
+        if not (node == name or (node is None and first)) or not s["kb"]:
+            continue
+        matches = kb.match_text(f"{event.reason} {event.message}")
+        if not matches:
+            continue
+        match = matches[0]
+        key = (match.signature.id, event.namespace, event.name)
+        if key in seen:
+            continue
+        seen.add(key)
+        times = f" (x{event.count})" if event.count > 1 else ""
+        _add_signature(ctx, f"event:{match.signature.id}", match,
+                       f"{event.kind} {event.namespace}/{event.name}: {match.signature.cause} "
+                       f"[event {event.reason}{times}]", ref)
+
+
+def _check_certs(ctx: _Ctx, view: dict[str, Any]) -> None:
+    s = ctx.settings
+    now = view.get("now") or time.time()
+    soon = []
+    worst = "warning"
+    for cert in cluster.cert_expiry(view.get("certs")):
+        days = (cert["expires"] - now) / 86400
+        if days <= s["cert_warn_days"]:
+            soon.append(f"{cert['name']}: {'expired' if days < 0 else f'{days:.0f} days left'}")
+            if days <= s["cert_crit_days"]:
+                worst = "critical"
+    if soon:
+        ctx.add("kubeadm-certs", worst, ", ".join(soon),
+                "kubeadm certificates expire soon (or have): the API server refuses clients, "
+                "kubelets cannot renew; renew them on every master",
+                step="certs-renew")
+
+
+# What explains what on one host: (cause check, symptom check patterns). A symptom is folded
+# under the first cause listed here that is present; the more fundamental causes come first.
+EXPLAINS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("kubeadm-certs", ("kubernetes-api", "log:apiserver-refused")),
+    ("containerd-config", ("containerd-active", "docker-active", "kubelet-active", "node-ready",
+                           "kubernetes-api")),
+    ("docker-daemon-json", ("docker-active", "log:docker-daemon-json-invalid", "node-ready",
+                            "kubernetes-api")),
+    ("containerd-version", ("log:containerd-shim-exec-panic", "log:shim-killed",
+                            "log:shim-reaped")),
+    ("containerd-active", ("docker-active", "node-ready", "kubernetes-api")),
+    ("docker-active", ("node-ready", "kubernetes-api", "pause-image")),
+    ("swap", ("kubelet-active", "log:kubelet-swap-on", "node-ready", "kubernetes-api")),
+    ("kubelet-active", ("node-ready", "kubernetes-api", "log:apiserver-refused")),
+    ("disk-usage", ("log:disk-full", "node-disk-pressure")),
+    ("inodes-usage", ("log:disk-full", "node-disk-pressure")),
+    ("inotify-limits", ("log:inotify-exhausted",)),
+    ("accelerator-modules", ("log:nvidia-driver-mismatch", "log:npu-devdrv-missing",
+                             "log:device-plugin-registration", "npu-devdrv-class")),
+    ("npu-devdrv-class", ("log:npu-devdrv-missing", "log:device-plugin-registration")),
+    ("nvidia-default-runtime", ("log:nvidia-smi-not-found", "pod:nvidia-smi-not-found",
+                                "event:nvidia-smi-not-found")),
+    ("pause-image", ("log:pause-sandbox-image", "event:pause-sandbox-image",
+                     "log:upstream-registry-unreachable", "event:upstream-registry-unreachable")),
+    ("hosts-allow-subnet", ("log:nfs-mount-denied",)),
+    ("apt-sources", ("log:apt-gpg-error",)),
+    ("kubernetes-api", ("log:apiserver-refused",)),
+)
+
+
+def _same_signature_cause(check: str) -> list[str]:
+    """A log line's signature also seen in the cluster (event/pod) is one problem: the cluster's
+    finding names the pod, so it carries the complete command."""
+    if check.startswith("log:"):
+        sig = check[4:]
+        return [f"event:{sig}", f"pod:{sig}"]
+    return []
+
+
+def _same_object_cause(finding: Finding, findings: list[Finding]) -> str | None:
+    """A pod's generic finding (pod-restarts, ...) is explained by a known cause seen for the
+    same pod (an event or a container message matching a signature); an event by the container
+    message of the same pod."""
+    if not finding.subject:
+        return None
+    kinds = ("pod:", "event:") if finding.check.startswith("pod-") else (
+        ("pod:",) if finding.check.startswith("event:") else ())
+    for kind in kinds:
+        for other in findings:
+            if other is not finding and other.subject == finding.subject and \
+                    other.check.startswith(kind):
+                return other.check
+    return None
+
+
+def link(findings: list[Finding]) -> None:
+    """Set caused_by / explains between the findings of one host."""
+    present = {f.check for f in findings}
+    causes: dict[int, str] = {}
+    for finding in findings:
+        same = _same_object_cause(finding, findings)
+        if same:
+            causes[id(finding)] = same
+            continue
+        for cause, symptoms in EXPLAINS:
+            if cause != finding.check and cause in present and any(
+                    fnmatch.fnmatchcase(finding.check, pattern) for pattern in symptoms):
+                causes[id(finding)] = cause
+                break
+        else:
+            for cause in _same_signature_cause(finding.check):
+                if cause in present:
+                    causes[id(finding)] = cause
+                    break
+    for finding in findings:
+        finding.caused_by = causes.get(id(finding))
+    for finding in findings:
+        finding.explains = sorted({f.check for f in findings
+                                   if f.caused_by == finding.check and f is not finding})
+
+
+def _host_order(group: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    checks_here = {f["check"] for f in group}
+    children: dict[str, list[dict[str, Any]]] = {}
+    roots = []
+    for finding in group:
+        parent = finding.get("caused_by")
+        if parent and parent in checks_here and parent != finding["check"]:
+            children.setdefault(parent, []).append(finding)
+        else:
+            roots.append(finding)
+
+    def severity(finding: dict[str, Any]) -> int:
+        return kb.SEVERITY_RANK.get(finding["severity"], 9)
+
+    def rank(finding: dict[str, Any], seen: frozenset[str]) -> int:
+        kids = [rank(k, seen | {finding["check"]}) for k in children.get(finding["check"], [])
+                if k["check"] not in seen]
+        return min([severity(finding), *kids])
+
+    out: list[dict[str, Any]] = []
+
+    def emit(finding: dict[str, Any], seen: frozenset[str]) -> None:
+        if any(f is finding for f in out):
+            return
+        out.append(finding)
+        for kid in sorted(children.get(finding["check"], []),
+                          key=lambda k: (severity(k), k["check"])):
+            if kid["check"] not in seen:
+                emit(kid, seen | {finding["check"]})
+
+    # Worst severity explained first; among equals, the finding explaining more comes first.
+    for root in sorted(roots, key=lambda f: (rank(f, frozenset()), severity(f),
+                                             -len(children.get(f["check"], [])), f["check"])):
+        emit(root, frozenset())
+        children.pop(root["check"], None)  # a second finding of the same check: no repeat
+    emitted = {id(f) for f in out}
+    return out + [f for f in group if id(f) not in emitted]  # never lose one (a cycle)
+
+
+def order(findings: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per host (in name order): root causes by the worst severity they explain, each followed
+    by what it explains (depth first). One order for evaluate() and the CLI's table/JSON."""
+    by_host: dict[str, list[dict[str, Any]]] = {}
+    for finding in findings:
+        by_host.setdefault(finding["host"], []).append(finding)
+    return [f for host in sorted(by_host) for f in _host_order(by_host[host])]
+
+
+CHECKS = (_check_disks, _check_swap, _check_ntp, _check_services, _check_containerd_config,
+          _check_docker, _check_nfs, _check_tcp_wrappers, _check_kernel, _check_nics, _check_apt,
+          _check_mysql_backup, _check_logs, _check_cluster)
 
 
 def evaluate(host: str, probe: dict[str, Any], settings: dict[str, Any]
              ) -> list[dict[str, Any]]:
-    """Findings for one host, most severe first; `settings` holds every name of SETTINGS."""
+    """Findings for one host: root causes first (most severe first), symptoms under them;
+    `settings` holds every name of SETTINGS."""
     missing = [name for name in SETTINGS if name not in (settings or {})]
     if missing:
         raise ValueError(f"doctor settings for {host} lack {', '.join(missing)}: the doctor "
@@ -367,5 +748,5 @@ def evaluate(host: str, probe: dict[str, Any], settings: dict[str, Any]
         check(ctx, probe or {})
     skip = list(ctx.settings["skip_checks"] or [])
     kept = [f for f in ctx.findings if not any(fnmatch.fnmatchcase(f.check, p) for p in skip)]
-    kept.sort(key=lambda f: kb.SEVERITY_RANK[f.severity])
-    return [finding.to_json() for finding in kept]
+    link(kept)
+    return order(finding.to_json() for finding in kept)

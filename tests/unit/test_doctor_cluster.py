@@ -1,0 +1,176 @@
+"""Doctor reads the cluster (issue 13 item 8): node conditions, failing containers, warning
+events and kubeadm certificate expiry, from kubectl output recorded in the shapes Kubernetes 1.28
+prints (tests/data/kubectl/, see its README), each finding on the node it concerns, and event and
+container messages through the knowledge base.
+
+Test data, not a double: tests/data/kubectl/*.json and kubeadm-certs-check-expiration.txt stand
+in for what plugins/modules/kubemedic_doctor_cluster.py returns from the first master.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from kubemedic.doctor import checks, cluster
+from tests.unit.test_doctor_checks import DOCKER_DOWN, HEALTHY, SETTINGS
+from tests.unit.test_doctor_commands import NOW, cluster_view
+
+GROUPS = {"master1": ["masters"], "worknode1": ["workers", "gpu"], "worknode2": ["workers"],
+          "worknode3": ["workers"]}
+
+
+def doctor(host: str, view: dict[str, Any] | None = None, mutate=None,
+           **settings) -> list[dict[str, Any]]:
+    probe = copy.deepcopy(HEALTHY)
+    probe["cluster"] = cluster_view() if view is None else view
+    if mutate:
+        mutate(probe)
+    return checks.evaluate(host, probe, {**SETTINGS, "groups": GROUPS.get(host, ["workers"]),
+                                         "first_master": "master1", **settings})
+
+
+def by_check(findings: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {f["check"]: f for f in findings}
+
+
+def test_each_finding_goes_to_the_node_it_concerns() -> None:
+    assert set(by_check(doctor("master1"))) == {"kubeadm-certs", "pod-restarts"}
+    assert set(by_check(doctor("worknode1"))) == {
+        "node-disk-pressure", "nvidia-default-runtime", "pod:nvidia-smi-not-found",
+        "event:liveness-probe-timeout", "pod-restarts", "pod-image-pull"}
+    assert set(by_check(doctor("worknode2"))) == {"node-ready", "event:pause-sandbox-image"}
+
+
+def test_node_conditions() -> None:
+    ready = by_check(doctor("worknode2"))["node-ready"]
+    assert (ready["severity"], ready["step"]) == ("critical", "after-reboot")
+    assert "Ready=Unknown NodeStatusUnknown: Kubelet stopped posting node status." in \
+        ready["evidence"]
+    pressure = by_check(doctor("worknode1"))["node-disk-pressure"]
+    assert (pressure["severity"], pressure["step"]) == ("critical", "disk-cleanup")
+    # a node whose conditions are Unknown reports Ready only, not three pressures
+    assert not [f for f in doctor("worknode2") if f["check"].endswith("-pressure")]
+
+
+def test_node_not_ready_is_folded_under_kubelet_down_on_that_node() -> None:
+    def kubelet_down(probe):
+        probe["services"]["kubelet"] = dict(DOCKER_DOWN)
+    found = doctor("worknode2", mutate=kubelet_down)
+    assert [(f["check"], f["caused_by"]) for f in found][:2] == [
+        ("kubelet-active", None), ("node-ready", "kubelet-active")]
+
+
+def test_container_messages_go_through_the_knowledge_base() -> None:
+    found = by_check(doctor("worknode1"))
+    cannot_run = found["pod:nvidia-smi-not-found"]
+    assert cannot_run["command"] == (
+        "kubemedic bootstrap -c acme --tags nvidia-runtime --limit worknode1")
+    assert "default/cuda-smoke-7rq4m" in cannot_run["message"]
+    assert cannot_run["caused_by"] == "nvidia-default-runtime"   # the node's own check explains it
+    pull = found["pod-image-pull"]
+    assert pull["command"] == "kubemedic images load -c acme --limit worknode1"
+    assert "inference-api:1.9.0" in pull["evidence"]
+
+
+def test_an_application_crash_loop_is_reported_without_a_platform_repair() -> None:
+    web = by_check(doctor("master1"))["pod-restarts"]
+    assert web["severity"] == "warning" and web["command"] is None
+    assert "OOMKilled" in web["message"] and "kubectl -n portal logs" in web["message"]
+
+
+def test_restart_threshold() -> None:
+    assert "pod-restarts" not in by_check(doctor("worknode1", pod_restart_warn=100, kb=False))
+    coredns = [f for f in doctor("master1", pod_restart_warn=1) if "coredns" in f["message"]]
+    assert coredns and coredns[0]["severity"] == "info"
+
+
+def test_sandbox_event_names_the_pause_image_step_on_the_node_that_reported_it() -> None:
+    event = by_check(doctor("worknode2"))["event:pause-sandbox-image"]
+    assert event["command"] == "kubemedic recover pause-image -c acme --limit worknode2"
+    assert "[event FailedCreatePodSandBox (x12)]" in event["message"]
+
+
+def test_events_outside_the_window_are_history() -> None:
+    assert "minio" not in str(doctor("worknode1"))
+    assert "minio" in str(doctor("worknode1", window_minutes=7 * 24 * 60))
+
+
+def test_certificate_expiry_from_kubeadm_and_from_openssl() -> None:
+    certs = by_check(doctor("master1"))["kubeadm-certs"]
+    assert certs["severity"] == "critical"  # 3 days left
+    assert certs["command"] == "kubemedic recover certs-renew -c acme --limit master1"
+    assert "apiserver: 3 days left" in certs["evidence"] and "ca:" not in certs["evidence"]
+    view = cluster_view()
+    view["certs"] = {"source": "openssl x509 -enddate", "text": (
+        "apiserver notAfter=Nov 30 08:12:00 2026 GMT\n"
+        "etcd/server notAfter=Dec 21 08:12:00 2026 GMT\n"
+        "ca notAfter=Jan  8 08:12:00 2036 GMT")}
+    certs = by_check(doctor("master1", view))["kubeadm-certs"]
+    assert certs["evidence"] == "apiserver: expired, etcd/server: 19 days left"
+    view["certs"]["text"] = "ca notAfter=Jan  8 08:12:00 2036 GMT"
+    assert "kubeadm-certs" not in by_check(doctor("master1", view))
+
+
+def test_expired_certificates_explain_the_api_not_answering() -> None:
+    view = {"available": False, "kubeconfig_present": True, "now": NOW,
+            "reason": "Unable to connect to the server: x509: certificate has expired or is not "
+                      "yet valid", "certs": cluster_view()["certs"]}
+    found = doctor("master1", view)
+    assert [(f["check"], f["caused_by"]) for f in found] == [
+        ("kubeadm-certs", None), ("kubernetes-api", "kubeadm-certs")]
+
+
+def test_no_kubeconfig_is_a_finding_only_where_kubernetes_should_run() -> None:
+    view = {"available": False, "kubeconfig_present": False,
+            "kubeconfig": "/etc/kubernetes/admin.conf", "reason": "no such file"}
+    found = by_check(doctor("master1", view))
+    assert found["kubernetes-api"]["severity"] == "warning"
+    assert found["kubernetes-api"]["command"] == (
+        "kubemedic bootstrap -c acme --tags kubernetes-control-plane --limit master1")
+    # kubelet not installed (not bootstrapped yet): nothing about Kubernetes is reported
+    def no_kubelet(probe):
+        probe["services"]["kubelet"] = {"installed": False, "active": False, "state": "x"}
+    assert "kubernetes-api" not in by_check(doctor("master1", view, no_kubelet))
+    # and never on the other nodes
+    assert doctor("worknode2", view) == []
+
+
+def test_api_down_from_the_first_master_is_critical() -> None:
+    view = {"available": False, "kubeconfig_present": True, "now": NOW,
+            "reason": "The connection to the server 192.168.100.10:6443 was refused"}
+    api = by_check(doctor("master1", view))["kubernetes-api"]
+    assert (api["severity"], api["step"]) == ("critical", "after-reboot")
+    assert doctor("worknode2", view) == []
+
+
+def test_a_kubernetes_host_missing_from_the_nodes_is_reported() -> None:
+    missing = by_check(doctor("worknode3"))["node-registered"]
+    assert missing["command"] == "kubemedic bootstrap -c acme --tags kubernetes-join --limit worknode3"
+    assert "node-registered" not in by_check(checks.evaluate(
+        "nfs1", {**copy.deepcopy(HEALTHY), "cluster": cluster_view()},
+        {**SETTINGS, "groups": ["nfs_server"], "first_master": "master1"}))
+
+
+def test_node_name_differs_from_the_inventory_name() -> None:
+    found = by_check(doctor("gpu-a", node_name="worknode2"))
+    assert "node-ready" in found and found["node-ready"]["command"].endswith("--limit gpu-a")
+
+
+def test_cluster_not_read_means_no_cluster_finding() -> None:
+    probe = copy.deepcopy(HEALTHY)
+    assert checks.evaluate("master1", probe, {**SETTINGS, "first_master": "master1",
+                                              "groups": ["masters"]}) == []
+
+
+def test_deployment_of_a_pod() -> None:
+    pods = cluster.pods_by_key(cluster_view()["pods"])
+    rgw = cluster.pod_ref(pods[("rook-ceph", "rook-ceph-rgw-my-store-a-6d8f7c9b5d-x2kqp")])
+    assert (rgw.deployment, rgw.object_store, rgw.node) == (
+        "rook-ceph-rgw-my-store-a", "my-store", "worknode1")
+    job = cluster.pod_ref(pods[("default", "cuda-smoke-7rq4m")])
+    assert job.deployment is None  # a Job's pod: no Deployment to patch
+    daemon = cluster.pod_ref(pods[("kube-system", "nvidia-device-plugin-daemonset-8k2xw")])
+    assert daemon.deployment is None
+    assert cluster.guess_ref("portal", "portal-web-5c7d9f8b6c-pv9wz").deployment == "portal-web"
+    assert cluster.guess_ref("storage", "minio-0").deployment is None
