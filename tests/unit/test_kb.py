@@ -183,7 +183,8 @@ def test_kb_file_is_data_with_documented_fields() -> None:
     raw = yaml.safe_load(resources.files("kubemedic.data").joinpath("kb/signatures.yml")
                          .read_text())
     allowed = {"id", "patterns", "near", "near_lines", "cause", "step", "fix", "severity",
-               "priority", "sources", "seeds", "examples", "also"}
+               "priority", "sources", "seeds", "examples", "also", "repair", "context", "unless",
+               "weight"}
     for entry in raw:
         assert set(entry) <= allowed, f"{entry['id']}: unknown fields {set(entry) - allowed}"
 

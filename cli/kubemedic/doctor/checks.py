@@ -354,8 +354,11 @@ def _check_logs(ctx: _Ctx, probe: dict[str, Any]) -> None:
         for match in kb.match_text(text, source=source):
             sig = match.signature
             times = f" ({match.count}x)" if match.count > 1 else ""
-            ctx.add(f"log:{sig.id}", sig.severity, match.evidence,
-                    f"{sig.cause} [{source} log{times}]", step=sig.step, fix=sig.fix)
+            # A weak match (below kb.MIN_CONFIDENCE) is only a hint, never a critical finding.
+            severity = sig.severity if match.convincing else "info"
+            weak = "" if match.convincing else f", weak match {match.confidence:.2f}"
+            ctx.add(f"log:{sig.id}", severity, match.evidence,
+                    f"{sig.cause} [{source} log{times}{weak}]", step=sig.step, fix=sig.fix)
 
 
 CHECKS = (_check_disks, _check_swap, _check_ntp, _check_services, _check_docker, _check_nfs,
