@@ -44,12 +44,10 @@ except ImportError:  # pragma: no cover - exercised by the fallback test via ENG
 
 try:
     import re._parser as _sre_parse  # Python 3.11+
-    from re._constants import (BRANCH, IN, LITERAL, MAX_REPEAT, MIN_REPEAT, POSSESSIVE_REPEAT,
-                               SUBPATTERN)
+    from re._constants import BRANCH, IN, LITERAL, MAX_REPEAT, MIN_REPEAT, POSSESSIVE_REPEAT, SUBPATTERN
 except ImportError:  # pragma: no cover - Python < 3.11
     import sre_parse as _sre_parse  # type: ignore[no-redef]
-    from sre_constants import (BRANCH, IN, LITERAL, MAX_REPEAT, MIN_REPEAT,  # type: ignore
-                               SUBPATTERN)
+    from sre_constants import BRANCH, IN, LITERAL, MAX_REPEAT, MIN_REPEAT, SUBPATTERN  # type: ignore
     POSSESSIVE_REPEAT = MAX_REPEAT
 
 SEVERITIES = ("critical", "warning", "info")
@@ -74,15 +72,26 @@ MAX_LINE_BYTES = 64 << 10
 MAX_LINES_KEPT = 100
 # Prefilter literals: lower-case pieces of these characters (normalisation never changes them).
 MIN_LITERAL = 3
-LITERALS_PER_PATTERN = 3
+LITERALS_PER_PATTERN = 1
+MIN_STRENGTH = 3.5
+PHRASE_BONUS = 1.5
 _PIECE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_.:/=-")
 # Words in nearly every runtime log line: a poor prefilter literal when a pattern has a better one.
-_COMMON = frozenset("""error errors failed failure kubelet docker dockerd containerd level
-    warning info debug connection image images container containers service server unable
-    cannot start started running kernel systemd process exited status with from that this time
-    create created desc code rpc unknown node pods default found exit while file such directory
-    open many will after could because down link device does have been true false
-    message reason type name""".split())
+_COMMON_WORDS = """
+    error errors failed failure kubelet docker dockerd containerd level warning info debug
+    connection image images container containers service server unable cannot start started
+    running kernel systemd process exited status with from that this time create created desc
+    code rpc unknown node pods default found exit while file such directory open many will
+    after could because down link device does have been true false message reason type name
+    registry volume volumes probe probetype prober unix socket mount namespace event events
+    error: code: pod= msg= level= time= k8s.io successfully space runtime response daemon
+    result already exists refused task
+"""
+_COMMON = frozenset(_COMMON_WORDS.split())
+# A line that starts like a new log record is never the continuation of a wrapped line.
+_RECORD_START = re.compile(
+    r"^(?:[A-Z][a-z]{2} [ \d]\d \d\d:|\d{4}-\d\d-\d\d[T ]|\d{4}/\d\d/\d\d |\[ *\d+\.\d+\]|"
+    r"\[[A-Z][a-z]{2} |[IWEF]\d{4} \d\d:|time=\"|level=|[A-Z]{4}\[\d{4}|<\d+>)")
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 _HEX_ID = re.compile(r"(?<![0-9a-fA-F])[0-9a-fA-F]{12,}(?![0-9a-fA-F])")
@@ -239,8 +248,8 @@ def _check_repair(sid: str, where: str, repair: Any) -> str | None:
     if repair is None:
         return None
     repair = str(repair)
-    if repair in OTHER_REPAIRS or repair.removeprefix("bootstrap:") in BOOTSTRAP_TAGS and \
-            repair.startswith("bootstrap:"):
+    tag = repair.removeprefix("bootstrap:")
+    if repair in OTHER_REPAIRS or (repair.startswith("bootstrap:") and tag in BOOTSTRAP_TAGS):
         return repair
     choices = [f"bootstrap:{tag}" for tag in BOOTSTRAP_TAGS] + list(OTHER_REPAIRS)
     raise KnowledgeBaseError(f"{where}: {sid}: repair must be one of {', '.join(choices)}")
@@ -332,17 +341,22 @@ def by_id(signature_id: str) -> Signature:
 # Prefilter literals
 
 def _pieces(chars: list[int]) -> list[str]:
-    """Split a run of literal characters into prefilter-safe lower-case pieces."""
+    """Split a run of literal characters into prefilter-safe lower-case pieces.
+
+    A piece may hold single spaces (the prefilter lets any run of blanks stand for one), never
+    quotes, brackets or other characters that normalisation rewrites.
+    """
     out, word = [], []
     for code in chars:
         char = chr(code).lower()
-        if char in _PIECE_CHARS:
+        if char in _PIECE_CHARS or char == " ":
             word.append(char)
         else:
             out.append("".join(word))
             word = []
     out.append("".join(word))
-    return [piece for piece in out if len(piece) >= MIN_LITERAL]
+    pieces = (" ".join("".join(piece).split()) for piece in out)
+    return [piece for piece in pieces if len(piece) >= MIN_LITERAL]
 
 
 def _facts(items: Any) -> list[frozenset[str]]:
@@ -370,7 +384,7 @@ def _facts(items: Any) -> list[frozenset[str]]:
                 if not options:
                     chosen = []
                     break
-                chosen.append(max(options, key=lambda fact: min(map(len, fact))))
+                chosen.append(max(options, key=_strength))
             if chosen:
                 facts.append(frozenset().union(*chosen))
         elif op is IN and len(arg) == 1 and arg[0][0] is LITERAL:
@@ -382,21 +396,26 @@ def _facts(items: Any) -> list[frozenset[str]]:
 def literals_of(regex: re.Pattern[str]) -> tuple[str, ...]:
     """Prefilter literals of one pattern: a line it matches holds at least one of them.
 
-    The longest few required pieces count (so a line broken by wrapping still holds one of
-    them), never words found in nearly every log line when the pattern has a better one. Empty: the pattern has no usable
+    The longest required piece counts (`LITERALS_PER_PATTERN`), never a word found in nearly
+    every log line when the pattern has a better one. Empty: the pattern has no usable
     literal and is tried on every line (slow; tests/unit/test_kb.py refuses that for the KB).
     """
     facts = _facts(_sre_parse.parse(regex.pattern, regex.flags))
-
-    def weak(fact: frozenset[str]) -> bool:
-        return any(len(word) < 4 or word.strip(":/=.-_") in _COMMON for word in fact)
-
-    def strength(fact: frozenset[str]) -> int:
-        return -min(map(len, fact))
-
-    good = sorted((fact for fact in facts if not weak(fact)), key=strength)[:LITERALS_PER_PATTERN]
-    chosen = good or sorted(facts, key=strength)[:1]
+    good = sorted((fact for fact in facts if _strength(fact) >= MIN_STRENGTH),
+                  key=lambda fact: -_strength(fact))[:LITERALS_PER_PATTERN]
+    chosen = good or sorted(facts, key=lambda fact: -_strength(fact))[:1]
     return tuple(sorted(set().union(*chosen))) if chosen else ()
+
+
+def _strength(fact: frozenset[str]) -> float:
+    """How rare a literal set is likely to be in a log: its weakest member's specific length
+    (words of nearly every log line count 30 %, words under 4 characters not at all)."""
+    def one(piece: str) -> float:
+        words = [word for word in piece.split() if len(word) >= MIN_LITERAL + 1]
+        # a phrase is rarer than its words: each further word adds PHRASE_BONUS
+        return sum(len(word) * (0.3 if word.strip(":/=.-_") in _COMMON else 1.0)
+                   for word in words) + PHRASE_BONUS * max(0, len(words) - 1)
+    return min(one(piece) for piece in fact)
 
 
 def _trie(words: Iterable[str]) -> str:
@@ -416,7 +435,9 @@ def _trie(words: Iterable[str]) -> str:
         body = alternatives[0] if len(alternatives) == 1 else "(?:" + "|".join(alternatives) + ")"
         return f"(?:{body})?" if "" in node else body
 
-    return build(root)
+    # a blank in a literal stands for any run of blanks (normalisation collapses them), or none
+    # (a line wrapped at that blank, seen with its newline removed)
+    return build(root).replace("\\ ", "[ \\t]*")
 
 
 ENGINE = "re2" if _re2 is not None else "re"
@@ -438,14 +459,62 @@ class Prefilter:
         else:
             self.regex = re.compile(source)
 
+        # Per candidate line (short): every literal, overlapping ones included (lookahead), and
+        # the literals contained in each one found.
+        self.line_regex = re.compile(b"(?=(" + source + b"))") if words else None
+        # what a match found -> the literals it holds (keyed without blanks: see _trie)
+        self.within: dict[bytes, set[str]] = {}
+        for word in words:
+            self.within.setdefault(_key(word.encode()), set()).update(
+                other for other in words if other in word)
+
     def positions(self, data: bytes) -> Iterator[int]:
         if self.regex is None:
             return iter(())
         return (m.start() for m in self.regex.finditer(data))
 
+    def broken(self, data: bytes) -> Iterator[tuple[int, bytes]]:
+        """(position in `data`, literal) of literals broken across a line end, as a terminal or
+        a mail client wraps: inside a word or at a blank (a literal's blanks may be absent in the
+        prefilter, so one view of the data without its newlines finds both)."""
+        if self.regex is None:
+            return
+        joined = data.replace(b"\n", b"")
+        original = joined_at = 0   # a position in `data` and the same character in `joined`
+        for m in self.regex.finditer(joined):
+            start = _unjoin(data, original, joined_at, m.start())
+            last = _unjoin(data, start, m.start(), m.end() - 1)
+            original, joined_at = last, m.end() - 1
+            if last - start != m.end() - 1 - m.start():
+                yield start, m.group()
+
+    def literals_in(self, line_low: bytes) -> set[str]:
+        if self.line_regex is None:
+            return set()
+        found: set[str] = set()
+        for m in self.line_regex.finditer(line_low):
+            found |= self.within[_key(m.group(1))]
+        return found
+
 
 # ---------------------------------------------------------------------------------------------
 # Matching
+
+def _key(found: bytes) -> bytes:
+    return found.replace(b" ", b"").replace(b"\t", b"")
+
+
+def _unjoin(data: bytes, original: int, joined_at: int, target: int) -> int:
+    """Position in `data` of the character at `target` in data-without-newlines, walking forward
+    from a known pair (original, joined_at); C-level counting only."""
+    base = original + (target - joined_at)
+    position = base
+    while True:
+        found = base + data.count(b"\n", original, position + 1)
+        if found == position:
+            return position
+        position = found
+
 
 class _Compiled:
     """The signatures that apply to one source, with their prefilter."""
@@ -485,6 +554,9 @@ class _Lines:
         if index not in self._text:
             self._text[index] = self.raw[index][:MAX_LINE_BYTES].decode("utf-8", "replace")
         return self._text[index]
+
+    def starts_record(self, index: int) -> bool:
+        return bool(_RECORD_START.match(self.text(index)))
 
     def norm(self, index: int) -> str:
         if index not in self._norm:
@@ -551,6 +623,10 @@ class Scanner:
         new_block = b"\n".join(lines.raw[offset:])
         lowered = new_block.lower()
         hits: list[int] = []
+        broken: dict[int, set[str]] = {}
+        for position, literal in compiled.prefilter.broken(lowered):
+            at = offset + lowered.count(b"\n", 0, position)
+            broken.setdefault(at, set()).update(compiled.prefilter.within[_key(literal)])
         index, last_newline = offset, 0
         for position in compiled.prefilter.positions(lowered):
             if position < last_newline:
@@ -562,10 +638,10 @@ class Scanner:
             index += 1 if end >= 0 else 0
         if compiled.unfiltered:
             hits = list(range(offset, len(lines)))
-        for index in hits:
-            line_low = lines.raw[index][:MAX_LINE_BYTES].lower().decode("utf-8", "replace")
-            rules = {pair for literal, pairs in compiled.by_literal.items()
-                     if literal in line_low for pair in pairs}
+        for index in sorted(set(hits) | set(broken)):
+            line_low = lines.raw[index][:MAX_LINE_BYTES].lower()
+            literals = compiled.prefilter.literals_in(line_low) | broken.get(index, set())
+            rules = {pair for literal in literals for pair in compiled.by_literal[literal]}
             rules.update(compiled.unfiltered)
             for si in sorted({si for si, _ in rules}):
                 sig = compiled.signatures[si]
@@ -577,6 +653,8 @@ class Scanner:
         for start in range(index, max(-1, index - JOIN_LINES - 1), -1):
             if base + start < self.next_free.get(sig.id, 0):
                 return
+            if start != index and lines.starts_record(start + 1):
+                return   # the line after `start` begins a record: not a wrapped continuation
             hit = _hit(rules, lines, start, wrapped_only=start != index)
             if hit is None:
                 continue
@@ -623,7 +701,8 @@ def _hit(rules: list[Pattern], lines: _Lines, index: int, wrapped_only: bool = F
             return max(alone), index
     joined, first_len = line, len(line)
     for extra in range(1, JOIN_LINES + 1):
-        if index + extra >= len(lines) or not lines.norm(index + extra):
+        if index + extra >= len(lines) or not lines.norm(index + extra) or \
+                lines.starts_record(index + extra):
             break
         for glue in (" ", ""):
             candidate = joined + glue + lines.norm(index + extra)
@@ -653,24 +732,76 @@ def rank(matches: list[Match]) -> list[Match]:
     return sorted(matches, key=lambda m: (not m.convincing, -m.rank_score, m.line))
 
 
-def match_stream(stream: BinaryIO, source: str = "any",
+class LogInputError(ValueError):
+    """A log cannot be read as text (missing, a directory, binary, unreadable): named in the
+    message; `kubemedic explain` exits 2 with it."""
+
+
+# How much of the input is sniffed: NUL bytes there mean binary (refused); bytes that are not
+# UTF-8 there are reported (and replaced, U+FFFD, wherever a line is matched).
+SNIFF_BYTES = 64 << 10
+
+
+@dataclass
+class ScanResult:
+    matches: list[Match]
+    lines: int
+    bytes: int
+    notes: list[str] = field(default_factory=list)
+
+
+def _sniff(head: bytes, name: str) -> list[str]:
+    if b"\0" in head:
+        raise LogInputError(
+            f"{name}: looks binary (NUL bytes in its first {len(head)} bytes), not a text log; "
+            "decompress it first (zcat/xzcat), export a journal with `journalctl -o short`")
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 4:   # not merely a character cut at the sniff boundary
+            return [f"{name}: not valid UTF-8 (first bad byte at offset {exc.start}); "
+                    "undecodable bytes are replaced (U+FFFD) in what is matched"]
+    return []
+
+
+def match_stream(stream: BinaryIO, name: str = "<stdin>", source: str = "any",
                  signatures: tuple[Signature, ...] | None = None,
-                 engine: str | None = None) -> tuple[list[Match], Scanner]:
-    """Match a binary stream block by block; returns the matches and the scanner (counts)."""
+                 engine: str | None = None) -> ScanResult:
+    """Match a binary stream block by block (memory bounded by BLOCK_BYTES, whatever the size).
+
+    Raises LogInputError when the start of the stream is binary or it cannot be read.
+    """
     scanner = Scanner(source, signatures, engine)
-    while True:
-        block = stream.read(BLOCK_BYTES)
-        if not block:
-            break
-        scanner.feed(block)
-    return scanner.result(), scanner
+    notes: list[str] = []
+    first = True
+    try:
+        while True:
+            block = stream.read(BLOCK_BYTES)
+            if not block:
+                break
+            if first:
+                notes = _sniff(block[:SNIFF_BYTES], name)
+                first = False
+            scanner.feed(block)
+    except OSError as exc:
+        raise LogInputError(f"{name}: cannot read: {exc.strerror or exc}") from exc
+    return ScanResult(scanner.result(), scanner.lines, scanner.bytes, notes)
 
 
 def match_file(path: str | Path, source: str = "any",
                signatures: tuple[Signature, ...] | None = None,
-               engine: str | None = None) -> tuple[list[Match], Scanner]:
-    with open(path, "rb") as stream:
-        return match_stream(stream, source, signatures, engine)
+               engine: str | None = None) -> ScanResult:
+    """Match a log file; LogInputError (naming the file) when it cannot be read as text."""
+    name = str(path)
+    target = Path(path)
+    if target.is_dir():
+        raise LogInputError(f"{name}: is a directory, not a log file")
+    try:
+        stream = target.open("rb")
+    except OSError as exc:
+        raise LogInputError(f"{name}: cannot read: {exc.strerror or exc}") from exc
+    with stream:
+        return match_stream(stream, name, source, signatures, engine)
 
 
 def match_text(text: str, source: str = "any",
