@@ -468,15 +468,14 @@ class Prefilter:
             self.within.setdefault(_key(word.encode()), set()).update(
                 other for other in words if other in word)
 
-    def positions(self, data: bytes) -> Iterator[int]:
-        if self.regex is None:
-            return iter(())
-        return (m.start() for m in self.regex.finditer(data))
+    def hits(self, data: bytes) -> Iterator[tuple[int, bytes | None]]:
+        """Every literal occurrence in `data`, in order: (its position in `data`, the literal
+        when a line end breaks it, else None).
 
-    def broken(self, data: bytes) -> Iterator[tuple[int, bytes]]:
-        """(position in `data`, literal) of literals broken across a line end, as a terminal or
-        a mail client wraps: inside a word or at a blank (a literal's blanks may be absent in the
-        prefilter, so one view of the data without its newlines finds both)."""
+        One pass over `data` without its newlines: a literal broken where a terminal or a mail
+        client wrapped the line (inside a word, or at a blank: a literal's blanks may be absent
+        in the prefilter) is found as well as a whole one.
+        """
         if self.regex is None:
             return
         joined = data.replace(b"\n", b"")
@@ -485,8 +484,7 @@ class Prefilter:
             start = _unjoin(data, original, joined_at, m.start())
             last = _unjoin(data, start, m.start(), m.end() - 1)
             original, joined_at = last, m.end() - 1
-            if last - start != m.end() - 1 - m.start():
-                yield start, m.group()
+            yield start, (m.group() if last - start != m.end() - 1 - m.start() else None)
 
     def literals_in(self, line_low: bytes) -> set[str]:
         if self.line_regex is None:
@@ -623,22 +621,18 @@ class Scanner:
         new_block = b"\n".join(lines.raw[offset:])
         lowered = new_block.lower()
         hits: list[int] = []
-        broken: dict[int, set[str]] = {}
-        for position, literal in compiled.prefilter.broken(lowered):
-            at = offset + lowered.count(b"\n", 0, position)
-            broken.setdefault(at, set()).update(compiled.prefilter.within[_key(literal)])
-        index, last_newline = offset, 0
-        for position in compiled.prefilter.positions(lowered):
-            if position < last_newline:
-                continue
-            index += lowered.count(b"\n", last_newline, position)
-            end = lowered.find(b"\n", position)
-            last_newline = len(lowered) if end < 0 else end + 1
-            hits.append(index)
-            index += 1 if end >= 0 else 0
+        broken: dict[int, set[str]] = {}   # line -> literals that start there, broken by wrapping
+        index, counted = offset, 0
+        for position, literal in compiled.prefilter.hits(lowered):
+            index += lowered.count(b"\n", counted, position)
+            counted = position
+            if not hits or hits[-1] != index:
+                hits.append(index)
+            if literal is not None:
+                broken.setdefault(index, set()).update(compiled.prefilter.within[_key(literal)])
         if compiled.unfiltered:
             hits = list(range(offset, len(lines)))
-        for index in sorted(set(hits) | set(broken)):
+        for index in hits:
             line_low = lines.raw[index][:MAX_LINE_BYTES].lower()
             literals = compiled.prefilter.literals_in(line_low) | broken.get(index, set())
             rules = {pair for literal in literals for pair in compiled.by_literal[literal]}
