@@ -183,7 +183,8 @@ def test_kb_file_is_data_with_documented_fields() -> None:
     raw = yaml.safe_load(resources.files("kubemedic.data").joinpath("kb/signatures.yml")
                          .read_text())
     allowed = {"id", "patterns", "near", "near_lines", "cause", "step", "fix", "severity",
-               "priority", "sources", "seeds", "examples", "also"}
+               "priority", "sources", "seeds", "examples", "also", "repair", "context", "unless",
+               "weight"}
     for entry in raw:
         assert set(entry) <= allowed, f"{entry['id']}: unknown fields {set(entry) - allowed}"
 
@@ -219,3 +220,205 @@ def test_explain_unreadable_file_is_usage_error(tmp_path) -> None:
     result = CliRunner().invoke(cli, ["explain", str(tmp_path / "missing.log")])
     assert result.exit_code == 2
     assert "cannot read" in result.output
+
+
+# ---- the scored matcher, its prefilter and streaming ------------------------------------------
+
+def test_every_kb_pattern_has_a_prefilter_literal() -> None:
+    # a pattern without one is tried on every line of every log (slow): refuse it in the KB
+    bare = [f"{s.id}: {r.regex.pattern}" for s in SIGNATURES for r in s.rules if not r.literals]
+    assert not bare, bare
+
+
+def test_prefilter_literals_are_required_by_their_pattern() -> None:
+    for signature in SIGNATURES:
+        for example in signature.examples:
+            low = kb.normalise(example).lower()
+            for rule in signature.rules:
+                if rule.regex.search(kb.normalise(example)):
+                    assert any(lit.replace(" ", "") in low.replace(" ", "")
+                               for lit in rule.literals), (signature.id, rule.regex.pattern)
+
+
+def test_both_prefilter_engines_give_the_same_answers() -> None:
+    if kb._re2 is None:
+        pytest.skip("google-re2 not installed: only the re engine exists")
+    text = "\n".join(e for s in SIGNATURES for e in s.examples) + "\nnoise line\n" * 50
+    assert [(m.signature.id, m.count, m.line) for m in kb.match_text(text, engine="re")] == \
+        [(m.signature.id, m.count, m.line) for m in kb.match_text(text, engine="re2")]
+
+
+def test_weak_matches_are_listed_but_are_no_answer() -> None:
+    # an image without bash gives this error too: alone it is a hint, not a diagnosis
+    text = ('Error response from daemon: failed to create task for container: OCI runtime '
+            'create failed: runc create failed: exec: "bash": executable file not found in $PATH')
+    matches = kb.match_text(text)
+    assert [m.signature.id for m in matches] == ["exec-bash-not-found"]
+    assert not matches[0].convincing and kb.best(matches) is None
+
+
+def test_unless_vetoes_and_negative_context_lowers() -> None:
+    expired = ("Unable to connect to the server: x509: certificate has expired or is not yet "
+               "valid: current time 2023-03-31T09:11:37+03:00 is after 2023-03-25T05:32:30Z")
+    assert kb.best(kb.match_text(expired)) is None
+    early = expired.replace("is after", "is before")
+    assert kb.best(kb.match_text(early)).signature.label == "ntp"
+    recovered = "nfs: server nas1 not responding, still trying\nnfs: server nas1 OK"
+    assert kb.best(kb.match_text(recovered)) is None
+    assert kb.best(kb.match_text("nfs: server nas1 not responding, still trying")
+                   ).signature.label == "nfs-remount"
+
+
+def test_repair_names_bootstrap_tags_heal_and_hardware_support() -> None:
+    by = {s.id: s for s in SIGNATURES}
+    assert by["nvidia-smi-not-found"].label == "nvidia-runtime"
+    assert by["nvidia-smi-not-found"].command("acme", "gpu1") == \
+        "kubemedic bootstrap -c acme --tags nvidia-runtime --limit gpu1"
+    assert by["pause-sandbox-image"].label == "pause-image"
+    entry = {"id": "x", "patterns": ["a"], "cause": "c", "step": None, "severity": "info",
+             "examples": ["a"]}
+    assert kb.parse_entries([{**entry, "repair": "heal", "fix": "kubemedic heal -c {customer}"}],
+                            "kb/t.yml")[0].label == "heal"
+    # a fix naming a bootstrap tag (the format other KB files use) maps to that tag
+    assert kb.parse_entries([{**entry, "fix": "kubemedic bootstrap -c {customer} --tags "
+                              "ascend-runtime --limit {host}"}], "kb/t.yml")[0].label == \
+        "ascend-runtime"
+    with pytest.raises(kb.KnowledgeBaseError, match="repair must be one of"):
+        kb.parse_entries([{**entry, "repair": "bootstrap:nope"}], "kb/t.yml")
+    with pytest.raises(kb.KnowledgeBaseError, match="weight must be a number"):
+        kb.parse_entries([{**entry, "step": "s", "patterns": [{"re": "a", "weight": 2}]}],
+                         "kb/t.yml")
+
+
+def test_every_kb_file_is_read(tmp_path, monkeypatch) -> None:
+    # another KB file (e.g. kb/nvidia.yml) in the same format is loaded with signatures.yml
+    from importlib import resources
+
+    folder = tmp_path / "kb"
+    folder.mkdir()
+    real = resources.files("kubemedic.data").joinpath("kb/signatures.yml").read_text()
+    (folder / "signatures.yml").write_text(real)
+    (folder / "zz-extra.yml").write_text(yaml.safe_dump([{
+        "id": "extra-one", "patterns": ["frobnicator exploded"], "cause": "c", "step": None,
+        "fix": "kubemedic heal -c {customer} --limit {host}", "severity": "warning",
+        "seeds": ["003"], "examples": ["frobnicator exploded"]}]))
+
+    class Data:
+        def joinpath(self, name):
+            return folder
+
+    monkeypatch.setattr(kb.resources, "files", lambda package: Data())
+    kb.load.cache_clear()
+    try:
+        loaded = kb.load()
+        assert "extra-one" in {s.id for s in loaded} and len(loaded) == len(SIGNATURES) + 1
+        assert [m.signature.label for m in kb.match_text("the frobnicator exploded",
+                                                         signatures=loaded)] == ["heal"]
+    finally:
+        kb.load.cache_clear()
+
+
+def test_streaming_keeps_memory_bounded(monkeypatch) -> None:
+    import tracemalloc
+
+    monkeypatch.setattr(kb, "BLOCK_BYTES", 256 << 10)
+    noise = (b'Dec 01 10:00:00 n1 containerd[9]: time="2026-12-01T10:00:00Z" level=info '
+             b'msg="StartContainer returns successfully"\n') * 2000          # ~240 KB
+    needle = b"Dec 01 10:00:01 n1 kubelet[7]: running with swap on is not supported\n"
+    scanner = kb.Scanner()
+    tracemalloc.start()
+    for _ in range(32):                                                      # ~8 MB in all
+        scanner.feed(noise)
+    scanner.feed(needle)
+    _current, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    matches = scanner.result()
+    assert [m.signature.id for m in matches] == ["kubelet-swap-on"]
+    assert matches[0].line == 32 * 2000 + 1
+    assert peak < 3 * (256 << 10) + (2 << 20), peak   # a few blocks, not the whole input
+
+
+def test_an_endless_line_is_cut_not_accumulated(monkeypatch) -> None:
+    monkeypatch.setattr(kb, "BLOCK_BYTES", 64 << 10)
+    scanner = kb.Scanner()
+    for _ in range(64):
+        scanner.feed(b"x" * (64 << 10))
+        assert len(scanner.pending) <= 2 * (64 << 10)
+    assert scanner.result() == []
+
+
+# ---- explain on bad input: a clear message naming the input, exit 2, never a traceback ----------
+
+def _explain(*args, **kwargs):
+    return CliRunner().invoke(cli, ["explain", *args], **kwargs)
+
+
+def test_explain_directory_is_refused(tmp_path) -> None:
+    result = _explain(str(tmp_path))
+    assert result.exit_code == 2 and "is a directory" in result.output
+    assert str(tmp_path) in result.output and "Traceback" not in result.output
+
+
+def test_explain_binary_file_is_refused(tmp_path) -> None:
+    blob = tmp_path / "core.gz"
+    blob.write_bytes(b"\x1f\x8b\x08\x00" + bytes(range(256)) * 10)
+    result = _explain(str(blob))
+    assert result.exit_code == 2 and "looks binary" in result.output and "core.gz" in result.output
+
+
+def test_explain_sparse_1gb_file_is_refused_quickly_without_reading_it(tmp_path) -> None:
+    import time
+
+    big = tmp_path / "huge.log"
+    with big.open("wb") as handle:
+        handle.truncate(1 << 30)        # 1 GiB of holes: nothing written to disk
+    start = time.monotonic()
+    result = _explain(str(big))
+    assert result.exit_code == 2 and "looks binary" in result.output
+    assert time.monotonic() - start < 30   # refused on the first block, not read to the end
+
+
+def test_explain_non_utf8_text_is_read_and_said(tmp_path) -> None:
+    log = tmp_path / "latin1.log"
+    log.write_bytes("Größe: 5\n".encode("latin-1") + b"failed to run Kubelet: running with "
+                    b"swap on is not supported\n")
+    result = _explain(str(log), "--json")
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.stdout)
+    assert answer["answer"] == "kubelet-swap-on" and "not valid UTF-8" in answer["notes"][0]
+    result = _explain(str(log))
+    assert result.exit_code == 0 and "not valid UTF-8" in result.stderr
+
+
+def test_explain_unreadable_file_names_it(tmp_path) -> None:
+    import os
+
+    log = tmp_path / "secret.log"
+    log.write_text("x\n")
+    log.chmod(0)
+    try:
+        if os.access(log, os.R_OK):
+            pytest.skip("running as root: every file is readable")
+        result = _explain(str(log))
+        assert result.exit_code == 2 and "secret.log: cannot read" in result.output
+    finally:
+        log.chmod(0o600)
+
+
+def test_explain_stdin_bytes_and_no_known_cause() -> None:
+    result = _explain("-", input=b"\xff\xfe garbage\nrpc.nfsd: writing fd to kernel failed: "
+                      b"errno 111 (Connection refused)\n")
+    assert result.exit_code == 0 and "nfs-reinstall" in result.output
+    result = _explain("-", input='OCI runtime create failed: exec: "bash": executable file not '
+                      'found in $PATH\n')
+    assert result.exit_code == 0 and "No known cause" in result.output
+    assert "weak hints" in result.output
+
+
+def test_explain_bad_kb_file_is_exit_2(monkeypatch) -> None:
+    def broken():
+        raise kb.KnowledgeBaseError("kb/nvidia.yml: x: bad regex '('")
+
+    monkeypatch.setattr(kb, "load", broken)
+    result = _explain("-", input="x\n")
+    assert result.exit_code == 2 and "kb/nvidia.yml" in result.output

@@ -176,38 +176,55 @@ def _explain_command(signature: kb.Signature) -> str | None:
 def explain(source: str, json_output: bool) -> None:
     """Match pasted logs (FILE, or - for stdin) against the knowledge base; no cluster needed.
 
-    Prints every known signature found, best first, with its cause, the evidence line and the
-    recovery step. Exit 0 (also when nothing matched: it says so), 2 if FILE cannot be read.
+    Prints every known signature found, best first, with its confidence, cause, the evidence
+    line and the repair command; "no known cause" when nothing is convincing. Reads any size
+    (streamed). Exit 0 (also when nothing matched), 2 if FILE cannot be read as a text log.
     """
-    if source == "-":
-        text = sys.stdin.read()
-        name = "<stdin>"
-    else:
-        try:
-            text = Path(source).read_text(encoding="utf-8", errors="replace")
-        except OSError as exc:
-            raise errors.KubemedicUsageError(f"{source}: cannot read: {exc.strerror}") from exc
-        name = source
-    matches = kb.match_text(text)
-    answer = [{**m.to_json(), "command": _explain_command(m.signature)} for m in matches]
+    try:
+        kb.load()
+        if source == "-":
+            name = "<stdin>"
+            scan = kb.match_stream(getattr(sys.stdin, "buffer", sys.stdin), name)
+        else:
+            name = source
+            scan = kb.match_file(source)
+    except (kb.LogInputError, kb.KnowledgeBaseError) as exc:
+        raise errors.KubemedicUsageError(str(exc)) from exc
+    answer = [{**m.to_json(), "command": _explain_command(m.signature)} for m in scan.matches]
+    best = kb.best(scan.matches)
     if json_output:
-        click.echo(json.dumps({"source": name, "lines": len(text.splitlines()),
-                               "matched": answer}, indent=2))
+        click.echo(json.dumps({"source": name, "lines": scan.lines, "bytes": scan.bytes,
+                               "answer": best.signature.id if best else None,
+                               "notes": scan.notes, "matched": answer}, indent=2))
         return
+    for note in scan.notes:
+        click.echo(f"note: {note}", err=True)
     console = _console()
+    convincing = [item for item in answer if item["convincing"]]
+    weak = [item for item in answer if not item["convincing"]]
+    summary = f"{name} ({scan.lines} lines, {len(kb.load())} signatures)"
     if not answer:
-        console.print(f"No known signature matched in {name} ({len(text.splitlines())} lines, "
-                      f"{len(kb.load())} signatures). Nothing here kubemedic recognises; "
-                      "run `kubemedic doctor -c CUSTOMER` on the cluster or add a signature to "
-                      "cli/kubemedic/data/kb/.")
+        console.print(f"No known signature matched in {summary}. Nothing here kubemedic "
+                      "recognises; run `kubemedic doctor -c CUSTOMER` on the cluster or add a "
+                      "signature to cli/kubemedic/data/kb/.")
         return
-    table = Table(title=f"kubemedic explain: {len(answer)} known signature(s) in {name}")
-    for column in ("#", "severity", "signature", "cause", "evidence (line)", "repair"):
-        table.add_column(column, overflow="fold")
-    for rank_no, item in enumerate(answer, 1):
-        style = SEVERITY_STYLE.get(item["severity"], "")
-        times = f" x{item['count']}" if item["count"] > 1 else ""
-        table.add_row(str(rank_no), f"[{style}]{item['severity']}[/]", item["id"], item["cause"],
-                      f"{item['evidence']} [dim](line {item['line']}{times})[/]",
-                      item["command"])
-    console.print(table)
+    if not convincing:
+        console.print(f"No known cause in {summary}: only weak hints, not a diagnosis:")
+    else:
+        table = Table(title=f"kubemedic explain: {len(convincing)} known cause(s) in {name}")
+        for column in ("#", "severity", "signature", "confidence", "cause", "evidence (line)",
+                       "repair"):
+            table.add_column(column, overflow="fold")
+        for rank_no, item in enumerate(convincing, 1):
+            style = SEVERITY_STYLE.get(item["severity"], "")
+            times = f" x{item['count']}" if item["count"] > 1 else ""
+            table.add_row(str(rank_no), f"[{style}]{item['severity']}[/]", item["id"],
+                          f"{item['confidence']:.2f}", item["cause"],
+                          f"{item['evidence']} [dim](line {item['line']}{times})[/]",
+                          item["command"])
+        console.print(table)
+        if weak:
+            console.print("Weak hints (below the confidence kubemedic acts on):")
+    for item in weak:
+        console.print(f"  {item['id']} ({item['confidence']:.2f}, line {item['line']}): "
+                      f"{item['cause']} [dim]{item['evidence']}[/]", highlight=False)

@@ -435,10 +435,11 @@ def _log_pod(probe: dict[str, Any], text: str) -> cluster.PodRef | None:
 
 
 def _add_signature(ctx: _Ctx, check: str, match: kb.Match, message: str,
-                   ref: cluster.PodRef | None = None) -> None:
+                   ref: cluster.PodRef | None = None, severity: str | None = None) -> None:
     sig = match.signature
     extravars, note = _pod_vars(ref) if sig.step in STEP_REQUIRED_VARS else ({}, "")
-    ctx.add(check, sig.severity, match.evidence, message + note, step=sig.step, fix=sig.fix,
+    ctx.add(check, severity or sig.severity, match.evidence, message + note, step=sig.step,
+            fix=sig.fix,
             extravars=extravars, subject=_subject(ref) if check[:4] != "log:" else None)
 
 
@@ -456,10 +457,13 @@ def _check_logs(ctx: _Ctx, probe: dict[str, Any]) -> None:
             continue
         for match in kb.match_text(text, source=source):
             times = f" ({match.count}x)" if match.count > 1 else ""
+            # A weak match (below kb.MIN_CONFIDENCE) is only a hint, never a critical finding.
+            weak = "" if match.convincing else f", weak match {match.confidence:.2f}"
             ref = (_log_pod(probe, match.evidence)
                    if match.signature.step in STEP_REQUIRED_VARS else None)
             _add_signature(ctx, f"log:{match.signature.id}", match,
-                           f"{match.signature.cause} [{source} log{times}]", ref)
+                           f"{match.signature.cause} [{source} log{times}{weak}]", ref,
+                           severity=None if match.convincing else "info")
 
 
 def _kubernetes_node(ctx: _Ctx) -> bool:

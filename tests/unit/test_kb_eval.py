@@ -1,0 +1,95 @@
+"""The knowledge base on real logs nobody here wrote: the held-out split of tests/data/logs.
+
+Runs benchmarks/kb_eval's own functions (one evaluation, two users) and asserts the targets on
+the held-out split. The signatures are written from the training split only; the test below that
+no signature example occurs in a held-out text keeps that honest.
+"""
+
+from __future__ import annotations
+
+import importlib.machinery
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+from kubemedic.doctor import kb
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "kb_eval"
+
+# Issue 13 asks for >= 90 % top-1 and <= 5 % of distractors given a repair on the held-out split.
+# The distractor target is met. The top-1 target is NOT reached honestly yet: the NVIDIA Xid
+# entries (label `heal`) wait for kb/nvidia.yml (the existing gpu-xid entry names no `kubemedic
+# heal` command, so it counts as a wrong repair) and a few labels have wordings the training split
+# does not show. This floor is the best honest figure reached (benchmarks/kb_eval, docs/doctor.md);
+# raise it as signatures improve, never lower it to pass.
+HELDOUT_TOP1_FLOOR = 0.77   # 54 of 70 on 1 December 2026
+DISTRACTOR_REPAIR_CEILING = 0.05
+
+
+@pytest.fixture(scope="module")
+def kb_eval():
+    loader = importlib.machinery.SourceFileLoader("kb_eval", str(SCRIPT))
+    spec = importlib.util.spec_from_loader("kb_eval", loader)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["kb_eval"] = module
+    try:
+        loader.exec_module(module)
+        yield module
+    finally:
+        sys.modules.pop("kb_eval", None)
+
+
+@pytest.fixture(scope="module")
+def corpus(kb_eval):
+    return kb_eval.corpus()
+
+
+@pytest.fixture(scope="module")
+def heldout_result(kb_eval, corpus):
+    return kb_eval.evaluate([e for e in corpus if e["split"] == "heldout"])
+
+
+def test_heldout_top1(heldout_result) -> None:
+    assert heldout_result["top1"] >= HELDOUT_TOP1_FLOOR, heldout_result["top1"]
+
+
+def test_heldout_distractors_mostly_get_no_repair(heldout_result) -> None:
+    assert heldout_result["distractors"] > 0
+    assert heldout_result["distractor_repair_rate"] <= DISTRACTOR_REPAIR_CEILING
+
+
+def test_every_label_counts(heldout_result, corpus) -> None:
+    # no label is left out of the figures (labels without any signature count as misses)
+    labels = {e["label"] for e in corpus if e["split"] == "heldout"}
+    assert labels <= set(heldout_result["labels"])
+    assert heldout_result["entries"] == sum(1 for e in corpus if e["split"] == "heldout")
+
+
+def test_the_evaluation_can_fail(kb_eval) -> None:
+    # a wrong label is a miss, a repair named for a distractor counts against the rate
+    entries = [{"id": "a", "label": "ntp", "text": "running with swap on is not supported"},
+               {"id": "b", "label": "none", "text": "mount.nfs: Connection timed out"},
+               {"id": "c", "label": "none", "text": "all good"}]
+    result = kb_eval.evaluate(entries)
+    assert result["top1"] == pytest.approx(1 / 3)
+    assert result["distractors_given_repair"] == 1
+    assert result["labels"]["ntp"]["recall"] == 0
+
+
+def test_no_signature_example_comes_from_a_heldout_entry(corpus) -> None:
+    heldout_texts = [e["text"] for e in corpus if e["split"] == "heldout"]
+    leaks = []
+    for signature in kb.load():
+        for example in signature.examples:
+            if any(example.strip() in text for text in heldout_texts):
+                leaks.append(f"{signature.id}: {example[:80]!r}")
+    assert not leaks, "examples copied from held-out entries:\n" + "\n".join(leaks)
+
+
+def test_errors_lists_training_misses_only(kb_eval, capsys, corpus) -> None:
+    kb_eval.main(["--errors"])
+    listed = {line.split('"')[3] for line in capsys.readouterr().out.splitlines() if line}
+    heldout_ids = {e["id"] for e in corpus if e["split"] == "heldout"}
+    assert not listed & heldout_ids
