@@ -249,7 +249,8 @@ def test_npu_collector_is_restarted_by_systemd_after_being_killed(lab) -> None:
 
 
 def test_heal_dry_run_changes_nothing_then_heal_reboots_by_policy(lab) -> None:
-    """Default policy (seed 003): Xid 62 -> cordon, drain, reboot, uncordon; Xid 13 -> notify."""
+    """Default policy (catalog classes): Xid 62 (reset) -> cordon, drain, reboot, uncordon;
+    Xid 13 (app) -> notify only."""
     lab.ssh(lab.n1, "mkdir -p /var/log/kubemedic-test && echo '[Thu Jul  4 11:09:40 2024] "
                     "NVRM: Xid (PCI:0000:3b:00): 13, Graphics Exception' "
                     "> /var/log/kubemedic-test/kern.log", check=True)
@@ -264,9 +265,9 @@ def test_heal_dry_run_changes_nothing_then_heal_reboots_by_policy(lab) -> None:
     assert all(c.startswith("get ") for c in _kubectl_calls(lab)[before_calls:])
     assert _boot_stamp(lab, lab.n3) == stamp
     decisions = {d["node"]: d for d in _summary(lab, "heal")["extra"]["heal"]["decisions"]}
-    assert decisions[lab.n3]["rule"] == "ecc-or-halt-reboot"
+    assert decisions[lab.n3]["rule"] == "xid-reset"
     assert [a["name"] for a in decisions[lab.n3]["actions"]] == ["cordon", "drain", "reboot"]
-    assert decisions[lab.n1]["rule"] == "global" and decisions[lab.n1]["status"] == "planned"
+    assert decisions[lab.n1]["rule"] == "xid-app" and decisions[lab.n1]["status"] == "planned"
     assert "NEEDS A HUMAN" in dry.stderr
 
     restarts = lab.watcher.restarts[lab.n3]
