@@ -126,7 +126,7 @@ def _all(*mutations):
     (_set("apt_sources|0|problem", "signed-by key /k.gpg is missing or empty"), {},
      ("apt-sources", "warning", "apt-sources-fix")),
     (_set("logs|kernel", "[ 99.1] NVRM: Xid (PCI:0000:3b:00): 79, pid=0, GPU has fallen off"),
-     {}, ("log:gpu-xid", "critical", None)),
+     {}, ("log:nvidia-xid-79", "critical", None)),
     (_set("logs|journal", "kubelet[7]: failed to run Kubelet: running with swap on is not "
                           "supported, please disable swap!"), {},
      ("log:kubelet-swap-on", "critical", "after-reboot")),

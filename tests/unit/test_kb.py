@@ -49,8 +49,8 @@ SEED_STRINGS = [
      "will be restarted", "liveness-restart-loop"),
     ("MESSAGE failed to save outputs: timed out waiting for the condition",
      "artifact-transfer-interrupted"),
-    ("NVRM: Xid (0000:03:00): 62, Channel 00000001", "gpu-xid"),
-    ("[四 7月 4 11:09:40 2024] NVRM: Xid (0000:03:00): 62, Channel 00000001", "gpu-xid"),
+    ("NVRM: Xid (0000:03:00): 62, Channel 00000001", "nvidia-xid"),
+    ("[四 7月 4 11:09:40 2024] NVRM: Xid (0000:03:00): 62, Channel 00000001", "nvidia-xid"),
     ("W: GPG error: https://download.docker.com/linux/ubuntu bionic InRelease: The following "
      "signatures couldn't be verified because the public key is not available: NO_PUBKEY "
      "7EA0A9C3F273FCD8", "apt-gpg-error"),
@@ -123,7 +123,7 @@ def test_matching_tolerates_line_wrapping() -> None:
                'ound in $PATH": unknown.')
     assert ids(wrapped) == ["exec-bash-not-found"]
     wrapped_xid = "kernel: NVRM: Xid (PCI:0000:3b:00): 79,\n pid=0, GPU has fallen off the bus."
-    assert ids(wrapped_xid) == ["gpu-xid"]
+    assert ids(wrapped_xid) == ["nvidia-xid"]
 
 
 def test_a_line_that_matches_alone_is_not_credited_to_the_line_before() -> None:
@@ -135,7 +135,7 @@ def test_occurrences_are_counted_and_best_match_comes_first() -> None:
     text = "\n".join(["shim reaped msg=\"shim reaped\""] * 3
                      + ["NVRM: Xid (0000:03:00): 48, Channel 1", "Too many open files"])
     matches = kb.match_text(text)
-    assert [m.signature.id for m in matches] == ["gpu-xid", "inotify-exhausted", "shim-reaped"]
+    assert [m.signature.id for m in matches] == ["nvidia-xid", "inotify-exhausted", "shim-reaped"]
     assert matches[-1].count == 3
 
 
@@ -149,7 +149,7 @@ def test_near_requires_context_for_generic_panics() -> None:
 
 def test_source_filter() -> None:
     assert ids("NVRM: Xid (0000:03:00): 62, Channel 1", source="journal") == []
-    assert ids("NVRM: Xid (0000:03:00): 62, Channel 1", source="kernel") == ["gpu-xid"]
+    assert ids("NVRM: Xid (0000:03:00): 62, Channel 1", source="kernel") == ["nvidia-xid"]
 
 
 def test_healthy_logs_match_nothing() -> None:

@@ -31,6 +31,7 @@ from kubemedic.doctor import checks, kb
 from kubemedic.engine.progress import Display
 from kubemedic.engine.records import write_summary
 from kubemedic.engine.runner import RunRequest, run_playbook
+from kubemedic.heal import xid
 from kubemedic.inventory.loader import load_and_validate
 from kubemedic.options import RunOptions, run_options
 
@@ -154,6 +155,15 @@ def doctor(opts: RunOptions, min_severity: str) -> None:
     click.get_current_context().exit(rc)
 
 
+def _xid_item(finding: dict[str, Any]) -> dict[str, Any]:
+    """An explain answer entry for one Xid code (kubemedic.heal.xid.findings)."""
+    return {"id": finding["id"], "severity": finding["severity"],
+            "cause": f"{finding['cause']} -> {finding['action']}", "step": None,
+            "fix": finding["command"], "evidence": finding["evidence"], "line": finding["line"],
+            "count": finding["count"], "xid": finding["code"], "xid_class": finding["xid_class"],
+            "command": finding["command"]}
+
+
 @click.command()
 @click.argument("source", required=False, default="-")
 @click.option("--json", "json_output", is_flag=True, help="Machine-readable answer.")
@@ -173,11 +183,15 @@ def explain(source: str, json_output: bool) -> None:
             raise errors.KubemedicUsageError(f"{source}: cannot read: {exc.strerror}") from exc
         name = source
     matches = kb.match_text(text)
-    answer = [{**m.to_json(), "command": (f"kubemedic recover {m.signature.step} -c CUSTOMER "
-                                          "--limit HOST" if m.signature.step
-                                          else (m.signature.fix or "").format(
-                                              customer="CUSTOMER", host="HOST"))}
-              for m in matches]
+    answer = []
+    for m in matches:
+        if m.signature.id in xid.KB_SIGNATURES:  # one finding per Xid code, by NVIDIA's catalog
+            answer.extend({**m.to_json(), **_xid_item(f)} for f in xid.findings(text))
+            continue
+        answer.append({**m.to_json(), "command": (
+            f"kubemedic recover {m.signature.step} -c CUSTOMER --limit HOST" if m.signature.step
+            else (m.signature.fix or "").format(customer="CUSTOMER", host="HOST"))})
+    answer.sort(key=lambda item: kb.SEVERITY_RANK[item["severity"]])  # stable: rank kept
     if json_output:
         click.echo(json.dumps({"source": name, "lines": len(text.splitlines()),
                                "matched": answer}, indent=2))

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubemedic.doctor import kb
+from kubemedic.heal import xid
 
 DEFAULTS: dict[str, Any] = {
     "customer": "CUSTOMER",
@@ -353,9 +354,21 @@ def _check_logs(ctx: _Ctx, probe: dict[str, Any]) -> None:
             continue
         for match in kb.match_text(text, source=source):
             sig = match.signature
+            if sig.id in xid.KB_SIGNATURES:
+                _xid_findings(ctx, text, source)
+                continue
             times = f" ({match.count}x)" if match.count > 1 else ""
             ctx.add(f"log:{sig.id}", sig.severity, match.evidence,
                     f"{sig.cause} [{source} log{times}]", step=sig.step, fix=sig.fix)
+
+
+def _xid_findings(ctx: _Ctx, text: str, source: str) -> None:
+    """One finding per Xid code with the action its catalog class needs (NVIDIA's Xid catalog)."""
+    for found in xid.findings(text, ctx.settings["customer"], ctx.host):
+        times = f" ({found['count']}x)" if found["count"] > 1 else ""
+        ctx.add(f"log:{found['id']}", found["severity"], found["evidence"],
+                f"{found['cause']} -> {found['action']} [{source} log{times}]",
+                fix=found["command"])
 
 
 CHECKS = (_check_disks, _check_swap, _check_ntp, _check_services, _check_docker, _check_nfs,
