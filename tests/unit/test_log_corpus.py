@@ -59,8 +59,8 @@ def entries() -> list[tuple[Path, dict]]:
     return [(path, entry) for path in FILES for entry in _load(path)]
 
 
-def test_recover_steps_are_the_23_known_steps():
-    assert len(_recover_step_names()) == 23
+def test_recover_steps_are_the_24_known_steps():
+    assert len(_recover_step_names()) == 24
 
 
 def test_corpus_directory_has_files():

@@ -187,7 +187,7 @@ def _write_inventory(target: Path, info: LabInfo) -> None:
         # What the lab cannot run (no kubeadm/kubelet, no GPU/NPU, no offline bundle): plain
         # `kubemedic bootstrap -c <lab>` converges everything else.
         "cluster_bootstrap_skip_tags": ["offline_images", "nvidia_driver", "ascend_driver",
-                                        "nvidia_runtime", "kubernetes_node",
+                                        "nvidia_runtime", "ascend-runtime", "kubernetes_node",
                                         "kubernetes_control_plane", "kubernetes_join"],
         "ansible_user": "root",
         "ansible_ssh_private_key_file": info.key,
