@@ -65,7 +65,10 @@ def pairs(findings) -> set[tuple[str, str, str | None]]:
 
 def test_healthy_node_has_no_finding() -> None:
     assert run() == []
-    assert run(accelerator="ascend", groups=["npu"]) == []
+    assert run(_set("docker|default_runtime", "ascend"), accelerator="ascend",
+               groups=["npu"]) == []
+    assert pairs(run(accelerator="ascend", groups=["npu"])) == {
+        ("ascend-default-runtime", "critical", "ascend-runtime")}
 
 
 def _set(path: str, value: Any):
@@ -117,9 +120,11 @@ def _all(*mutations):
     (_all(_set("kernel|accelerator_modules|nvidia", []), _set("docker|default_runtime", "nvidia")),
      {"accelerator": "nvidia", "groups": ["gpu"]},
      ("accelerator-modules", "critical", "kernel-driver")),
-    (_set("kernel|devdrv_class", False), {"accelerator": "ascend", "groups": ["npu"]},
+    (_all(_set("kernel|devdrv_class", False), _set("docker|default_runtime", "ascend")),
+     {"accelerator": "ascend", "groups": ["npu"]},
      ("npu-devdrv-class", "critical", "kernel-driver")),
-    (_set("processes|npu_collector", []), {"accelerator": "ascend", "groups": ["npu"]},
+    (_all(_set("processes|npu_collector", []), _set("docker|default_runtime", "ascend")),
+     {"accelerator": "ascend", "groups": ["npu"]},
      ("npu-collector", "warning", "npu-collector")),
     (_set("nics|enp189s0f0|operstate", "down"), {}, ("nic-link", "critical", "nic-autoneg")),
     (_set("nics|enp189s0f0|autoneg", False), {}, ("nic-autoneg", "warning", "nic-autoneg")),
@@ -252,6 +257,7 @@ def test_oversized_container_logs_are_reported_even_with_docker_down() -> None:
 def test_skipped_checks_are_not_reported() -> None:
     def two(probe):
         probe["kernel"]["devdrv_class"] = False
+        probe["docker"]["default_runtime"] = "ascend"
         probe["logs"]["journal"] = 'msg="shim reaped"\ncleaning up after killed shim'
     npu = {"accelerator": "ascend", "groups": ["npu"]}
     assert {f["check"] for f in run(two, **npu)} == {

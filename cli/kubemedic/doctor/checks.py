@@ -39,6 +39,7 @@ DEFAULTS: dict[str, Any] = {
     "docker_log_max_bytes": 104857600,
     "npu_collector_process": "npu_collector",
     "check_nvidia_runtime": True,
+    "check_ascend_runtime": True,
     "mysql_backup_max_age_hours": 26,  # a running MySQL/MariaDB needs a dump at least this new
     "kb": True,
     "skip_checks": [],                 # check names (shell patterns) not reported
@@ -194,6 +195,13 @@ def _check_docker(ctx: _Ctx, probe: dict[str, Any]) -> None:
                 "docker's default runtime is not nvidia on a GPU node: containers fail with "
                 '`exec: "nvidia-smi": executable file not found`',
                 fix="kubemedic bootstrap -c {customer} --tags nvidia_runtime --limit {host}")
+    npu = s["accelerator"] == "ascend" or "npu" in s["groups"]
+    if npu and s["check_ascend_runtime"] and docker.get("default_runtime") != "ascend":
+        ctx.add("ascend-default-runtime", "critical",
+                f"default runtime: {docker.get('default_runtime') or 'runc (unset)'}",
+                "docker's default runtime is not ascend on an NPU node: the Ascend Docker "
+                "Runtime's hook does not mount /dev/davinci*, the driver and npu-smi into "
+                "containers", step="ascend-runtime")
     for item in probe.get("big_logs") or []:
         ctx.add("container-log-size", "warning", f"{item['path']}: {item['bytes']} bytes",
                 f"a container log is above the {s['docker_log_max_bytes']} byte limit "
