@@ -76,7 +76,10 @@ def test_kb_loads_and_ids_are_unique() -> None:
 
 @pytest.mark.parametrize("signature", SIGNATURES, ids=lambda s: s.id)
 def test_entry_is_complete(signature: kb.Signature) -> None:
-    assert signature.cause and signature.seeds and signature.examples
+    # seeds may be empty for entries written from public threads / vendor docs (kb/ascend.yml,
+    # kb/nvidia.yml cite their sources in comments)
+    assert signature.cause and signature.examples
+    assert all(isinstance(seed, str) and seed for seed in signature.seeds)
     assert signature.severity in kb.SEVERITIES
     if signature.step:
         assert signature.step in KNOWN_STEPS, f"{signature.id}: unknown step {signature.step}"
