@@ -8,9 +8,10 @@ ansible.builtin.reboot module, kubemedic's CLI and run records.
 TEST DOUBLES (no GPU, NPU, Kubernetes or kernel of their own here), all under tests/doubles/:
 - fake-kubectl on node1 (the first master) records every call and keeps node state in a file;
 - fake-nvidia-installer.run / fake-nvidia-smi, fake-ascend.run / fake-npu-smi stand in for the
-  vendor installers and tools; their "kernel side" (module version, /dev/davinci*,
-  devdrv-class) lives on tmpfs (/run, /dev) so it vanishes on a reboot like a module built for
-  another kernel;
+  vendor installers and tools; fake-ascend-docker-runtime.run for Huawei's Ascend Docker Runtime
+  installer (its runtime hands every call to runc: docker is real, the NPU hook is not); the
+  drivers' "kernel side" (module version, /dev/davinci*, devdrv-class) lives on tmpfs (/run,
+  /dev) so it vanishes on a reboot like a module built for another kernel;
 - npu_info_gen.py stands in for the customer's NPU info collector;
 - kernel packages are dummy .debs (built here with dpkg-deb) named like the real ones for the
   shared host kernel and for a kernel that cannot boot (node2: it fails the `uname -r` check);
@@ -42,6 +43,7 @@ pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
 NAME, SUBNET = "km-acc", "192.168.242.0/24"
 NVIDIA, ASCEND, FIRMWARE = "535.183.01", "23.0.0", "7.1.0.3.220"
+ASCEND_RUNTIME = "6.0.0"
 BAD_KERNEL = "9.9.9-1-test"
 OLD_KERNEL = "4.15.0-45-generic"  # seed 000 #4's old kernel
 DOUBLES = REPO / "tests" / "doubles"
@@ -130,6 +132,8 @@ def lab(lab_factory, tmp_path_factory):
     _run_file(DOUBLES / "fake-ascend.run", DOUBLES / "fake-npu-smi",
               bundle / "ascend" / f"Ascend-hdk-910-npu-firmware_{FIRMWARE}.run")
     shutil.copy(DOUBLES / "npu_info_gen.py", bundle / "ascend" / "npu_info_gen.py")
+    shutil.copy(DOUBLES / "fake-ascend-docker-runtime.run",
+                bundle / "ascend" / f"Ascend-docker-runtime_{ASCEND_RUNTIME}_linux-x86_64.run")
     (bundle / "debs").mkdir()
     for version in (kernel, BAD_KERNEL):
         for kind in ("image", "headers"):
@@ -159,6 +163,7 @@ def lab(lab_factory, tmp_path_factory):
         **{f"gpu_heal_{k}": v for k, v in REBOOT.items()}}))
     (inv / "group_vars" / "npu.yml").write_text(yaml.safe_dump({
         "ascend_driver_version": ASCEND, "ascend_driver_firmware_version": FIRMWARE,
+        "ascend_runtime_version": ASCEND_RUNTIME,
         "ascend_driver_packages": ["pciutils", "logrotate"],  # no headers for the host kernel
         "ascend_driver_sysfs_class": "/run/fake-sys/devdrv-class",
         "ascend_driver_log_dir": "/srv/data/npu-logs", "ascend_driver_collector_restart_sec": 1}))
@@ -179,6 +184,7 @@ def lab(lab_factory, tmp_path_factory):
                     f"{lab.n1}:/usr/local/bin/kubectl"], check=True)
     for node in lab.nodes:  # start from a node without any (fake) accelerator software
         lab.ssh(node, "rm -rf /var/lib/fake-accel /run/fake-accel /run/fake-sys /usr/local/Ascend "
+                      "/etc/ascend-docker-runtime.d /var/lib/kubemedic/ascend-docker-runtime.version "
                       "/usr/local/bin/nvidia-smi /usr/local/bin/npu-smi /dev/davinci* && dpkg --purge "
                       f"linux-image-{kernel} linux-headers-{kernel} linux-image-{BAD_KERNEL} "
                       f"linux-headers-{BAD_KERNEL} >/dev/null", check=True)
@@ -228,6 +234,56 @@ def test_driver_roles_install_verify_and_converge(lab) -> None:
     assert set(changed.values()) == {0}, changed
 
 
+def _changed(result) -> dict:
+    return {h: r["changed"] for h, r in json.loads(result.stdout)["hosts"].items()}
+
+
+def _docker_default_runtime(lab, node: str) -> str:
+    return lab.ssh(node, "docker info --format '{{.DefaultRuntime}}'", check=True).stdout.strip()
+
+
+def test_ascend_runtime_from_the_bundle_is_docker_default_and_converges(lab) -> None:
+    """Bootstrap tag ascend-runtime on the npu node: Huawei's --install from the bundle's .run
+    (stand-in), ascend merged into daemon.json as the default (real docker), idempotent and
+    check-safe; recover ascend-runtime puts it back after a hand edit dropped it."""
+    docker = lab.kubemedic("bootstrap", "-c", NAME, "--tags", "container_runtime",
+                           "--limit", lab.n2)
+    assert docker.returncode == 0, docker.stdout[-3000:] + docker.stderr[-2000:]
+    first = lab.kubemedic("bootstrap", "-c", NAME, "--tags", "ascend-runtime", "--limit", lab.n2,
+                          "--json")
+    assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-2000:]
+    calls = lab.ssh(lab.n2, "cat /var/lib/fake-accel/calls.log", check=True).stdout.splitlines()
+    assert [c for c in calls if c.startswith("docker-runtime")] == [
+        f"docker-runtime {ASCEND_RUNTIME} --install --install-path=/usr/local/Ascend"]
+    assert _docker_default_runtime(lab, lab.n2) == "ascend"
+    daemon = json.loads(lab.ssh(lab.n2, "cat /etc/docker/daemon.json", check=True).stdout)
+    assert daemon["runtimes"]["ascend"]["path"] == \
+        "/usr/local/Ascend/Ascend-Docker-Runtime/ascend-docker-runtime"
+    assert daemon["log-opts"]["max-size"] == "10m", "container_runtime's keys were lost"
+    for node in (lab.n1, lab.n3):  # gpu nodes: not in `npu`, untouched
+        assert lab.ssh(node, "test -e /usr/local/Ascend/Ascend-Docker-Runtime").returncode != 0
+
+    second = lab.kubemedic("bootstrap", "-c", NAME, "--tags", "ascend-runtime", "--limit",
+                           lab.n2, "--json")
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert set(_changed(second).values()) == {0}, _changed(second)
+    dry = lab.kubemedic("bootstrap", "-c", NAME, "--tags", "ascend-runtime", "--limit", lab.n2,
+                        "--check", "--json")
+    assert dry.returncode == 0, dry.stderr[-2000:]
+    assert set(_changed(dry).values()) == {0}, _changed(dry)
+
+    # a hand edit drops the default runtime; recover ascend-runtime merges it back, no reinstall
+    lab.ssh(lab.n2, "python3 -c \"import json; p='/etc/docker/daemon.json'; d=json.load(open(p)); "
+                    "d.pop('default-runtime'); open(p, 'w').write(json.dumps(d))\" "
+                    "&& systemctl restart docker", check=True)
+    assert _docker_default_runtime(lab, lab.n2) == "runc"
+    repair = lab.kubemedic("recover", "ascend-runtime", "-c", NAME, "--limit", lab.n2, "--yes")
+    assert repair.returncode == 0, repair.stdout[-3000:] + repair.stderr[-2000:]
+    assert _docker_default_runtime(lab, lab.n2) == "ascend"
+    calls = lab.ssh(lab.n2, "cat /var/lib/fake-accel/calls.log", check=True).stdout
+    assert calls.count("docker-runtime ") == 1
+
+
 def test_npu_collector_is_restarted_by_systemd_after_being_killed(lab) -> None:
     host = lab.host(lab.n2)
     assert host.service("npu-info-collector").is_enabled
@@ -249,7 +305,8 @@ def test_npu_collector_is_restarted_by_systemd_after_being_killed(lab) -> None:
 
 
 def test_heal_dry_run_changes_nothing_then_heal_reboots_by_policy(lab) -> None:
-    """Default policy (seed 003): Xid 62 -> cordon, drain, reboot, uncordon; Xid 13 -> notify."""
+    """Default policy (catalog classes): Xid 62 (reset) -> cordon, drain, reboot, uncordon;
+    Xid 13 (app) -> notify only."""
     lab.ssh(lab.n1, "mkdir -p /var/log/kubemedic-test && echo '[Thu Jul  4 11:09:40 2024] "
                     "NVRM: Xid (PCI:0000:3b:00): 13, Graphics Exception' "
                     "> /var/log/kubemedic-test/kern.log", check=True)
@@ -264,9 +321,9 @@ def test_heal_dry_run_changes_nothing_then_heal_reboots_by_policy(lab) -> None:
     assert all(c.startswith("get ") for c in _kubectl_calls(lab)[before_calls:])
     assert _boot_stamp(lab, lab.n3) == stamp
     decisions = {d["node"]: d for d in _summary(lab, "heal")["extra"]["heal"]["decisions"]}
-    assert decisions[lab.n3]["rule"] == "ecc-or-halt-reboot"
+    assert decisions[lab.n3]["rule"] == "xid-reset"
     assert [a["name"] for a in decisions[lab.n3]["actions"]] == ["cordon", "drain", "reboot"]
-    assert decisions[lab.n1]["rule"] == "global" and decisions[lab.n1]["status"] == "planned"
+    assert decisions[lab.n1]["rule"] == "xid-app" and decisions[lab.n1]["status"] == "planned"
     assert "NEEDS A HUMAN" in dry.stderr
 
     restarts = lab.watcher.restarts[lab.n3]

@@ -89,7 +89,7 @@ EXPECTED = {
     ("hosts-allow-duplicate", "warning", "hosts-allow"),
     ("inotify-limits", "warning", "inotify-limits"),
     ("apt-sources", "warning", "apt-sources-fix"),
-    ("log:gpu-xid", "critical", None),
+    ("log:nvidia-xid-79", "critical", None),
     ("log:liveness-probe-timeout", "warning", "probe-timeout"),
     ("container-log-size", "warning", "disk-cleanup"),
     ("log:kubelet-swap-on", "critical", "after-reboot"),
@@ -156,7 +156,7 @@ def test_injected_faults_name_the_right_steps_then_clear(lab) -> None:
         nfs = next(f for f in answer["findings"] if f["check"] == "nfs-mount")
         assert nfs["command"] == "kubemedic recover nfs-remount -c km-doc --limit km-doc-node2"
         assert "192.168.240.11:/srv/share" in nfs["evidence"]
-        xid = next(f for f in answer["findings"] if f["check"] == "log:gpu-xid")
+        xid = next(f for f in answer["findings"] if f["check"] == "log:nvidia-xid-79")
         assert "Xid (PCI:0000:3b:00): 79" in xid["evidence"]
         assert xid["command"] == "kubemedic heal -c km-doc --limit km-doc-node2"
         toml = next(f for f in answer["findings"] if f["check"] == "containerd-config")

@@ -68,7 +68,10 @@ def pairs(findings) -> set[tuple[str, str, str | None]]:
 
 def test_healthy_node_has_no_finding() -> None:
     assert run() == []
-    assert run(accelerator="ascend", groups=["npu"]) == []
+    assert run(_set("docker|default_runtime", "ascend"), accelerator="ascend",
+               groups=["npu"]) == []
+    assert pairs(run(accelerator="ascend", groups=["npu"])) == {
+        ("ascend-default-runtime", "critical", "ascend-runtime")}
 
 
 def _set(path: str, value: Any):
@@ -120,16 +123,18 @@ def _all(*mutations):
     (_all(_set("kernel|accelerator_modules|nvidia", []), _set("docker|default_runtime", "nvidia")),
      {"accelerator": "nvidia", "groups": ["gpu"]},
      ("accelerator-modules", "critical", "kernel-driver")),
-    (_set("kernel|devdrv_class", False), {"accelerator": "ascend", "groups": ["npu"]},
+    (_all(_set("kernel|devdrv_class", False), _set("docker|default_runtime", "ascend")),
+     {"accelerator": "ascend", "groups": ["npu"]},
      ("npu-devdrv-class", "critical", "kernel-driver")),
-    (_set("processes|npu_collector", []), {"accelerator": "ascend", "groups": ["npu"]},
+    (_all(_set("processes|npu_collector", []), _set("docker|default_runtime", "ascend")),
+     {"accelerator": "ascend", "groups": ["npu"]},
      ("npu-collector", "warning", "npu-collector")),
     (_set("nics|enp189s0f0|operstate", "down"), {}, ("nic-link", "critical", "nic-autoneg")),
     (_set("nics|enp189s0f0|autoneg", False), {}, ("nic-autoneg", "warning", "nic-autoneg")),
     (_set("apt_sources|0|problem", "signed-by key /k.gpg is missing or empty"), {},
      ("apt-sources", "warning", "apt-sources-fix")),
     (_set("logs|kernel", "[ 99.1] NVRM: Xid (PCI:0000:3b:00): 79, pid=0, GPU has fallen off"),
-     {}, ("log:gpu-xid", "critical", None)),
+     {}, ("log:nvidia-xid-79", "critical", None)),
     (_set("logs|journal", "kubelet[7]: failed to run Kubelet: running with swap on is not "
                           "supported, please disable swap!"), {},
      ("log:kubelet-swap-on", "critical", "after-reboot")),
@@ -257,6 +262,7 @@ def test_oversized_container_logs_are_reported_even_with_docker_down() -> None:
 def test_skipped_checks_are_not_reported() -> None:
     def two(probe):
         probe["kernel"]["devdrv_class"] = False
+        probe["docker"]["default_runtime"] = "ascend"
         probe["logs"]["journal"] = 'msg="shim reaped"\ncleaning up after killed shim'
     npu = {"accelerator": "ascend", "groups": ["npu"]}
     assert {f["check"] for f in run(two, **npu)} == {

@@ -259,6 +259,12 @@ def test_every_signature_names_a_runnable_command(signature: kb.Signature) -> No
     command = checks.render_command(signature.step, signature.fix, "acme", "node1", "master1",
                                     extravars)
     assert command, f"{signature.id}: no step and no fix"
+    if command.startswith("ssh "):
+        # Nothing kubemedic can repair: the command collects what the vendor's support case
+        # needs, on the node itself (and the cause says to call hardware support).
+        assert command.startswith("ssh node1 ") and len(command.split()) > 2, command
+        assert "hardware support" in command + signature.cause, signature.id
+        return
     assert_runnable(command, "node1")
 
 

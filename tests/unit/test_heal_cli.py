@@ -182,5 +182,5 @@ def test_filter_plugin_needs_neither_click_nor_an_installed_kubemedic(tmp_path: 
                             env=env, check=False, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     source, rule, act, where = json.loads(result.stdout)
-    assert (source, rule, act) == ("<default xid policy>", "fallen-off-the-bus", [])
+    assert (source, rule, act) == ("<default xid policy>", "xid-reboot", [])
     assert where == str(REPO / "cli" / "kubemedic" / "__init__.py")

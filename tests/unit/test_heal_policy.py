@@ -44,20 +44,66 @@ def test_bad_durations(text) -> None:
         parse_duration(text)
 
 
-def test_default_policy_follows_the_seed_table() -> None:
+@pytest.mark.parametrize(("codes", "rule", "actions"), [
+    # NVIDIA's catalog, class app: application faults and informational events never take a node
+    # out of service (issue 13: Xid 13/31/43 never reboot a node by default)
+    ([13], "xid-app", ["notify"]), ([31], "xid-app", ["notify"]), ([43], "xid-app", ["notify"]),
+    ([63], "xid-app", ["notify"]), ([92], "xid-app", ["notify"]), ([94], "xid-app", ["notify"]),
+    # RESET_GPU / NVLink workflow: drain + reboot (the reboot resets the GPU, reloads the driver)
+    ([62], "xid-reset", ["cordon", "drain", "reboot"]),
+    ([74], "xid-reset", ["cordon", "drain", "reboot"]),
+    ([95], "xid-reset", ["cordon", "drain", "reboot"]),
+    ([119], "xid-reset", ["cordon", "drain", "reboot"]),
+    ([120], "xid-reset", ["cordon", "drain", "reboot"]),
+    # RESTART_BM (79) and the double-bit ECC workflow (48): node reboot
+    ([48], "xid-reboot", ["cordon", "drain", "reboot"]),
+    ([79], "xid-reboot", ["cordon", "drain", "reboot"]),
+    # row-remapping failure: drain and call hardware support
+    ([64], "xid-rma", ["cordon", "drain", "notify"]),
+    # a node's worst class wins: an application fault next to an RMA fault
+    ([13, 64], "xid-rma", ["cordon", "drain", "notify"]),
+    ([31, 79], "xid-reboot", ["cordon", "drain", "reboot"]),
+    # not in NVIDIA's table: the global rule only notifies
+    ([999], "global", ["notify"]),
+])
+def test_default_policy_follows_the_xid_catalog_classes(codes, rule, actions) -> None:
     policy = load_policy(None)
-    plain = {}
-    for code in (48, 62, 64):
-        rule, _ = policy.best_rule([code], plain)
-        assert [a.name for a in rule.actions] == ["cordon", "drain", "reboot"], code
-        assert rule.actions[2].uncordon
-    rule, _ = policy.best_rule([79], plain)
-    assert [a.name for a in rule.actions] == ["cordon", "notify"]
-    assert "call a human" in rule.actions[1].message
-    for code in (74, 95, 119, 120):  # NVIDIA's catalog: reset GPU / restart node
-        assert policy.best_rule([code], plain)[0].name == "nvidia-reset-required"
-    rule, _ = policy.best_rule([13], plain)  # application error: global rule, notify only
-    assert rule.priority == 0 and [a.name for a in rule.actions] == ["notify"]
+    found, code = policy.best_rule(codes, {})
+    assert (found.name, [a.name for a in found.actions]) == (rule, actions)
+    if "reboot" in actions:
+        assert found.actions[-1].uncordon
+    if found.name == "xid-rma":
+        assert "hardware support" in found.actions[-1].message
+    assert xid.xid_class(code) == (rule.removeprefix("xid-") if rule != "global" else None)
+
+
+def test_default_policy_lists_classes_not_codes() -> None:
+    """One source: the default policy selects by catalog class; the catalog decides each Xid."""
+    raw = yaml.safe_load(Path(xid.__file__).parents[1].joinpath(
+        "data", "xid-policy-default.yml").read_text())
+    assert all(not r.get("error_codes") for r in raw["rules"])
+    assert sorted(c for r in raw["rules"] for c in r.get("xid_classes", [])) == \
+        sorted(xid.CLASSES)
+
+
+def test_xid_classes_in_a_custom_policy_and_their_validation() -> None:
+    policy = parse_policy({"rules": [
+        {"name": "global", "priority": 0, "actions": ["cordon"]},
+        {"name": "apps-too", "priority": 5, "xid_classes": ["app"], "error_codes": [79],
+         "actions": [{"name": "notify", "message": "m"}]}]}, "p.yml")
+    assert policy.best_rule([31], {})[0].name == "apps-too"      # by class
+    assert policy.best_rule([79], {})[0].name == "apps-too"      # by explicit code
+    assert policy.best_rule([62], {})[0].name == "global"
+    decision = decide(policy, {"h": {"node": "n", "codes": [31]}}, {}, ["n"])[0]
+    assert "matches Xid 31 (catalog class app)" in decision.reason
+    with pytest.raises(PolicyError) as err:
+        parse_policy({"rules": [
+            {"name": "g", "priority": 0, "xid_classes": ["app"], "actions": ["cordon"]},
+            {"name": "x", "priority": 3, "xid_classes": ["explode"], "actions": ["cordon"]}]},
+            "p.yml")
+    problems = "\n".join(err.value.problems)
+    assert "p.yml: rules[0]: priority 0 is the global rule" in problems
+    assert "p.yml: rules[1].xid_classes[0]: 'explode' is not an Xid class" in problems
 
 
 POLICY = {

@@ -49,8 +49,8 @@ SEED_STRINGS = [
      "will be restarted", "liveness-restart-loop"),
     ("MESSAGE failed to save outputs: timed out waiting for the condition",
      "artifact-transfer-interrupted"),
-    ("NVRM: Xid (0000:03:00): 62, Channel 00000001", "gpu-xid"),
-    ("[四 7月 4 11:09:40 2024] NVRM: Xid (0000:03:00): 62, Channel 00000001", "gpu-xid"),
+    ("NVRM: Xid (0000:03:00): 62, Channel 00000001", "nvidia-xid"),
+    ("[四 7月 4 11:09:40 2024] NVRM: Xid (0000:03:00): 62, Channel 00000001", "nvidia-xid"),
     ("W: GPG error: https://download.docker.com/linux/ubuntu bionic InRelease: The following "
      "signatures couldn't be verified because the public key is not available: NO_PUBKEY "
      "7EA0A9C3F273FCD8", "apt-gpg-error"),
@@ -76,7 +76,10 @@ def test_kb_loads_and_ids_are_unique() -> None:
 
 @pytest.mark.parametrize("signature", SIGNATURES, ids=lambda s: s.id)
 def test_entry_is_complete(signature: kb.Signature) -> None:
-    assert signature.cause and signature.seeds and signature.examples
+    # seeds may be empty for entries written from public threads / vendor docs (kb/ascend.yml,
+    # kb/nvidia.yml cite their sources in comments)
+    assert signature.cause and signature.examples
+    assert all(isinstance(seed, str) and seed for seed in signature.seeds)
     assert signature.severity in kb.SEVERITIES
     if signature.step:
         assert signature.step in KNOWN_STEPS, f"{signature.id}: unknown step {signature.step}"
@@ -123,7 +126,7 @@ def test_matching_tolerates_line_wrapping() -> None:
                'ound in $PATH": unknown.')
     assert ids(wrapped) == ["exec-bash-not-found"]
     wrapped_xid = "kernel: NVRM: Xid (PCI:0000:3b:00): 79,\n pid=0, GPU has fallen off the bus."
-    assert ids(wrapped_xid) == ["gpu-xid"]
+    assert ids(wrapped_xid) == ["nvidia-xid"]
 
 
 def test_a_line_that_matches_alone_is_not_credited_to_the_line_before() -> None:
@@ -135,7 +138,7 @@ def test_occurrences_are_counted_and_best_match_comes_first() -> None:
     text = "\n".join(["shim reaped msg=\"shim reaped\""] * 3
                      + ["NVRM: Xid (0000:03:00): 48, Channel 1", "Too many open files"])
     matches = kb.match_text(text)
-    assert [m.signature.id for m in matches] == ["gpu-xid", "inotify-exhausted", "shim-reaped"]
+    assert [m.signature.id for m in matches] == ["nvidia-xid", "inotify-exhausted", "shim-reaped"]
     assert matches[-1].count == 3
 
 
@@ -149,7 +152,7 @@ def test_near_requires_context_for_generic_panics() -> None:
 
 def test_source_filter() -> None:
     assert ids("NVRM: Xid (0000:03:00): 62, Channel 1", source="journal") == []
-    assert ids("NVRM: Xid (0000:03:00): 62, Channel 1", source="kernel") == ["gpu-xid"]
+    assert ids("NVRM: Xid (0000:03:00): 62, Channel 1", source="kernel") == ["nvidia-xid"]
 
 
 def test_healthy_logs_match_nothing() -> None:
@@ -311,7 +314,7 @@ def test_every_kb_file_is_read(tmp_path, monkeypatch) -> None:
     kb.load.cache_clear()
     try:
         loaded = kb.load()
-        assert "extra-one" in {s.id for s in loaded} and len(loaded) == len(SIGNATURES) + 1
+        assert "extra-one" in {s.id for s in loaded} and len(loaded) == len(yaml.safe_load(real)) + 1
         assert [m.signature.label for m in kb.match_text("the frobnicator exploded",
                                                          signatures=loaded)] == ["heal"]
     finally:

@@ -59,4 +59,8 @@ def test_other_roles_include_container_runtimes_file() -> None:
     tasks = yaml.safe_load((REPO / "roles/nvidia_runtime/tasks/configure.yml").read_text())
     includes = [t["ansible.builtin.include_role"] for t in tasks
                 if "ansible.builtin.include_role" in t]
-    assert {"name": "container_runtime", "tasks_from": "restart_docker.yml"} in includes
+    # nvidia_runtime registers its runtime through container_runtime's oci_runtime.yml, which
+    # restarts docker through container_runtime's handlers (they include restart_docker.yml).
+    assert {"name": "container_runtime", "tasks_from": "oci_runtime.yml"} in includes
+    oci = (REPO / "roles/container_runtime/tasks/oci_runtime.yml").read_text()
+    assert "notify:" in oci and "until:" not in oci  # no second wait loop

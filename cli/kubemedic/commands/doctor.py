@@ -32,6 +32,7 @@ from kubemedic.doctor import checks, kb
 from kubemedic.engine.progress import Display
 from kubemedic.engine.records import write_summary
 from kubemedic.engine.runner import RunRequest, run_playbook
+from kubemedic.heal import xid
 from kubemedic.inventory.loader import load_and_validate
 from kubemedic.options import RunOptions, check_tags, run_options
 
@@ -170,6 +171,37 @@ def _explain_command(signature: kb.Signature) -> str | None:
                                  {key: key.rsplit("_", 1)[-1].upper() for key in needed})
 
 
+# The Xid lines explain hands to the catalog (xid.findings) after the streamed scan found one:
+# a second, bounded pass keeps memory flat on a journal of any size.
+_XID_LINE_HINTS = ("NVRM", "fallen off the bus")
+_XID_MAX_LINES = 20000
+
+
+def _xid_lines(source: str, evidence: str) -> str:
+    """The kernel driver's lines of `source` (a file read again line by line, at most
+    _XID_MAX_LINES); for stdin, which cannot be read twice, the match's evidence."""
+    if source == "-":
+        return evidence
+    kept: list[str] = []
+    with open(source, "rb") as stream:
+        for raw in stream:
+            line = raw.decode("utf-8", errors="replace")
+            if any(hint in line for hint in _XID_LINE_HINTS):
+                kept.append(line)
+                if len(kept) >= _XID_MAX_LINES:
+                    break
+    return "".join(kept)
+
+
+def _xid_item(finding: dict[str, Any]) -> dict[str, Any]:
+    """An explain answer entry for one Xid code (kubemedic.heal.xid.findings)."""
+    return {"id": finding["id"], "severity": finding["severity"],
+            "cause": f"{finding['cause']} -> {finding['action']}", "step": None,
+            "fix": finding["command"], "evidence": finding["evidence"], "line": finding["line"],
+            "count": finding["count"], "xid": finding["code"], "xid_class": finding["xid_class"],
+            "command": finding["command"]}
+
+
 @click.command()
 @click.argument("source", required=False, default="-")
 @click.option("--json", "json_output", is_flag=True, help="Machine-readable answer.")
@@ -190,7 +222,13 @@ def explain(source: str, json_output: bool) -> None:
             scan = kb.match_file(source)
     except (kb.LogInputError, kb.KnowledgeBaseError) as exc:
         raise errors.KubemedicUsageError(str(exc)) from exc
-    answer = [{**m.to_json(), "command": _explain_command(m.signature)} for m in scan.matches]
+    answer = []
+    for m in scan.matches:
+        if m.signature.id in xid.KB_SIGNATURES:  # one finding per Xid code, by NVIDIA's catalog
+            answer.extend({**m.to_json(), **_xid_item(f)}
+                          for f in xid.findings(_xid_lines(source, m.evidence)))
+            continue
+        answer.append({**m.to_json(), "command": _explain_command(m.signature)})
     best = kb.best(scan.matches)
     if json_output:
         click.echo(json.dumps({"source": name, "lines": scan.lines, "bytes": scan.bytes,

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubemedic.doctor import cluster, kb
+from kubemedic.heal import xid
 
 # What evaluate() needs from its caller, every one: the doctor role passes them (its tasks/main.yml,
 # values from roles/doctor/defaults/main.yml, the one place thresholds are defined).
@@ -35,6 +36,7 @@ SETTINGS: tuple[str, ...] = (
     "pause_image_regex",               # some image matching it must be present
     "kubeadm_images",                  # name:tag, every one expected (masters running kubelet)
     "docker_log_max_bytes", "npu_collector_process", "check_nvidia_runtime",
+    "check_ascend_runtime",
     "mysql_backup_max_age_hours",      # a running MySQL/MariaDB needs a dump at least this new
     "kb",
     "skip_checks",                     # check names (shell patterns) not reported
@@ -255,6 +257,13 @@ def _check_docker(ctx: _Ctx, probe: dict[str, Any]) -> None:
                 "docker's default runtime is not nvidia on a GPU node: containers fail with "
                 '`exec: "nvidia-smi": executable file not found`',
                 fix=BOOTSTRAP_FIX % TAG_NVIDIA_RUNTIME)
+    npu = s["accelerator"] == "ascend" or "npu" in s["groups"]
+    if npu and s["check_ascend_runtime"] and docker.get("default_runtime") != "ascend":
+        ctx.add("ascend-default-runtime", "critical",
+                f"default runtime: {docker.get('default_runtime') or 'runc (unset)'}",
+                "docker's default runtime is not ascend on an NPU node: the Ascend Docker "
+                "Runtime's hook does not mount /dev/davinci*, the driver and npu-smi into "
+                "containers", step="ascend-runtime")
     for item in probe.get("big_logs") or []:
         ctx.add("container-log-size", "warning", f"{item['path']}: {item['bytes']} bytes",
                 f"a container log is above the {s['docker_log_max_bytes']} byte limit "
@@ -456,6 +465,9 @@ def _check_logs(ctx: _Ctx, probe: dict[str, Any]) -> None:
         if not text:
             continue
         for match in kb.match_text(text, source=source):
+            if match.signature.id in xid.KB_SIGNATURES:
+                _xid_findings(ctx, text, source)
+                continue
             times = f" ({match.count}x)" if match.count > 1 else ""
             # A weak match (below kb.MIN_CONFIDENCE) is only a hint, never a critical finding.
             weak = "" if match.convincing else f", weak match {match.confidence:.2f}"
@@ -469,6 +481,16 @@ def _check_logs(ctx: _Ctx, probe: dict[str, Any]) -> None:
 def _kubernetes_node(ctx: _Ctx) -> bool:
     """Is this host meant to run Kubernetes (a master or a worker)?"""
     return bool({"masters", "workers"} & set(ctx.settings["groups"] or []))
+
+
+def _xid_findings(ctx: _Ctx, text: str, source: str) -> None:
+    """One finding per Xid code with the action its catalog class needs (NVIDIA's Xid catalog)."""
+    for found in xid.findings(text, ctx.settings["customer"], ctx.host):
+        times = f" ({found['count']}x)" if found["count"] > 1 else ""
+        ctx.add(f"log:{found['id']}", found["severity"], found["evidence"],
+                f"{found['cause']} -> {found['action']} [{source} log{times}]",
+                fix=found["command"])
+
 
 
 def _check_cluster_api(ctx: _Ctx, probe: dict[str, Any], view: dict[str, Any]) -> None:

@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from kubemedic.heal import xid
+
 POLICY_FILE = "xid-policy.yml"  # inventories/<customer>/xid-policy.yml overrides the defaults
 DEFAULT_SOURCE = "<default xid policy>"
 
@@ -81,18 +83,25 @@ class Rule:
     labels: dict[str, str]
     actions: list[Action]
     index: int  # position in the file: tie-break between equal priorities
+    # Catalog action classes (kubemedic/data/xid-catalog.yml): the rule covers every Xid of
+    # these classes as well as its error_codes.
+    xid_classes: list[str] = field(default_factory=list)
 
     @property
     def is_global(self) -> bool:
         return self.priority == 0
 
+    def covers(self, code: int) -> bool:
+        return code in self.error_codes or xid.xid_class(code) in self.xid_classes
+
     def matches(self, code: int, node_labels: dict[str, str]) -> bool:
-        if self.error_codes and code not in self.error_codes:
+        if (self.error_codes or self.xid_classes) and not self.covers(code):
             return False
         if not self.labels:
             return True
         hits = [node_labels.get(k) == v for k, v in self.labels.items()]
         return all(hits) if self.operator == "all" else any(hits)
+
 
 
 @dataclass
@@ -177,11 +186,11 @@ def _rule(raw: Any, index: int, problems: _Problems) -> Rule | None:
     if not isinstance(raw, dict):
         problems.add(where, "must be a mapping")
         return None
-    unknown = set(raw) - {"name", "priority", "error_codes", "errorCode", "node_selector",
-                          "nodeSelector", "actions"}
+    unknown = set(raw) - {"name", "priority", "error_codes", "errorCode", "xid_classes",
+                          "node_selector", "nodeSelector", "actions"}
     for key in sorted(unknown):
         problems.add(f"{where}.{key}", "unknown field (allowed: name, priority, error_codes, "
-                                       "node_selector, actions)")
+                                       "xid_classes, node_selector, actions)")
     name = raw.get("name", f"rule-{index}")
     priority = raw.get("priority")
     if not isinstance(priority, int) or isinstance(priority, bool) or priority < 0:
@@ -201,6 +210,17 @@ def _rule(raw: Any, index: int, problems: _Problems) -> Rule | None:
                 codes.append(number)
             except ValueError:
                 problems.add(f"{where}.error_codes[{pos}]", f"{code!r} is not an Xid number")
+    raw_classes = raw.get("xid_classes") or []
+    classes: list[str] = []
+    if not isinstance(raw_classes, list):
+        problems.add(f"{where}.xid_classes", f"must be a list of classes ({', '.join(xid.CLASSES)})")
+    else:
+        for pos, cls in enumerate(raw_classes):
+            if cls not in xid.CLASSES:
+                problems.add(f"{where}.xid_classes[{pos}]", f"{cls!r} is not an Xid class; use "
+                                                            f"one of {', '.join(xid.CLASSES)}")
+            else:
+                classes.append(cls)
     selector = raw.get("node_selector", raw.get("nodeSelector")) or {}
     operator, labels = "any", {}
     if not isinstance(selector, dict):
@@ -216,12 +236,13 @@ def _rule(raw: Any, index: int, problems: _Problems) -> Rule | None:
             problems.add(f"{where}.node_selector.labels", "must be a mapping label: value")
             labels = {}
         labels = {str(k): str(v) for k, v in labels.items()}
-    if priority == 0 and (codes or labels):
-        problems.add(where, "priority 0 is the global rule: it takes no error_codes and no "
-                            "node_selector")
-    if priority > 0 and not codes:
-        problems.add(f"{where}.error_codes", "a rule with priority > 0 needs error codes "
-                                             "(only the priority-0 global rule has none)")
+    if priority == 0 and (codes or classes or labels):
+        problems.add(where, "priority 0 is the global rule: it takes no error_codes, no "
+                            "xid_classes and no node_selector")
+    if priority > 0 and not codes and not classes and not (raw_classes and not classes):
+        problems.add(f"{where}.error_codes", "a rule with priority > 0 needs error codes or "
+                                             "xid_classes (only the priority-0 global rule has "
+                                             "none)")
     raw_actions = raw.get("actions")
     actions: list[Action] = []
     if not isinstance(raw_actions, list) or not raw_actions:
@@ -240,7 +261,7 @@ def _rule(raw: Any, index: int, problems: _Problems) -> Rule | None:
                                              "(the failed node must leave service)")
         actions.sort(key=lambda a: ACTION_ORDER.index(a.name))
     return Rule(name=str(name), priority=priority, error_codes=codes, operator=operator,
-                labels=labels, actions=actions, index=index)
+                labels=labels, actions=actions, index=index, xid_classes=classes)
 
 
 def parse_policy(data: Any, source: str) -> Policy:
@@ -376,8 +397,10 @@ def decide(policy: Policy, findings: dict[str, dict[str, Any]],
                                       "global (priority 0) rule"))
             continue
         rule, code = best
+        via = "" if code in rule.error_codes or not rule.xid_classes else \
+            f" (catalog class {xid.xid_class(code)})"
         decision = Decision(host, node, codes, "planned", f"rule {rule.name!r} "
-                            f"(priority {rule.priority}) matches Xid {code}",
+                            f"(priority {rule.priority}) matches Xid {code}{via}",
                             rule=rule.name, priority=rule.priority, trigger_code=code)
         names = {a.name for a in rule.actions}
         if names & TAKES_NODE_OUT:

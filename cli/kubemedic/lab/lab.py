@@ -187,7 +187,7 @@ def _write_inventory(target: Path, info: LabInfo) -> None:
         # What the lab cannot run (no kubeadm/kubelet, no GPU/NPU, no offline bundle): plain
         # `kubemedic bootstrap -c <lab>` converges everything else.
         "cluster_bootstrap_skip_tags": ["offline-images", "nvidia-driver", "ascend-driver",
-                                        "nvidia-runtime", "kubernetes-node",
+                                        "nvidia-runtime", "ascend-runtime", "kubernetes-node",
                                         "kubernetes-control-plane", "kubernetes-join"],
         "ansible_user": "root",
         "ansible_ssh_private_key_file": info.key,
