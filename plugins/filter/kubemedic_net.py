@@ -81,7 +81,7 @@ def _fields(line: str) -> list[str]:
             current = ""
         else:
             current += char
-    return fields + [current]
+    return [*fields, current]
 
 
 def _client_inside(token: str, allowed: list[Any]) -> bool:
