@@ -1,8 +1,10 @@
-"""Filters for container images on the nodes: which bundle images a node must load, and what the
-pause-image probe of `recover pause-image` found."""
+"""Filters for container images on the nodes: which bundle images a node must load, what the
+pause-image probe of `recover pause-image` found, and whether the registry's garbage collector
+only found an empty registry (`recover registry-gc`)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 
@@ -43,9 +45,25 @@ def images_missing(images: Any, engine: Any, ids: Any = None, ctr_probe: Any = N
             if "skipped" not in probe and probe.get("rc") != 0]
 
 
+_GC_EMPTY = re.compile(
+    r"failed to mark: filesystem: Path not found: \S*/docker/registry/v2/repositories/?\s*$", re.MULTILINE)
+
+
+def registry_gc_empty(result: Any) -> bool:
+    """True when `docker-registry garbage-collect` failed only because the registry holds no
+    repository yet (nothing was ever pushed):
+    `failed to garbage collect: failed to mark: filesystem: Path not found: /docker/registry/v2/repositories`.
+    An empty registry has nothing to collect; that is not an error."""
+    if not isinstance(result, dict) or result.get("rc", 0) == 0:
+        return False
+    text = f"{result.get('stdout', '')}\n{result.get('stderr', '')}"
+    return _GC_EMPTY.search(text) is not None
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
             "kubemedic_pause_image_states": pause_image_states,
             "kubemedic_images_missing": images_missing,
+            "kubemedic_registry_gc_empty": registry_gc_empty,
         }

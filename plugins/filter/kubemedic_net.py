@@ -67,18 +67,83 @@ def _daemons(line: str) -> set[str]:
     return {d.strip().lower() for d in re.split(r"[\s,]+", match.group(1)) if d.strip()}
 
 
-def tcpd_clean(text: str, daemons: list[str], marker: str) -> dict[str, Any]:
+_WIDE_WORDS = {"all", "known", "unknown", "paranoid", "local"}
+
+
+def _fields(line: str) -> list[str]:
+    """A hosts_access(5) rule split at the colons that are not inside `[...]` (IPv6)."""
+    fields, depth, current = [], 0, ""
+    for char in line:
+        depth += char == "["
+        depth -= char == "]"
+        if char == ":" and depth == 0:
+            fields.append(current)
+            current = ""
+        else:
+            current += char
+    return [*fields, current]
+
+
+def _client_inside(token: str, allowed: list[Any]) -> bool:
+    """True when a client pattern admits only addresses inside the allowed networks. Words (ALL,
+    KNOWN, LOCAL, ...), wildcards, domain suffixes, netgroups, files and host names could admit
+    anyone: they are not inside."""
+    token = token.strip()
+    if token.lower() == "localhost":
+        token = "127.0.0.1"
+    if (token.lower() in _WIDE_WORDS or any(c in token for c in "*?") or token[:1] in "@/."
+            or not token):
+        return False
+    if token.endswith("."):  # `192.168.` = every address starting so
+        parts = token.rstrip(".").split(".")
+        if not all(p.isdigit() for p in parts) or len(parts) > 4:
+            return False
+        token = ".".join(parts + ["0"] * (4 - len(parts))) + f"/{8 * len(parts)}"
+    token = token.replace("[", "").replace("]", "")
+    try:
+        net = ipaddress.ip_network(token, strict=False)
+    except ValueError:
+        return False  # a host name: it may resolve to anything
+    return any(net.version == _network(a).version and net.subnet_of(_network(a))
+               for a in allowed if a)
+
+
+def tcpd_admits_more(line: str, managed: list[str], allowed: list[Any]) -> bool:
+    """True when a hosts.allow rule grants a managed daemon (or ALL daemons) to clients outside
+    the allowed networks: `ALL: ALL`, `rpcbind: .example.com`, `ALL: 10.0.0.0/255.0.0.0` when
+    the cluster is 192.168.236.0/24. A rule whose options say `deny` admits nobody. Patterns
+    after EXCEPT only narrow a list and are ignored."""
+    fields = _fields(line.split("#", 1)[0])  # an inline comment is no client
+    if len(fields) < 2:
+        return False
+    daemons = {d.lower() for d in re.split(r"[\s,]+", fields[0].split(" EXCEPT ")[0]) if d}
+    if not daemons & ({"all"} | {d.lower() for d in managed}):
+        return False
+    if any(option.strip().lower() == "deny" for option in fields[2:]):
+        return False
+    clients = [c for c in re.split(r"[\s,]+", re.split(r"\bEXCEPT\b", fields[1])[0]) if c]
+    return any(not _client_inside(c, allowed) for c in clients)
+
+
+def tcpd_clean(text: str, daemons: list[str], marker: str,
+               allowed: Any = None) -> dict[str, Any]:
     """Remove every kubemedic block (between `# BEGIN <marker>` / `# END <marker>`, however many
     there are), rules repeated verbatim, and operator rules naming a daemon kubemedic manages
     (they compete with the managed block: libwrap takes the first match). Comments, blank
     lines and rules for other daemons are kept in order.
 
-    Returns {"text": cleaned, "removed": [removed rule lines]}.
+    With `allowed` (the CIDRs that may use the daemons; give it for hosts.allow only), a rule
+    for ALL daemons that admits anyone outside them (`ALL: ALL`, seed 000 #6's "fix") is
+    neutralised: kept as a comment `# <marker> neutralised (admits more than the cluster): ...`
+    so the operator sees what was there.
+
+    Returns {"text": cleaned, "removed": [removed rule lines], "neutralised": [rule lines]}.
     """
     managed = {d.lower() for d in daemons}
     begin, end = f"# BEGIN {marker}", f"# END {marker}"
     kept: list[str] = []
     removed: list[str] = []
+    neutralised: list[str] = []
     seen: set[str] = set()
     inside = False
     for line in text.splitlines():
@@ -98,9 +163,13 @@ def tcpd_clean(text: str, daemons: list[str], marker: str) -> dict[str, Any]:
                 removed.append(stripped)
                 continue
             seen.add(normal)
+            if allowed is not None and tcpd_admits_more(stripped, daemons, list(allowed)):
+                neutralised.append(stripped)
+                line = f"# {marker} neutralised (admits more than the cluster): {stripped}"
         kept.append(line)
     cleaned = "\n".join(kept).rstrip("\n")
-    return {"text": cleaned + "\n" if cleaned else "", "removed": removed}
+    return {"text": cleaned + "\n" if cleaned else "", "removed": removed,
+            "neutralised": neutralised}
 
 
 def tcpdmatch_wrong(results: Any, denied_address: Any) -> list[str]:
@@ -155,6 +224,7 @@ class FilterModule:
             "kubemedic_cidr_host": cidr_host,
             "kubemedic_cidr_in": cidr_in,
             "kubemedic_tcpd_clean": tcpd_clean,
+            "kubemedic_tcpd_admits_more": tcpd_admits_more,
             "kubemedic_tcpdmatch_wrong": tcpdmatch_wrong,
             "kubemedic_nfs_mount_options": nfs_mount_options,
             "kubemedic_san_entries": san_entries,

@@ -74,8 +74,63 @@ def test_tcpd_clean_removes_blocks_duplicates_and_competing_rules() -> None:
 
 def test_tcpd_clean_keeps_a_clean_file() -> None:
     text = "# comment\nsshd: 10.0.0.1\n"
-    assert net.tcpd_clean(text, DAEMONS, MARK) == {"text": text, "removed": []}
-    assert net.tcpd_clean("", DAEMONS, MARK) == {"text": "", "removed": []}
+    assert net.tcpd_clean(text, DAEMONS, MARK) == {"text": text, "removed": [], "neutralised": []}
+    assert net.tcpd_clean("", DAEMONS, MARK) == {"text": "", "removed": [], "neutralised": []}
+
+
+ALLOWED = ["192.168.236.0/24", "192.168.236.1/32", "127.0.0.0/8", "::1/128"]
+
+
+def test_tcpd_clean_neutralises_rules_that_admit_more_than_the_cluster() -> None:
+    """Issue 14 / seed 000 #6: someone "fixed" NFS with `ALL: ALL` in hosts.allow. libwrap takes
+    the first match, so it wins over the managed block: it must be commented out (marked), not
+    kept; rules for ALL daemons that stay inside the cluster are kept."""
+    text = "\n".join([
+        "# operator comment",
+        "ALL: ALL",
+        "ALL : 192.168.236.0/255.255.255.0, 127.0.0.1 [::1]",
+        "ALL: 10.0.0.0/255.0.0.0",
+        "ALL EXCEPT sshd: 192.168. EXCEPT 192.168.236.9",
+        "ALL: .example.com",
+        "ALL: ALL: deny",
+        "sshd: ALL",
+        "",
+    ])
+    result = net.tcpd_clean(text, DAEMONS, MARK, ALLOWED)
+    mark = f"# {MARK} neutralised (admits more than the cluster): "
+    assert result["text"] == "\n".join([
+        "# operator comment",
+        mark + "ALL: ALL",
+        "ALL : 192.168.236.0/255.255.255.0, 127.0.0.1 [::1]",
+        mark + "ALL: 10.0.0.0/255.0.0.0",
+        mark + "ALL EXCEPT sshd: 192.168. EXCEPT 192.168.236.9",
+        mark + "ALL: .example.com",
+        "ALL: ALL: deny",
+        "sshd: ALL",
+    ]) + "\n"
+    assert result["neutralised"] == ["ALL: ALL", "ALL: 10.0.0.0/255.0.0.0",
+                                     "ALL EXCEPT sshd: 192.168. EXCEPT 192.168.236.9",
+                                     "ALL: .example.com"]
+    # a second run changes nothing (the neutralised lines are comments now)
+    assert net.tcpd_clean(result["text"], DAEMONS, MARK, ALLOWED)["text"] == result["text"]
+    # hosts.deny (no `allowed`): `ALL: ALL` there denies, it stays
+    assert net.tcpd_clean("ALL: ALL\n", DAEMONS, MARK)["text"] == "ALL: ALL\n"
+
+
+@pytest.mark.parametrize(("line", "wide"), [
+    ("ALL: ALL", True),
+    ("ALL: 192.168.236.7", False),
+    ("ALL: 192.168.236.", False),
+    ("ALL: 192.168.", True),
+    ("ALL: localhost", False),
+    ("ALL: node1", True),                 # a host name may resolve to anything
+    ("ALL: 192.168.236.*", True),
+    ("ALL: [2001:db8::]/64", True),
+    ("ALL: [::1]", False),
+    ("vsftpd: ALL", False),               # not a daemon kubemedic manages
+])
+def test_tcpd_admits_more(line: str, wide: bool) -> None:
+    assert net.tcpd_admits_more(line, DAEMONS, ALLOWED) is wide
 
 
 def _tcpdmatch(daemon: str, address: str, verdict: str) -> dict:

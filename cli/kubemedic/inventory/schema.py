@@ -116,6 +116,14 @@ def _choice(*choices: str) -> Check:
     return check
 
 
+def _package(value: Any) -> str | None:
+    if value == "":
+        return None
+    if not re.fullmatch(r"[a-z0-9][a-z0-9+.~_-]*", str(value)):
+        return f"{value!r} is not a Debian package name or a .deb file name"
+    return None
+
+
 def _dns_label(value: Any) -> str | None:
     if not re.fullmatch(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?", str(value)):
         return f"{value!r} is not a lower-case name (a-z, 0-9, '-')"
@@ -166,8 +174,15 @@ CLUSTER_FIELDS: tuple[Field, ...] = (
           _positive_int, default=3),
     Field("cluster_nfs_enabled", "bool", "Shared storage over NFS from the nfs_server node",
           _bool, default=False),
-    Field("cluster_container_runtime", "choice", "Container runtime for Kubernetes",
-          _choice("docker", "containerd"), default="docker", choices=("docker", "containerd")),
+    Field("cluster_container_runtime", "choice", "Container runtime for Kubernetes; unset: docker "
+          "(through kubelet's dockershim) below Kubernetes 1.24, containerd from 1.24 (dockershim "
+          "is gone); docker with 1.24 or later needs cluster_cri_dockerd_package",
+          _choice("docker", "containerd"), default="docker < 1.24, containerd >= 1.24",
+          choices=("docker", "containerd")),
+    Field("cluster_cri_dockerd_package", "package", "cri-dockerd package of the offline bundle "
+          "(a package name, or a .deb file in the bundle's debs/): kubelet talks to docker "
+          "through it on Kubernetes 1.24 and later (installed by kubernetes_node)",
+          _package, default=""),
     Field("cluster_shared_kernel", "bool", "Set only by the rehearsal lab: nodes share one kernel, "
           "so roles skip swapoff, non-net sysctls and modprobe (files are still written)",
           _bool, default=False),

@@ -184,6 +184,27 @@ def _check_services(data: InventoryData, cvars: dict[str, Any]) -> list[Problem]
     return problems
 
 
+# The first Kubernetes release without dockershim (kubelet can no longer drive docker by itself).
+NO_DOCKERSHIM = (1, 24)
+
+
+def _check_runtime(data: InventoryData, cvars: dict[str, Any]) -> list[Problem]:
+    """docker with Kubernetes >= 1.24 works only through cri-dockerd, which kubemedic installs
+    from the offline bundle only when cluster_cri_dockerd_package names it."""
+    runtime, version = cvars.get("cluster_container_runtime"), cvars.get("cluster_kubernetes_version")
+    if (runtime != "docker" or _templated(version) or schema._version(version) is not None
+            or cvars.get("cluster_cri_dockerd_package")):
+        return []
+    if tuple(int(n) for n in str(version).split(".")[:2]) < NO_DOCKERSHIM:
+        return []
+    return [Problem(data.locate(None, "cluster_container_runtime"), "cluster_container_runtime",
+                    f"docker with cluster_kubernetes_version {version}: Kubernetes 1.24 and "
+                    "later have no dockershim, and cluster_cri_dockerd_package is not set "
+                    "(nothing would install cri-dockerd). Use cluster_container_runtime: "
+                    "containerd (the default from 1.24), or set cluster_cri_dockerd_package to "
+                    "the cri-dockerd package of the offline bundle")]
+
+
 def _check_unknown_cluster_keys(data: InventoryData, cvars: dict[str, Any]) -> list[Problem]:
     return [Problem(data.locate(None, key), key, "unknown cluster setting (typo?); known: see "
                     "`kubemedic inventory schema`")
@@ -207,4 +228,5 @@ def validate(data: InventoryData) -> list[Problem]:
     problems += _check_first_master(data)
     problems += _check_accelerators(data)
     problems += _check_services(data, cvars)
+    problems += _check_runtime(data, cvars)
     return problems

@@ -180,6 +180,9 @@ def _write_inventory(target: Path, info: LabInfo) -> None:
         "cluster_log_max_file": 3,
         "cluster_nfs_enabled": True,
         "cluster_container_runtime": "docker",
+        # docker with Kubernetes >= 1.24 goes through cri-dockerd (no dockershim); the lab never
+        # installs it (kubernetes_node is skipped, its lifecycle test brings its own binaries).
+        "cluster_cri_dockerd_package": "cri-dockerd",
         "cluster_shared_kernel": True,
         # The shared kernel has no nfsd: nfs_server configures everything but does not start
         # the kernel server (it fails early on such a kernel unless told so, as here).
