@@ -85,7 +85,12 @@ def test_containerd_ctr_runs_with_the_native_snapshotter(runtime) -> None:
 
 
 def test_systemd_has_no_failed_unit(runtime) -> None:
+    from kubemedic.lab import lab as lab_mod
+
     lab = runtime
+    labels = json.loads(subprocess.run(["podman", "inspect", "-f", "{{json .Config.Labels}}", NODE],
+                                       text=True, capture_output=True, check=True).stdout)
+    assert labels[lab_mod.RECIPE_LABEL] == lab_mod.RUN_RECIPE
     assert lab.ssh(NODE, "systemctl is-system-running").stdout.strip() == "running"
     failed = lab.ssh(NODE, "systemctl list-units --failed --no-legend --plain", check=True)
     assert failed.stdout.strip() == ""

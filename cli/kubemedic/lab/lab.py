@@ -38,6 +38,10 @@ _RUN_FLAGS = ["--privileged", "--systemd=false", "--cgroupns=private", "--stop-s
               "--tmpfs", "/run", "--tmpfs", "/run/lock", "--tmpfs", "/tmp",
               "--tmpfs", "/var/log/journal",
               "--ulimit", "nofile=20000:20000", "--ulimit", "nproc=4096:4096"]
+# Nodes carry the recipe they were started with: `lab up` on an existing lab says when its nodes
+# predate the current one (podman cannot change a running container's flags).
+RECIPE_LABEL = "kubemedic.lab.recipe"
+RUN_RECIPE = hashlib.sha256(" ".join(_RUN_FLAGS).encode()).hexdigest()[:12]
 # The host mounts no net_cls,net_prio, perf_event or hugetlb hierarchy, so a node's cgroup there
 # is the hierarchy's root, shared by every node: nested containers create their dirs at its top
 # (/system.slice/docker-<id>.scope, /docker/<id>, /<ns>/<id>). Removed with the container, but
@@ -297,11 +301,15 @@ def up(name: str, nodes: int = 3, subnet: str = DEFAULT_SUBNET, outside: int = 1
     by_name = {c["Names"][0]: c for c in existing}
     for node in wanted:
         if node.name in by_name:
+            if (by_name[node.name].get("Labels") or {}).get(RECIPE_LABEL) != RUN_RECIPE:
+                log(f"{node.name} was started by an older kubemedic (no containers inside it); "
+                    f"`kubemedic lab down --name {name}` then `lab up` recreates it")
             if by_name[node.name].get("State") != "running":
                 podman("start", node.name)
             continue
         podman("run", "-d", "--name", node.name, "--hostname", node.name,
-               "--label", f"{LABEL}={name}", "--network", node.network, "--ip", node.ip,
+               "--label", f"{LABEL}={name}", "--label", f"{RECIPE_LABEL}={RUN_RECIPE}",
+               "--network", node.network, "--ip", node.ip,
                *_RUN_FLAGS,
                "-v", f"{key}.pub:/root/.ssh/authorized_keys:ro,Z",
                # No shared apt cache: apt locks its archives folder, so nodes installing at
