@@ -8,7 +8,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 LAB ?= lab
 NODES ?= 3
 
-.PHONY: setup demo demo-down lint unit test clean
+.PHONY: setup demo demo-down lint unit test kubernetes clean
 
 $(BIN)/kubemedic: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,12 @@ test: setup
 	pytest -v -p no:cacheprovider -n 3 --dist loadfile --durations=40 tests
 	@echo "== the lab tests again with the linear strategy (the run above used Mitogen when installed)"
 	KUBEMEDIC_MITOGEN=0 pytest -v -p no:cacheprovider -n 3 --dist loadfile -m lab tests
+
+# Real Kubernetes 1.20.2 (kubeadm, kubelet, kubectl .debs + control-plane/etcd/pause image archive)
+# built from Debian's source package, cached by content in the kubemedic cache dir: ~14 min cold
+# on 2 cores, seconds when cached (docs/lab.md "Real Kubernetes"). Not part of `make test` yet.
+kubernetes:
+	scripts/build-kubernetes
 
 clean:
 	rm -rf $(VENV) collections .pytest_cache .ruff_cache .cache

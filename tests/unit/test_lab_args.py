@@ -45,3 +45,31 @@ def test_ci_cleanup_removes_only_its_own_run() -> None:
     assert len(filters) == 2, filters  # containers and networks
     for line in filters:
         assert f'--filter "label={lab_mod.RUN_LABEL}=${lab_mod.RUN_ENV}"' in line, line
+
+
+def test_lab_inventory_passes_the_schema_with_its_storage_settings(tmp_path) -> None:
+    from kubemedic.inventory.loader import load_and_validate
+
+    info = lab_mod.LabInfo(name="k8s-unit", subnet="192.168.246.0/24",
+                           outside_subnet="192.168.247.0/24", gateway="192.168.246.1",
+                           image="img", inventory=str(tmp_path / "k8s-unit"), ssh_config="cfg",
+                           key=str(tmp_path / "key"),
+                           nodes=[lab_mod.LabNode("k8s-unit-node1", "192.168.246.11",
+                                                  "k8s-unit-cluster", "cluster")])
+    lab_mod._write_inventory(tmp_path / "k8s-unit", info)
+    _root, data = load_and_validate("k8s-unit", str(tmp_path))
+    settings = data.cluster_vars()
+    assert settings["cluster_docker_storage_driver"] == "vfs"
+    assert settings["cluster_containerd_snapshotter"] == "native"
+
+
+def test_nested_cgroup_lines_from_a_node_are_filtered(monkeypatch) -> None:
+    import subprocess
+
+    out = ("hugetlb /system.slice/docker-ab12.scope\nperf_event /kmtest/x\n"
+           "memory /not-a-leaky-controller\nhugetlb ../../etc\nhugetlb /a/../b\n"
+           "net_cls,net_prio /docker/cd34\n")
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 0, out, ""))
+    assert lab_mod.nested_cgroups("k8s-unit-node1") == [
+        ("hugetlb", "/system.slice/docker-ab12.scope"), ("perf_event", "/kmtest/x"),
+        ("net_cls,net_prio", "/docker/cd34")]

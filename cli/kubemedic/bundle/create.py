@@ -43,6 +43,9 @@ class CreateRequest:
     pull: bool = False
     force: bool = False
     kubernetes_version: str | None = None
+    # A docker-archive used as images.tar as it is, without docker (e.g. the images
+    # scripts/build-kubernetes packs); every requested image must be in it.
+    images_archive: Path | None = None
 
 
 Log = Callable[[str], None]
@@ -186,6 +189,16 @@ def create(request: CreateRequest, log: Log = lambda _msg: None) -> dict[str, An
     out = request.output
     if (out / MANIFEST).exists() and not request.force:
         raise CreateError(f"{out} already holds a bundle; pass --force to replace it")
+    if request.images_archive is not None:
+        if not request.images_archive.is_file():
+            raise CreateError(f"{request.images_archive}: no such image archive")
+        tags = [normalize_ref(tag) for entry in read_archive(request.images_archive)["images"]
+                for tag in entry["repo_tags"]]
+        absent = [ref for ref in unique(normalize_ref(r) for r in request.images)
+                  if ref not in tags]
+        if absent:
+            raise CreateError(f"not in {request.images_archive}: {', '.join(absent)}")
+        request.images = tags
     if not request.images and not request.debs and not request.packages:
         raise CreateError("nothing to bundle: give --image/--images-file, kubeadm images or "
                           "--deb/--package")
@@ -197,7 +210,7 @@ def create(request: CreateRequest, log: Log = lambda _msg: None) -> dict[str, An
     images = unique(normalize_ref(ref) for ref in request.images)
     request.images = images
     started = time.monotonic()
-    ids = check_images(request, log) if images else {}
+    ids = check_images(request, log) if images and request.images_archive is None else {}
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".kubemedic-bundle-", dir=out))
     try:
@@ -205,8 +218,12 @@ def create(request: CreateRequest, log: Log = lambda _msg: None) -> dict[str, An
         manifest_images: list[dict[str, Any]] = []
         archive_info: dict[str, Any] = {"layer_sizes": {}}
         if images:
-            log(f"saving {len(images)} images into one archive (shared layers stored once)")
-            _docker(request, "save", "-o", str(work / IMAGES_ARCHIVE), *images)
+            if request.images_archive is not None:
+                log(f"copying {request.images_archive} ({len(images)} images)")
+                shutil.copyfile(request.images_archive, work / IMAGES_ARCHIVE)
+            else:
+                log(f"saving {len(images)} images into one archive (shared layers stored once)")
+                _docker(request, "save", "-o", str(work / IMAGES_ARCHIVE), *images)
             (work / IMAGES_ARCHIVE).chmod(0o644)
             archive_info = read_archive(work / IMAGES_ARCHIVE)
             by_tag = {}

@@ -82,10 +82,14 @@ def bundle() -> None:
               help="Docker engine holding the images (e.g. ssh://root@10.0.0.5); "
                    "default: the docker CLI's own (DOCKER_HOST).")
 @click.option("--pull", is_flag=True, help="docker pull images the engine does not have yet.")
+@click.option("--images-archive", type=click.Path(exists=True, dir_okay=False),
+              help="A docker-archive (docker save format, e.g. the images.tar of "
+                   "scripts/build-kubernetes) to bundle as it is, without docker; every --image "
+                   "must be in it.")
 @click.option("--force", is_flag=True, help="Replace an existing bundle in the folder.")
 @click.option("--json", "json_output", is_flag=True, help="Print the manifest summary as JSON.")
 def create(customer, output, images, images_file, kubernetes_version, kubeadm_images, debs,
-           packages, docker_host, pull, force, json_output) -> None:
+           packages, docker_host, pull, images_archive, force, json_output) -> None:
     """Write ONE bundle: images.tar (docker save of all images, shared layers once), debs/ with
     a Packages index, and bundle.json with the sha256 of every file."""
     from kubemedic.bundle.create import CreateError, CreateRequest
@@ -112,7 +116,8 @@ def create(customer, output, images, images_file, kubernetes_version, kubeadm_im
             raise KubemedicUsageError(str(exc)) from exc
     request = CreateRequest(output=out, images=refs, debs=[Path(d) for d in debs],
                             packages=list(packages), docker_host=docker_host, pull=pull,
-                            force=force, kubernetes_version=str(version) if version else None)
+                            force=force, kubernetes_version=str(version) if version else None,
+                            images_archive=Path(images_archive) if images_archive else None)
     try:
         manifest = do_create(request, log=lambda msg: console.print(f"[dim]{msg}[/]"))
     except CreateError as exc:

@@ -183,6 +183,14 @@ CLUSTER_FIELDS: tuple[Field, ...] = (
           "(a package name, or a .deb file in the bundle's debs/): kubelet talks to docker "
           "through it on Kubernetes 1.24 and later (installed by kubernetes_node)",
           _package, default=""),
+    Field("cluster_docker_storage_driver", "choice", "Docker storage-driver; unset = docker's "
+          "own choice (overlay2). The lab sets vfs (overlay on its nodes' overlay root fails)",
+          _choice("overlay2", "vfs", "btrfs", "zfs", "fuse-overlayfs"),
+          choices=("overlay2", "vfs", "btrfs", "zfs", "fuse-overlayfs")),
+    Field("cluster_containerd_snapshotter", "choice", "containerd snapshotter for Kubernetes "
+          "(CRI); the lab sets native (overlay on its nodes' overlay root fails)",
+          _choice("overlayfs", "native", "btrfs", "zfs", "devmapper"), default="overlayfs",
+          choices=("overlayfs", "native", "btrfs", "zfs", "devmapper")),
     Field("cluster_shared_kernel", "bool", "Set only by the rehearsal lab: nodes share one kernel, "
           "so roles skip swapoff, non-net sysctls and modprobe (files are still written)",
           _bool, default=False),

@@ -35,9 +35,26 @@ RUN_ENV = "KUBEMEDIC_LAB_RUN"
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 DEFAULT_SUBNET = "192.168.230.0/24"
-# Podman refuses higher nproc, and setrlimit fails without nofile (see shared LAB.md).
-_RUN_FLAGS = ["--privileged", "--systemd=always", "--ulimit", "nofile=20000:20000",
-              "--ulimit", "nproc=4096:4096"]
+# How every lab node runs (molecule scenarios too: molecule/resources/create.yml calls `lab up`).
+# Not podman's --systemd=always: on a cgroup v1 host it mounts the host's whole name=systemd tree
+# over the node's own, so runc inside the node computes wrong cgroup paths and no nested container
+# starts. A private cgroup namespace gives the node its own cgroup roots; the tmpfs mounts and
+# the stop signal are what systemd mode added (/tmp and the journal stay in memory, as before).
+# Podman refuses higher nproc, and setrlimit fails without nofile (see docs/lab.md).
+_RUN_FLAGS = ["--privileged", "--systemd=false", "--cgroupns=private", "--stop-signal=RTMIN+3",
+              "--tmpfs", "/run", "--tmpfs", "/run/lock", "--tmpfs", "/tmp",
+              "--tmpfs", "/var/log/journal",
+              "--ulimit", "nofile=20000:20000", "--ulimit", "nproc=4096:4096"]
+# Nodes carry the recipe they were started with: `lab up` on an existing lab says when its nodes
+# predate the current one (podman cannot change a running container's flags).
+RECIPE_LABEL = "kubemedic.lab.recipe"
+RUN_RECIPE = hashlib.sha256(" ".join(_RUN_FLAGS).encode()).hexdigest()[:12]
+# The host mounts no net_cls,net_prio, perf_event or hugetlb hierarchy, so a node's cgroup there
+# is the hierarchy's root, shared by every node: nested containers create their dirs at its top
+# (/system.slice/docker-<id>.scope, /docker/<id>, /<ns>/<id>). Removed with the container, but
+# left behind when a node is force-removed while they run: `lab down` removes them (rmdir only).
+LEAKY_CONTROLLERS = ("net_cls,net_prio", "perf_event", "hugetlb")
+_CGROUP_PATH = re.compile(r"^/[A-Za-z0-9_.:@=+-]+(/[A-Za-z0-9_.:@=+-]+)*$")
 
 
 @dataclass
@@ -183,6 +200,10 @@ def _write_inventory(target: Path, info: LabInfo) -> None:
         # docker with Kubernetes >= 1.24 goes through cri-dockerd (no dockershim); the lab never
         # installs it (kubernetes_node is skipped, its lifecycle test brings its own binaries).
         "cluster_cri_dockerd_package": "cri-dockerd",
+        # The nodes' root is podman's overlay: overlay on overlay does not work, so docker uses
+        # vfs and containerd the native snapshotter (container_runtime role).
+        "cluster_docker_storage_driver": "vfs",
+        "cluster_containerd_snapshotter": "native",
         "cluster_shared_kernel": True,
         # The shared kernel has no nfsd: nfs_server configures everything but does not start
         # the kernel server (it fails early on such a kernel unless told so, as here).
@@ -302,11 +323,15 @@ def up(name: str, nodes: int = 3, subnet: str = DEFAULT_SUBNET, outside: int = 1
     by_name = {c["Names"][0]: c for c in existing}
     for node in wanted:
         if node.name in by_name:
+            if (by_name[node.name].get("Labels") or {}).get(RECIPE_LABEL) != RUN_RECIPE:
+                log(f"{node.name} was started by an older kubemedic (no containers inside it); "
+                    f"`kubemedic lab down --name {name}` then `lab up` recreates it")
             if by_name[node.name].get("State") != "running":
                 podman("start", node.name)
             continue
         podman("run", "-d", "--name", node.name, "--hostname", node.name,
-               *label_args, "--network", node.network, "--ip", node.ip,
+               *label_args, "--label", f"{RECIPE_LABEL}={RUN_RECIPE}",
+               "--network", node.network, "--ip", node.ip,
                *_RUN_FLAGS,
                "-v", f"{key}.pub:/root/.ssh/authorized_keys:ro,Z",
                # No shared apt cache: apt locks its archives folder, so nodes installing at
@@ -341,14 +366,96 @@ def status(name: str, state_dir: str | None = None) -> dict[str, Any]:
             "networks": _networks(name)}
 
 
+# Run inside a node: "<controller> <path>" for each cgroup dir in the shared hierarchies that
+# holds one of the node's own processes (cgroup.procs only lists pids in the reader's pid
+# namespace, so another lab's containers never show up here).
+_NESTED_CGROUPS_SCRIPT = r"""
+for c in "$@"; do
+  root=/sys/fs/cgroup/$c
+  [ -d "$root" ] || continue
+  find "$root" -mindepth 1 -type d 2>/dev/null | while read -r dir; do
+    if read -r _ <"$dir/cgroup.procs" 2>/dev/null; then echo "$c ${dir#"$root"}"; fi
+  done
+done
+"""
+
+
+def nested_cgroups(container: str) -> list[tuple[str, str]]:
+    """(controller, path) of the cgroup dirs a running node's nested containers hold at the top of
+    the shared hierarchies (LEAKY_CONTROLLERS); [] when the node is not running."""
+    result = None
+    for _attempt in range(3):
+        try:
+            result = subprocess.run(["podman", "--runtime", "runc", "exec", container, "sh", "-c",
+                                     _NESTED_CGROUPS_SCRIPT, "sh", *LEAKY_CONTROLLERS],
+                                    capture_output=True, text=True, timeout=60, check=False)
+        except subprocess.TimeoutExpired:
+            continue
+        if result.returncode == 0:
+            break
+    if result is None or result.returncode != 0:
+        return []
+    found = []
+    for line in result.stdout.splitlines():
+        controller, _, path = line.partition(" ")
+        if controller in LEAKY_CONTROLLERS and _CGROUP_PATH.match(path) and ".." not in path:
+            found.append((controller, path))
+    return found
+
+
+# Run on the host in a private mount namespace (`unshare -m`: the mounts vanish with it): mount
+# each hierarchy, rmdir the given dirs (deepest first; a dir still holding a task stays), print
+# the ones still there.
+_RMDIR_CGROUPS_SCRIPT = r"""
+set -u
+mnt=$(mktemp -d)
+while [ $# -ge 2 ]; do
+  c=$1; p=$2; shift 2
+  mkdir -p "$mnt/$c"
+  mountpoint -q "$mnt/$c" || mount -t cgroup -o "$c" cgroup "$mnt/$c" || { echo "$c $p"; continue; }
+  for _ in 1 2 3 4 5 6 7 8 9 10; do
+    [ -d "$mnt/$c$p" ] || break
+    rmdir "$mnt/$c$p" 2>/dev/null && break
+    sleep 0.3
+  done
+  [ ! -d "$mnt/$c$p" ] || echo "$c $p"
+done
+for d in "$mnt"/*; do [ -d "$d" ] || continue; umount "$d" 2>/dev/null; rmdir "$d"; done
+rmdir "$mnt"
+"""
+
+
+def remove_cgroup_dirs(dirs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """rmdir (never a recursive delete) the given dirs of the shared hierarchies; returns those
+    that could not be removed."""
+    if not dirs or not shutil.which("unshare"):
+        return list(dirs)
+    ordered = sorted(set(dirs), key=lambda d: (d[0], -d[1].count("/"), d[1]))
+    args = [part for item in ordered for part in item]
+    result = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c",
+                             _RMDIR_CGROUPS_SCRIPT, "sh", *args],
+                            capture_output=True, text=True, timeout=120, check=False)
+    left = []
+    for line in result.stdout.splitlines():
+        controller, _, path = line.partition(" ")
+        left.append((controller, path))
+    return left
+
+
 def down(name: str, inventory_dir: str | None = None, state_dir: str | None = None) -> list[str]:
     """Remove the lab's containers, networks, generated inventory and keys. Idempotent."""
     validate_name(name)
     removed = []
-    containers = [c["Names"][0] for c in _containers(name)]
+    found = _containers(name)
+    containers = [c["Names"][0] for c in found]
+    # Found before the nodes go (only a running node can say which dirs are its own).
+    leaky = [item for c in found if c.get("State") == "running"
+             for item in nested_cgroups(c["Names"][0])]
     if containers:
         podman("rm", "-f", "-t", "0", *containers)
         removed += containers
+    left = remove_cgroup_dirs(leaky)
+    removed += [f"cgroup {c}:{p}" for c, p in leaky if (c, p) not in left]
     _drop_nat_rules(name)
     for network in _networks(name):
         podman("network", "rm", "-f", network)
