@@ -246,7 +246,7 @@ def test_ascend_runtime_from_the_bundle_is_docker_default_and_converges(lab) -> 
     """Bootstrap tag ascend-runtime on the npu node: Huawei's --install from the bundle's .run
     (stand-in), ascend merged into daemon.json as the default (real docker), idempotent and
     check-safe; recover ascend-runtime puts it back after a hand edit dropped it."""
-    docker = lab.kubemedic("bootstrap", "-c", NAME, "--tags", "container_runtime",
+    docker = lab.kubemedic("bootstrap", "-c", NAME, "--tags", "container-runtime",
                            "--limit", lab.n2)
     assert docker.returncode == 0, docker.stdout[-3000:] + docker.stderr[-2000:]
     first = lab.kubemedic("bootstrap", "-c", NAME, "--tags", "ascend-runtime", "--limit", lab.n2,

@@ -106,7 +106,7 @@ def test_disk_cleanup_keeps_a_byte_bounded_tail(lab) -> None:
 
 
 def test_registry_gc_on_an_empty_registry_keeps_it_running(lab) -> None:
-    boot = lab.kubemedic("bootstrap", "-c", NAME, "--tags", "container_runtime,registry",
+    boot = lab.kubemedic("bootstrap", "-c", NAME, "--tags", "container-runtime,registry",
                          "--limit", N1, "--json", timeout=1200)
     assert boot.returncode == 0, (summary(boot)["failures"], boot.stderr[-2000:])
     result = lab.kubemedic("recover", "registry-gc", "-c", NAME, "--yes", "--json")

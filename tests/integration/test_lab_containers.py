@@ -2,7 +2,7 @@
 
 The node runs with a private cgroup namespace (not podman's --systemd=always, which hides the
 node's own name=systemd tree from runc inside it). docker.io and containerd come from the
-container_runtime role (`kubemedic bootstrap --tags container_runtime`, vfs storage as the lab
+container_runtime role (`kubemedic bootstrap --tags container-runtime`, vfs storage as the lab
 inventory says); a tiny image is made from the node's own /usr/bin/true, sleep and libc (no
 registry is reachable). Then: docker run, docker exec and ctr run work, systemd has no failed
 unit, nested cgroups stay under the node's own cgroup on the host, and `lab down` of a node whose
@@ -39,7 +39,7 @@ def lab(lab_factory):
 
 @pytest.fixture(scope="module")
 def runtime(lab):
-    result = lab.kubemedic("bootstrap", "-c", lab.customer, "--tags", "container_runtime",
+    result = lab.kubemedic("bootstrap", "-c", lab.customer, "--tags", "container-runtime",
                            "--json")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     lab.ssh(NODE, TINY_IMAGE, check=True)
