@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[2]
 LOGS = REPO / "tests" / "data" / "logs"
 RECOVER_STEPS = REPO / "cli" / "kubemedic" / "data" / "recover_steps.yml"
 
-BOOTSTRAP_TAGS = {"swap", "ntp", "container-runtime", "nvidia-runtime", "ascend-runtime"}
+BOOTSTRAP_TAGS = {"swap", "ntp", "container-runtime", "nvidia-runtime", "ascend-runtime", "nfs-client"}
 OTHER_LABELS = {"heal", "hardware-support", "none"}
 XID_CLASSES = {"app", "reset", "reboot", "rma"}
 REQUIRED_FIELDS = ("id", "source", "label", "note", "text")
