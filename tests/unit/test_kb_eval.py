@@ -93,3 +93,12 @@ def test_errors_lists_training_misses_only(kb_eval, capsys, corpus) -> None:
     listed = {line.split('"')[3] for line in capsys.readouterr().out.splitlines() if line}
     heldout_ids = {e["id"] for e in corpus if e["split"] == "heldout"}
     assert not listed & heldout_ids
+
+
+def test_json_figures_name_no_heldout_entry(kb_eval, capsys, corpus) -> None:
+    # the held-out split is only ever reported in aggregate, whatever the output format
+    kb_eval.main(["--json"])
+    output = capsys.readouterr().out
+    assert '"heldout"' in output
+    leaked = [e["id"] for e in corpus if e["split"] == "heldout" and e["id"] in output]
+    assert not leaked, leaked

@@ -55,8 +55,10 @@ SEVERITIES = ("critical", "warning", "info")
 SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
 SEVERITY_BONUS = {"critical": 0.1, "warning": 0.05, "info": 0.0}
 SOURCES = ("journal", "kernel", "container", "any")
-# Bootstrap tags a signature may name as its repair (`repair: bootstrap:<tag>`).
-BOOTSTRAP_TAGS = ("swap", "ntp", "container-runtime", "nvidia-runtime", "ascend-runtime", "nfs-client")
+# Bootstrap tags a signature may name as its repair (`repair: bootstrap:<tag>`); the labels of
+# the real-log corpus (tests/data/logs) use the same names.
+BOOTSTRAP_TAGS = ("swap", "ntp", "container-runtime", "nvidia-runtime", "ascend-runtime", "nfs-client",
+                  "ascend-driver")
 OTHER_REPAIRS = ("heal", "hardware-support")
 BOOTSTRAP_FIX = "kubemedic bootstrap -c {customer} --tags {tag} --limit {host}"
 # A line broken by a terminal or a mail client is tried joined with up to this many next lines.
