@@ -104,3 +104,10 @@ def test_json_figures_name_no_heldout_entry(kb_eval, capsys, corpus) -> None:
     assert '"heldout"' in output
     leaked = [e["id"] for e in corpus if e["split"] == "heldout" and e["id"] in output]
     assert not leaked, leaked
+
+
+def test_every_corpus_label_has_a_signature_naming_it(corpus) -> None:
+    # a label no signature can name is a guaranteed miss: the KB must at least try every repair
+    named = {signature.label for signature in kb.load()}
+    missing = sorted({e["label"] for e in corpus} - {"none"} - named)
+    assert not missing, missing
