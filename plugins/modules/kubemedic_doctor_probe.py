@@ -3,17 +3,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import glob
-import json
-import os
-import re
-import shutil
-import subprocess
-import time
-
-from ansible.module_utils.basic import AnsibleModule
-
 DOCUMENTATION = r"""
 module: kubemedic_doctor_probe
 short_description: Collect a node's diagnostic state for kubemedic doctor in one pass
@@ -42,8 +31,8 @@ options:
   process_patterns: {description: name -> regex searched in every process command line., type: dict, required: true}
   apt_sources: {description: apt source files checked for a usable key., type: list, elements: str, required: true}
   mysql_backup_dirs: {description: Folders holding MySQL/MariaDB dumps (*.sql.gz / *.sql); the newest one's age is reported when a server runs., type: list, elements: str, required: true}
-  containerd_config: {description: containerd's config file; reported when it does not parse (TOML, or `containerd config dump` where Python has no tomllib)., type: str, required: true}
-author: kubemedic
+  containerd_config: {description: "containerd's config file; reported when it does not parse (TOML, or `containerd config dump` where Python has no tomllib).", type: str, required: true}
+author: kubemedic maintainers (@kubemedic)
 """
 
 EXAMPLES = r"""
@@ -60,6 +49,16 @@ probe:
   returned: always
 """
 
+import contextlib
+import glob
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+
+from ansible.module_utils.basic import AnsibleModule
 
 
 def _run(args, timeout=20):

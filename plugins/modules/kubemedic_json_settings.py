@@ -9,14 +9,6 @@ the newest that is one (`recover daemon-json`).
 
 from __future__ import annotations
 
-import glob
-import json
-import os
-import re
-import tempfile
-
-from ansible.module_utils.basic import AnsibleModule
-
 DOCUMENTATION = r"""
 module: kubemedic_json_settings
 short_description: Merge owned keys into a JSON config file, validated, atomically, with backup
@@ -52,6 +44,7 @@ options:
     type: str
     choices: [merged, inspected]
     default: merged
+author: kubemedic maintainers (@kubemedic)
 """
 
 EXAMPLES = r"""
@@ -72,7 +65,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 content: {description: The merged document., type: dict, returned: state=merged}
-backup_file: {description: Path of the backup, when one was made., type: str, returned: changed}
+backup_file: {description: "Path of the backup, when one was made.", type: str, returned: changed}
 valid:
   description: The file is a JSON object (a missing or empty file counts as one).
   type: bool
@@ -86,6 +79,14 @@ valid_backup:
   type: str
   returned: state=inspected
 """
+
+import glob
+import json
+import os
+import re
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
 
 # dockerd's daemon.json directives (docker 20.10 .. 27). Unknown directives make dockerd refuse
 # to start ("the following directives don't match any configuration option"), so we refuse first.
