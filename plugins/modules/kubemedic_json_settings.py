@@ -90,7 +90,25 @@ from ansible.module_utils.basic import AnsibleModule
 
 # dockerd's daemon.json directives (docker 20.10 .. 27). Unknown directives make dockerd refuse
 # to start ("the following directives don't match any configuration option"), so we refuse first.
-DOCKER_DAEMON_KEYS = frozenset(["allow-nondistributable-artifacts", "api-cors-header", "authorization-plugins", "bip", "bip6", "bridge", "builder", "cdi-spec-dirs", "cgroup-parent", "cluster-advertise", "cluster-store", "cluster-store-opts", "containerd", "containerd-namespace", "containerd-plugin-namespace", "cpu-rt-period", "cpu-rt-runtime", "cri-containerd", "data-root", "debug", "default-address-pools", "default-cgroupns-mode", "default-gateway", "default-gateway-v6", "default-ipc-mode", "default-network-opts", "default-runtime", "default-shm-size", "default-ulimits", "dns", "dns-opts", "dns-search", "exec-opts", "exec-root", "experimental", "features", "fixed-cidr", "fixed-cidr-v6", "graph", "group", "host-gateway-ip", "hosts", "icc", "init", "init-path", "insecure-registries", "ip", "ip-forward", "ip-forward-no-drop", "ip-masq", "ip6tables", "iptables", "ipv6", "labels", "live-restore", "log-driver", "log-format", "log-level", "log-opts", "max-concurrent-downloads", "max-concurrent-uploads", "max-download-attempts", "metrics-addr", "min-api-version", "mtu", "network-control-plane-mtu", "no-new-privileges", "node-generic-resources", "oom-score-adjust", "pidfile", "proxies", "raw-logs", "registry-mirrors", "rootless", "runtimes", "seccomp-profile", "selinux-enabled", "shutdown-timeout", "storage-driver", "storage-opts", "swarm-default-advertise-addr", "tls", "tlscacert", "tlscert", "tlskey", "tlsverify", "userland-proxy", "userland-proxy-path", "userns-remap", "validate", "disable-legacy-registry"])
+DOCKER_DAEMON_KEYS = frozenset([
+    "allow-nondistributable-artifacts", "api-cors-header", "authorization-plugins", "bip", "bip6",
+    "bridge", "builder", "cdi-spec-dirs", "cgroup-parent", "cluster-advertise", "cluster-store",
+    "cluster-store-opts", "containerd", "containerd-namespace", "containerd-plugin-namespace",
+    "cpu-rt-period", "cpu-rt-runtime", "cri-containerd", "data-root", "debug",
+    "default-address-pools", "default-cgroupns-mode", "default-gateway", "default-gateway-v6",
+    "default-ipc-mode", "default-network-opts", "default-runtime", "default-shm-size",
+    "default-ulimits", "dns", "dns-opts", "dns-search", "exec-opts", "exec-root", "experimental",
+    "features", "fixed-cidr", "fixed-cidr-v6", "graph", "group", "host-gateway-ip", "hosts", "icc",
+    "init", "init-path", "insecure-registries", "ip", "ip-forward", "ip-forward-no-drop", "ip-masq",
+    "ip6tables", "iptables", "ipv6", "labels", "live-restore", "log-driver", "log-format",
+    "log-level", "log-opts", "max-concurrent-downloads", "max-concurrent-uploads",
+    "max-download-attempts", "metrics-addr", "min-api-version", "mtu", "network-control-plane-mtu",
+    "no-new-privileges", "node-generic-resources", "oom-score-adjust", "pidfile", "proxies",
+    "raw-logs", "registry-mirrors", "rootless", "runtimes", "seccomp-profile", "selinux-enabled",
+    "shutdown-timeout", "storage-driver", "storage-opts", "swarm-default-advertise-addr", "tls",
+    "tlscacert", "tlscert", "tlskey", "tlsverify", "userland-proxy", "userland-proxy-path",
+    "userns-remap", "validate", "disable-legacy-registry"
+])
 
 _TYPES = {
     bool: ("debug", "experimental", "icc", "ip-forward", "ip-masq", "ip6tables", "iptables",
