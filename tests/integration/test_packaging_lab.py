@@ -9,7 +9,9 @@
    no ansible.cfg: the drill breaks hosts.allow, doctor names `recover hosts-allow`, the step
    repairs it, doctor no longer finds it;
 4. the wheel (`python -m build --wheel`) installed into a fresh venv under a tmp dir: its
-   `kubemedic doctor` and `kubemedic recover` run against the lab from the wheel's own content.
+   `kubemedic doctor` and `kubemedic recover` run against the lab from the wheel's own content,
+   their --json validating against the schemas (docs/json.md);
+5. `ansible-builder create` on execution-environment.yml gives the expected build context.
 
 One lab (km-col: 1 cluster node on 10.77.62.0/24 + 1 outside node on 10.77.63.0/24) for the module.
 Real: the build tools, ansible-test, ansible-playbook, pip, the lab node's tcpd (libwrap).
@@ -25,9 +27,11 @@ import sys
 import tarfile
 from pathlib import Path
 
+import jsonschema
 import pytest
 import yaml
 
+from kubemedic import output
 from tests.conftest import REPO
 
 NAME = "km-col"
@@ -132,6 +136,31 @@ def test_ansible_test_sanity_on_the_plugins(tarball, tmp_path) -> None:
     assert "validate-modules" in result.stdout
 
 
+def test_ansible_builder_context(tarball, tmp_path) -> None:
+    """`ansible-builder create` (no image build here) turns execution-environment.yml into a
+    context holding the pinned collections, the Python and system needs, and our tarball."""
+    for name in ("execution-environment.yml", "requirements.yml"):
+        shutil.copy(REPO / name, tmp_path / name)
+    (tmp_path / "dist").mkdir()
+    shutil.copy(tarball, tmp_path / "dist" / tarball.name)
+    result = _run([str(ANSIBLE_BIN / "ansible-builder"), "create", "-f",
+                   "execution-environment.yml", "-c", "context"], cwd=tmp_path,
+                  env=_outside_env(tmp_path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    context = tmp_path / "context"
+    containerfile = (context / "Containerfile").read_text()
+    spec = yaml.safe_load((REPO / "execution-environment.yml").read_text())
+    assert f'EE_BASE_IMAGE="{spec["images"]["base_image"]["name"]}"' in containerfile
+    assert "ansible-core>=2.17,<2.20" in containerfile
+    assert "ansible-galaxy collection install --offline" in containerfile
+    assert (context / "_build" / "requirements.yml").read_text() == (
+        REPO / "requirements.yml").read_text()
+    assert (context / "_build" / "collection" / tarball.name).is_file()
+    python = (context / "_build" / "requirements.txt").read_text()
+    assert "PyYAML" in python and "click" in python
+    assert "openssh-clients" in (context / "_build" / "bindep.txt").read_text()
+
+
 def _findings(record: Path) -> list[dict]:
     return [finding for path in sorted((record / "findings").glob("*.json"))
             for finding in json.loads(path.read_text())["findings"]]
@@ -189,11 +218,13 @@ def test_wheel_in_a_fresh_venv_runs_doctor_and_recover(lab, tmp_path) -> None:
     doctor = _run([*kubemedic, "doctor", "-c", NAME, "--limit", NODE, "--json"], cwd=tmp_path,
                   env=env)
     answer = json.loads(doctor.stdout)
+    jsonschema.validate(answer, output.load_schema("doctor"))
     assert doctor.returncode == 5, (answer["counts"], doctor.stderr[-2000:])
     assert [f for f in answer["findings"] if f["step"] == STEP and f["severity"] == "critical"]
     recover = _run([*kubemedic, "recover", STEP, "-c", NAME, "--limit", NODE, "--json"],
                    cwd=tmp_path, env=env)
     summary = json.loads(recover.stdout)
+    jsonschema.validate(summary, output.load_schema(output.RUN_SCHEMA))
     assert recover.returncode == 0, (summary["failures"], recover.stderr[-2000:])
     allow = lab.ssh(NODE, "cat /etc/hosts.allow", check=True).stdout
     assert not [line for line in allow.splitlines() if line.strip() == "ALL: ALL"], allow
