@@ -31,7 +31,7 @@ import jsonschema
 import pytest
 import yaml
 
-from kubemedic import output
+from kubemedic import __version__, output
 from tests.conftest import REPO
 
 NAME = "km-col"
@@ -214,6 +214,9 @@ def test_wheel_in_a_fresh_venv_runs_doctor_and_recover(lab, tmp_path) -> None:
     where = _run([str(venv / "bin" / "python"), "-c",
                   "from kubemedic import paths; print(paths.project_root())"], cwd=tmp_path, env=env)
     assert where.stdout.strip().startswith(str(venv)), where.stdout + where.stderr
+    version = _run([*kubemedic, "--version"], cwd=tmp_path, env=env).stdout
+    assert f"collection kubemedic.cluster {__version__} ({venv}" in version, version
+    assert "collection ansible.posix" in version, version
     lab.ssh(NODE, "printf 'ALL: ALL\\n' >> /etc/hosts.allow", check=True)
     doctor = _run([*kubemedic, "doctor", "-c", NAME, "--limit", NODE, "--json"], cwd=tmp_path,
                   env=env)
