@@ -3,17 +3,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import glob
-import json
-import os
-import re
-import shutil
-import subprocess
-import time
-
-from ansible.module_utils.basic import AnsibleModule
-
 DOCUMENTATION = r"""
 module: kubemedic_doctor_probe
 short_description: Collect a node's diagnostic state for kubemedic doctor in one pass
@@ -41,9 +30,20 @@ options:
   accelerator_modules: {description: Kernel module names per accelerator type., type: dict, required: true}
   process_patterns: {description: name -> regex searched in every process command line., type: dict, required: true}
   apt_sources: {description: apt source files checked for a usable key., type: list, elements: str, required: true}
-  mysql_backup_dirs: {description: Folders holding MySQL/MariaDB dumps (*.sql.gz / *.sql); the newest one's age is reported when a server runs., type: list, elements: str, required: true}
-  containerd_config: {description: containerd's config file; reported when it does not parse (TOML, or `containerd config dump` where Python has no tomllib)., type: str, required: true}
-author: kubemedic
+  mysql_backup_dirs:
+    description: >-
+      Folders holding MySQL/MariaDB dumps (*.sql.gz / *.sql); the newest one's age is reported
+      when a server runs.
+    type: list
+    elements: str
+    required: true
+  containerd_config:
+    description: >-
+      containerd's config file; reported when it does not parse (TOML, or `containerd config
+      dump` where Python has no tomllib).
+    type: str
+    required: true
+author: kubemedic maintainers (@kubemedic)
 """
 
 EXAMPLES = r"""
@@ -60,6 +60,16 @@ probe:
   returned: always
 """
 
+import contextlib
+import glob
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+
+from ansible.module_utils.basic import AnsibleModule
 
 
 def _run(args, timeout=20):
@@ -145,7 +155,7 @@ def sysctl_persisted(keys):
             stripped = line.strip().lstrip("-")
             if not stripped or stripped[0] in "#;" or "=" not in stripped:
                 continue
-            name, _, value = stripped.partition("=")
+            name, _sep, value = stripped.partition("=")
             name = name.strip().replace("/", ".")
             for key, dotted in wanted.items():
                 if name == dotted:
@@ -155,7 +165,7 @@ def sysctl_persisted(keys):
 
 
 def ntp():
-    rc, out, _ = _run(["timedatectl", "show", "-p", "NTPSynchronized", "-p", "NTP", "--value"])
+    rc, out, _stderr = _run(["timedatectl", "show", "-p", "NTPSynchronized", "-p", "NTP", "--value"])
     if rc != 0:
         return {"known": False}
     values = out.split()
@@ -166,7 +176,7 @@ def ntp():
 def services(names):
     out = {}
     for name in names:
-        _rc, state, _ = _run(["systemctl", "show", name, "-p", "LoadState,ActiveState,SubState",
+        _rc, state, _stderr = _run(["systemctl", "show", name, "-p", "LoadState,ActiveState,SubState",
                              "--value"])
         parts = state.split()
         load = parts[0] if parts else "unknown"
@@ -177,14 +187,14 @@ def services(names):
 
 def versions():
     found = {}
-    rc, out, _ = _run(["dpkg-query", "-W", "-f", "${Package} ${Version} ${db:Status-Abbrev}\n",
+    rc, out, _stderr = _run(["dpkg-query", "-W", "-f", "${Package} ${Version} ${db:Status-Abbrev}\n",
                        "docker.io", "docker-ce", "containerd", "containerd.io", "kubelet", "kubeadm",
                        "kubectl", "runc"])
     for line in out.splitlines():
         parts = line.split()
         if len(parts) >= 3 and parts[2].startswith("ii"):
             found[parts[0]] = parts[1]
-    rc, out, _ = _run(["containerd", "--version"])
+    rc, out, _stderr = _run(["containerd", "--version"])
     match = re.search(r"\bv?(\d+\.\d+\.\d+)", out) if rc == 0 else None
     if match:
         found["containerd-binary"] = match.group(1)
@@ -204,11 +214,11 @@ def docker_state(active):
         state["default_runtime"] = state["daemon_json"].get("default-runtime")
         state["runtimes"] = sorted((state["daemon_json"].get("runtimes") or {}).keys())
     if active and shutil.which("docker"):
-        rc, out, _ = _run(["docker", "info", "--format", "{{json .DefaultRuntime}}"])
+        rc, out, _stderr = _run(["docker", "info", "--format", "{{json .DefaultRuntime}}"])
         if rc == 0 and out.strip():
             with contextlib.suppress(ValueError):
                 state["default_runtime"] = json.loads(out)
-        rc, out, _ = _run(["docker", "images", "--format", "{{.Repository}}:{{.Tag}}"])
+        rc, out, _stderr = _run(["docker", "images", "--format", "{{.Repository}}:{{.Tag}}"])
         if rc == 0:
             state["images"] = sorted(set(out.split()))
     return state
@@ -344,7 +354,7 @@ def nics(names):
                 "carrier": (_read(f"{base}/carrier") or "").strip() or None, "autoneg": None,
                 "speed": None}
         if ethtool:
-            _rc, text, _ = _run([ethtool, name])
+            _rc, text, _stderr = _run([ethtool, name])
             match = re.search(r"Auto-negotiation:\s*(\w+)", text)
             if match:
                 info["autoneg"] = match.group(1).lower() == "on"
@@ -398,7 +408,7 @@ def big_logs(data_root, limit):
 
 def unit_started(unit):
     """Epoch seconds of the unit's last start (ActiveEnterTimestamp), None if never started."""
-    rc, out, _ = _run(["systemctl", "show", "--timestamp=unix", "-p", "ActiveEnterTimestamp",
+    rc, out, _stderr = _run(["systemctl", "show", "--timestamp=unix", "-p", "ActiveEnterTimestamp",
                        "--value", unit])
     match = re.fullmatch(r"@(\d+)", out.strip()) if rc == 0 else None
     return int(match.group(1)) if match else None
@@ -413,7 +423,7 @@ def journal(units, since, max_lines):
     for unit in units:
         start = unit_started(unit)
         unit_since = f"@{max(since, start)}" if start else f"@{since}"
-        rc, out, _ = _run(["journalctl", "--no-pager", "-q", "-o", "short-iso", "--since",
+        rc, out, _stderr = _run(["journalctl", "--no-pager", "-q", "-o", "short-iso", "--since",
                            unit_since, "-n", str(max_lines), "-u", unit], timeout=30)
         if rc == 0 and out.strip():
             chunks.append(out.rstrip("\n"))
@@ -423,7 +433,7 @@ def journal(units, since, max_lines):
 def kernel_log(use_dmesg, files, window_seconds, max_lines):
     chunks = []
     if use_dmesg:
-        rc, out, _ = _run(["dmesg"])
+        rc, out, _stderr = _run(["dmesg"])
         if rc == 0:
             uptime = float((_read("/proc/uptime") or "0").split()[0])
             recent = []
