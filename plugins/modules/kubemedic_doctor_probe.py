@@ -20,7 +20,7 @@ short_description: Collect a node's diagnostic state for kubemedic doctor in one
 description:
   - Read-only. Gathers disk and inode use, swap, NTP, service states and versions, docker's
     runtimes and images, fstab NFS mounts, tcp-wrappers files, inotify limits, kernel modules,
-    accelerator device nodes, NIC link/autonegotiation, apt sources, oversized container logs and
+    accelerator device nodes, NIC link/autonegotiation, reachability of the other nodes, apt sources, oversized container logs and
     recent log lines (journald units, kernel log, container logs) into one JSON result.
   - Thresholds are not applied here; the doctor role evaluates the result on the controller.
   - Every option is required; the doctor role passes each one from roles/doctor/defaults/main.yml
@@ -42,6 +42,9 @@ options:
   process_patterns: {description: name -> regex searched in every process command line., type: dict, required: true}
   apt_sources: {description: apt source files checked for a usable key., type: list, elements: str, required: true}
   mysql_backup_dirs: {description: Folders holding MySQL/MariaDB dumps (*.sql.gz / *.sql); the newest one's age is reported when a server runs., type: list, elements: str, required: true}
+  peers: {description: "Other cluster nodes, name -> address: each is reached with a TCP connect to peer_port (an answer, even a refusal, counts as reachable).", type: dict, required: true}
+  peer_port: {description: TCP port the peers are reached on (sshd's)., type: int, required: true}
+  peer_timeout: {description: Seconds one connect may take., type: float, required: true}
   containerd_config: {description: containerd's config file; reported when it does not parse (TOML, or `containerd config dump` where Python has no tomllib)., type: str, required: true}
 author: kubemedic
 """
@@ -358,6 +361,33 @@ def nics(names):
     return out
 
 
+def peers(targets, port, timeout):
+    """{"checked": n, "unreachable": {name: reason}}: seed 000 #10, nodes that cannot reach each
+    other. Connects run in parallel threads, so the probe takes about one timeout at worst."""
+    import errno
+    import socket
+    from concurrent.futures import ThreadPoolExecutor
+
+    def reach(item):
+        name, address = item
+        try:
+            with socket.create_connection((str(address), port), timeout=timeout):
+                return name, None
+        except ConnectionRefusedError:
+            return name, None  # the host answered
+        except TimeoutError:
+            return name, f"{address}:{port}: timed out"
+        except OSError as exc:
+            return name, f"{address}:{port}: {errno.errorcode.get(exc.errno, exc.errno)} {exc.strerror}"
+
+    items = sorted((targets or {}).items())
+    if not items:
+        return {"checked": 0, "unreachable": {}}
+    with ThreadPoolExecutor(max_workers=min(16, len(items))) as pool:
+        results = list(pool.map(reach, items))
+    return {"checked": len(items), "unreachable": {n: r for n, r in results if r}}
+
+
 def apt_sources(files):
     out = []
     for path in files:
@@ -478,6 +508,9 @@ def main():
             "apt_sources": {"type": "list", "elements": "str", "required": True},
             "mysql_backup_dirs": {"type": "list", "elements": "str", "required": True},
             "containerd_config": {"type": "str", "required": True},
+            "peers": {"type": "dict", "required": True},
+            "peer_port": {"type": "int", "required": True},
+            "peer_timeout": {"type": "float", "required": True},
         },
         supports_check_mode=True,
     )
@@ -505,6 +538,7 @@ def main():
         "processes": processes(p["process_patterns"]),
         "nics": nics(p["nics"]),
         "apt_sources": apt_sources(p["apt_sources"]),
+        "peers": peers(p["peers"], p["peer_port"], p["peer_timeout"]),
         "mysql": mysql_backup(p["mysql_backup_dirs"]),
         "big_logs": big_logs(p["docker_data_root"], p["docker_log_max_bytes"]),
         "logs": {
