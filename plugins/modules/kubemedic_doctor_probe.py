@@ -45,6 +45,8 @@ options:
   peers: {description: "Other cluster nodes, name -> address: each is reached with a TCP connect to peer_port (an answer, even a refusal, counts as reachable).", type: dict, required: true}
   peer_port: {description: TCP port the peers are reached on (sshd's)., type: int, required: true}
   peer_timeout: {description: Seconds one connect may take., type: float, required: true}
+  portal_files: {description: "The web portal's config files (seed 000 #13, /etc/Dashboard/local.yaml): grafana's URL under portal_key is read and reached.", type: list, elements: str, required: true}
+  portal_key: {description: Key whose value is grafana's URL in those files., type: str, required: true}
   containerd_config: {description: containerd's config file; reported when it does not parse (TOML, or `containerd config dump` where Python has no tomllib)., type: str, required: true}
 author: kubemedic
 """
@@ -388,6 +390,35 @@ def peers(targets, port, timeout):
     return {"checked": len(items), "unreachable": {n: r for n, r in results if r}}
 
 
+def portal(files, key, timeout):
+    """{path: {"grafana": url, "reachable": bool, "error": str}} for the portal's config files
+    that exist and hold `key: <url>` (a flat YAML key; read with a regex: no PyYAML needed)."""
+    import re
+    import socket
+    from urllib.parse import urlsplit
+
+    out = {}
+    pattern = re.compile(rf"^\s*{re.escape(key)}\s*:\s*['\"]?([^'\"\s#]+)", re.M)
+    for path in files:
+        text = _read(path, 65536)
+        if text is None:
+            continue
+        match = pattern.search(text)
+        if not match:
+            continue
+        url = match.group(1)
+        entry = {"grafana": url, "reachable": False, "error": ""}
+        try:
+            parts = urlsplit(url)
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+            with socket.create_connection((parts.hostname or "", port), timeout=timeout):
+                entry["reachable"] = True
+        except (OSError, ValueError) as exc:
+            entry["error"] = str(exc)[:200]
+        out[path] = entry
+    return out
+
+
 def apt_sources(files):
     out = []
     for path in files:
@@ -509,6 +540,8 @@ def main():
             "mysql_backup_dirs": {"type": "list", "elements": "str", "required": True},
             "containerd_config": {"type": "str", "required": True},
             "peers": {"type": "dict", "required": True},
+            "portal_files": {"type": "list", "elements": "str", "required": True},
+            "portal_key": {"type": "str", "required": True},
             "peer_port": {"type": "int", "required": True},
             "peer_timeout": {"type": "float", "required": True},
         },
@@ -539,6 +572,7 @@ def main():
         "nics": nics(p["nics"]),
         "apt_sources": apt_sources(p["apt_sources"]),
         "peers": peers(p["peers"], p["peer_port"], p["peer_timeout"]),
+        "portal": portal(p["portal_files"], p["portal_key"], p["peer_timeout"]),
         "mysql": mysql_backup(p["mysql_backup_dirs"]),
         "big_logs": big_logs(p["docker_data_root"], p["docker_log_max_bytes"]),
         "logs": {

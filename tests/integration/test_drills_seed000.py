@@ -8,13 +8,17 @@ first master.
 
 Real: systemd, sshd, apt, Debian's nginx package (the host case of nginx-restart: the unit
 disabled and stopped as after the seed's master reboot), the nodes' network namespaces (network-
-reapply: node2's cluster address given a /32 netmask, so it reaches no peer while the dev-box
-still reaches it over a host route; the step must put the subnet's netmask back), ping, the CLI.
+reapply: node2's cluster address given a /32 netmask and its default route gone, so it reaches no
+peer while the dev-box still reaches it over a host route; the step must put the subnet's netmask
+and the default route back), ping, the CLI.
 TEST DOUBLE, and why: Kubernetes is not in the lab yet (real 1.20 is coming on branch k8s), so
 kubectl on node1 is tests/doubles/kube_workloads_double.py — Deployments, their pods, Warning
 events and a rook operator that puts a CephObjectStore's probe timeout back into its rgw
 Deployment. It carries the portal's nginx pod (the seed's nginx is a pod) and the probe-timeout
-Deployments (a plain one and rook's rgw).
+Deployments (a plain one and rook's rgw). grafana-address: no grafana or platform portal can
+run offline here, so the portal is tests/doubles/fake-dashboard.py (reads grafana's URL from the
+seed's /etc/Dashboard/local.yaml, answers 502 when grafana is not there) and grafana is Python's
+http.server on node3; the config file, the TCP reachability and the service restart are real.
 """
 
 from __future__ import annotations
@@ -35,6 +39,14 @@ GATEWAY = "10.77.32.1"
 N1, N2, N3 = "km-std-node1", "km-std-node2", "km-std-node3"
 REPO = Path(__file__).resolve().parents[2]
 DOUBLE = REPO / "tests" / "doubles" / "kube_workloads_double.py"
+DASHBOARD = REPO / "tests" / "doubles" / "fake-dashboard.py"
+DASHBOARD_UNIT = """[Unit]
+Description=TEST DOUBLE of the platform portal (tests/doubles/fake-dashboard.py)
+[Service]
+ExecStart=/usr/bin/python3 /usr/local/bin/fake-dashboard
+[Install]
+WantedBy=multi-user.target
+"""
 STATE = "/var/lib/kube-workloads-double/state.json"
 USER_DATA = "/srv/userdata/keep.txt"
 
@@ -92,9 +104,9 @@ def lab(lab_factory):
     return lab
 
 
-def push(lab, path: str, text: str) -> None:
-    """Write a file on node1 over ssh."""
-    subprocess.run(["ssh", "-F", str(lab.ssh_config), N1, f"cat > {path}"],
+def push(lab, path: str, text: str, node: str = N1) -> None:
+    """Write a file on a node over ssh."""
+    subprocess.run(["ssh", "-F", str(lab.ssh_config), node, f"cat > {path}"],
                    input=text, text=True, check=True, timeout=60)
 
 
@@ -220,13 +232,14 @@ def test_nginx_restart_host_unit_and_portal_pod(lab) -> None:
 
 
 def test_network_reapply_restores_peer_reachability(lab) -> None:
-    """Seed 000 #10: node2's cluster address carries a /32 netmask (what a config that did not
-    take leaves), so it reaches no peer; the dev-box reaches it over a host route. Doctor names
+    """Seed 000 #10: node2's cluster address carries a /32 netmask and its default route is gone
+    (what a config that did not take leaves), so it reaches no peer; the dev-box reaches it over
+    a host route. Doctor names
     network-reapply on node2 only (node1 and node3 each miss one peer: a warning, no step)."""
     ip = lab.nodes[N2]
     started = time.monotonic()
     lab.ssh(N2, f"ip addr add {ip}/32 dev eth0 && ip route add {GATEWAY}/32 dev eth0 src {ip} "
-                f"&& ip addr del {ip}/24 dev eth0", check=True)
+                f"&& ip addr del {ip}/24 dev eth0 && (ip route del default || true)", check=True)
     reach = (f"python3 -c \"import socket; socket.create_connection(('{lab.nodes[N3]}', 22), "
              "timeout=3)\"")
     assert lab.ssh(N2, reach).returncode != 0, "the fault did not cut node2 off its peers"
@@ -236,9 +249,11 @@ def test_network_reapply_restores_peer_reachability(lab) -> None:
         (N2, f"kubemedic recover network-reapply -c {NAME} --limit {N2}")], critical
     warned = {f["host"] for f in before if f["check"] == "peer-unreachable"}
     assert warned == {N1, N3}, before
-    info = run_printed(lab, critical[0]["command"])
+    # The operator adds the gateway (the seed's `ip route add default via`): doctor cannot know it.
+    info = run_printed(lab, critical[0]["command"], "-e", f"network_default_gateway={GATEWAY}")
     assert sum(h["changed"] for h in info["hosts"].values()) >= 1
     assert lab.ssh(N2, reach).returncode == 0, "node2 still cannot reach node3"
+    assert f"default via {GATEWAY}" in lab.ssh(N2, "ip route show default", check=True).stdout
     addresses = lab.ssh(N2, "ip -4 -o addr show dev eth0", check=True).stdout
     assert f"{ip}/24" in addresses and f"{ip}/32" not in addresses, addresses
     after = doctor(lab)
@@ -249,3 +264,55 @@ def test_network_reapply_restores_peer_reachability(lab) -> None:
     info = run_printed(lab, critical[0]["command"])
     assert sum(h["changed"] for h in info["hosts"].values()) == 0, info
     user_data_survived(lab)
+
+
+def test_grafana_address_fixes_the_portals_502(lab) -> None:
+    """Seed 000 #13: the portal's grafana panel answers 502 because local.yaml names a wrong
+    grafana IP. With portal_grafana_url in the inventory, doctor names grafana-address; the step
+    backs the file up, writes the right URL, restarts the portal; the panel answers 200."""
+    grafana = f"http://{lab.nodes[N3]}:3000/"
+    lab.ssh(N3, "mkdir -p /srv/grafana && echo grafana-ok > /srv/grafana/index.html && "
+                "systemd-run --unit grafana-double -p WorkingDirectory=/srv/grafana "
+                "/usr/bin/python3 -m http.server 3000", check=True)
+    push(lab, "/usr/local/bin/fake-dashboard", DASHBOARD.read_text())
+    push(lab, "/etc/systemd/system/dashboard.service", DASHBOARD_UNIT)
+    lab.ssh(N1, f"mkdir -p /etc/Dashboard && printf 'title: portal\\ngrafana: {grafana}\\n' > "
+                "/etc/Dashboard/local.yaml && systemctl daemon-reload && "
+                "systemctl enable --now dashboard", check=True)
+    panel = ("python3 -c \"import urllib.request as u, urllib.error as e\ntry: print(u.urlopen("
+             "'http://127.0.0.1:8088/grafana/', timeout=10).status)\nexcept e.HTTPError as x: "
+             "print(x.code)\"")
+    assert wait_for(lambda: lab.ssh(N1, panel).stdout.strip() == "200"), "portal never answered"
+    group_vars = lab.inventory / "group_vars" / "all.yml"
+    group_vars.write_text(group_vars.read_text() + f"portal_grafana_url: {grafana}\n")
+    started = time.monotonic()
+    lab.ssh(N1, "sed -i 's|^grafana: .*|grafana: http://10.77.32.99:3000/|' "
+                "/etc/Dashboard/local.yaml && systemctl restart dashboard", check=True)
+    assert wait_for(lambda: lab.ssh(N1, panel).stdout.strip() == "502"), "the fault gave no 502"
+    before = doctor(lab)
+    found = [f for f in named(before, "grafana-address") if f["host"] == N1]
+    assert [f["command"] for f in found] == [
+        f"kubemedic recover grafana-address -c {NAME} --limit {N1}"], before
+    info = run_printed(lab, found[0]["command"])
+    assert sum(h["changed"] for h in info["hosts"].values()) >= 1
+    assert lab.ssh(N1, panel).stdout.strip() == "200"
+    text = lab.ssh(N1, "cat /etc/Dashboard/local.yaml", check=True).stdout
+    assert text == f"title: portal\ngrafana: {grafana}\n", text
+    backups = lab.ssh(N1, "grep -l 10.77.32.99 /etc/Dashboard/local.yaml.*~").stdout
+    assert backups.strip(), "no backup of the hand-edited local.yaml"
+    after = doctor(lab)
+    left = [f for f in after if f["check"].startswith("grafana")]
+    print(f"\ndrill grafana-address {time.monotonic() - started:6.1f} s injection -> clean")
+    assert left == [], left
+    info = run_printed(lab, found[0]["command"])
+    assert sum(h["changed"] for h in info["hosts"].values()) == 0, info
+    user_data_survived(lab)
+
+
+def wait_for(condition, seconds: float = 30) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(1)
+    return False

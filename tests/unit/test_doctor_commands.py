@@ -37,7 +37,7 @@ STEPS = {step["name"] for step in load_steps()}
 # a NIC named in doctor_nics that does not exist (the inventory is wrong), the node's workload
 # exhausting memory/PIDs, an application's own crash loop.
 NO_REPAIR = {"nic", "node-memory-pressure", "node-pid-pressure", "pod-restarts",
-             "peer-unreachable"}
+             "peer-unreachable", "grafana-unreachable"}
 
 
 def site_tags() -> set[str]:
@@ -233,6 +233,11 @@ TRIGGERS += [
     ("master1", ["masters"], _cluster(_portal_nginx_down_view()), {}),
     ("node1", ["workers"], _set("peers", {"checked": 2, "unreachable": {"a": "x", "b": "y"}}), {}),
     ("node1", ["workers"], _set("peers", {"checked": 3, "unreachable": {"a": "x"}}), {}),
+    ("master1", ["masters"], _set("portal", {"/etc/Dashboard/local.yaml": {
+        "grafana": "http://10.0.0.99:3000", "reachable": False, "error": "timed out"}}),
+     {"grafana_url": "http://10.0.0.5:3000"}),
+    ("master1", ["masters"], _set("portal", {"/etc/Dashboard/local.yaml": {
+        "grafana": "http://10.0.0.99:3000", "reachable": False, "error": "timed out"}}), {}),
 ]
 
 

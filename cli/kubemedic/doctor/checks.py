@@ -46,6 +46,7 @@ SETTINGS: tuple[str, ...] = (
     "pod_restart_warn",                # restarts within a pod's life reported as a warning
     "cert_warn_days", "cert_crit_days",  # kubeadm certificates expiring within
     "window_minutes",                  # events older than this are history
+    "grafana_url",                     # grafana's right URL (portal_grafana_url; "" = unknown)
 )
 
 # Bootstrap tags named by doctor's fixes (playbooks/site.yml; tests/unit/test_doctor_commands.py
@@ -425,6 +426,27 @@ def _check_peers(ctx: _Ctx, probe: dict[str, Any]) -> None:
     else:
         ctx.add("peer-unreachable", "warning", evidence,
                 f"{', '.join(sorted(down))} cannot be reached from here while the other peers can")
+
+
+def _check_portal(ctx: _Ctx, probe: dict[str, Any]) -> None:
+    """Seed 000 #13: grafana in the portal shows 502: its address in local.yaml is wrong."""
+    wanted = str(ctx.settings["grafana_url"] or "")
+    for path, entry in sorted((probe.get("portal") or {}).items()):
+        url = entry.get("grafana") or ""
+        if wanted and url.rstrip("/") != wanted.rstrip("/"):
+            ctx.add("grafana-address", "critical", f"{path}: grafana {url} (inventory: {wanted})",
+                    "the portal proxies grafana to the wrong address: its panel shows 502 "
+                    "(seed 000 #13)", step="grafana-address")
+        elif not entry.get("reachable"):
+            if wanted:
+                message = ("grafana does not answer at the right address: grafana itself is "
+                           "down (not the portal's config)")
+            else:
+                message = ("the portal's grafana panel will show 502; if the address is wrong, "
+                           "set portal_grafana_url in the inventory and doctor names "
+                           "`recover grafana-address`")
+            ctx.add("grafana-unreachable", "warning", f"{path}: {url}: {entry.get('error')}",
+                    message)
 
 
 def _check_apt(ctx: _Ctx, probe: dict[str, Any]) -> None:
@@ -807,7 +829,8 @@ def order(findings: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 
 CHECKS = (_check_disks, _check_swap, _check_ntp, _check_services, _check_containerd_config,
           _check_docker, _check_nfs, _check_tcp_wrappers, _check_kernel, _check_nics,
-          _check_peers, _check_apt, _check_mysql_backup, _check_logs, _check_cluster)
+          _check_peers, _check_portal, _check_apt, _check_mysql_backup, _check_logs,
+          _check_cluster)
 
 
 def evaluate(host: str, probe: dict[str, Any], settings: dict[str, Any]
