@@ -18,8 +18,11 @@ the test writes: {"nodes": [names], "deployments": {"NS/NAME": Deployment},
 * kubelet: a pod whose liveness timeout is below the Deployment's `latency` restarts in a loop
   (CrashLoopBackOff, 65 restarts) and gets a Warning event `Unhealthy: Liveness probe failed:
   ... (Client.Timeout exceeded while awaiting headers)` from its node; a pod in `pod_faults`
-  (e.g. nginx not up after the master rebooted) is CrashLoopBackOff with that message; a
-  deleted pod is re-created healthy. Events stay after their pod is gone (as in Kubernetes).
+  (e.g. nginx not up after the master rebooted) is CrashLoopBackOff with that message; a pod
+  whose configMap volume does not exist waits in ContainerCreating with a Warning event
+  `FailedMount: MountVolume.SetUp failed for volume "X" : configmap "X" not found`; a deleted
+  pod is re-created healthy. A healthy pod's containers keep the time they started. Events stay
+  after their pod is gone or healthy again (as in Kubernetes).
 
 Supported calls (what kubemedic's roles and doctor run): get nodes|pods -A|events -A
 [--field-selector type=Warning] -o json; -n NS get deployment|pods -l K=V|configmap|<rook kind>
@@ -60,7 +63,7 @@ def load() -> dict:
     with open(STATE, encoding="utf-8") as handle:
         state = json.load(handle)
     for key in ("deployments", "customresources", "configmaps", "pod_faults", "latency",
-                "nginx_config_error", "pods", "deleted_pods"):
+                "nginx_config_error", "pods", "deleted_pods", "started"):
         state.setdefault(key, {})
     state.setdefault("events", [])
     return state
@@ -112,10 +115,23 @@ def reconcile(state: dict) -> None:
             timeouts = [int((c.get("livenessProbe") or {}).get("timeoutSeconds", 1))
                         for c in containers(deploy) if "livenessProbe" in c]
             fault = state["pod_faults"].get(pod_key)
+            missing = [v["configMap"]["name"] for v in deploy["spec"]["template"]["spec"].get(
+                "volumes") or [] if "configMap" in v
+                and f"{ns}/{v['configMap']['name']}" not in state["configmaps"]]
+            healthy = not fault and not missing and not (
+                timeouts and latency > min(timeouts))
+            if healthy:
+                state["started"].setdefault(pod_key, now())
+            else:
+                state["started"].pop(pod_key, None)
             statuses = []
             for spec in containers(deploy):
                 status = {"name": spec["name"], "ready": True, "restartCount": 0,
-                          "image": spec.get("image", ""), "state": {"running": {"startedAt": now()}}}
+                          "image": spec.get("image", ""),
+                          "state": {"running": {"startedAt": state["started"].get(pod_key)
+                                                or now()}}}
+                if missing:
+                    status.update(ready=False, state={"waiting": {"reason": "ContainerCreating"}})
                 probe = spec.get("livenessProbe")
                 if probe is not None and latency > int(probe.get("timeoutSeconds", 1)):
                     status.update(ready=False, restartCount=65, state={"waiting": {
@@ -129,6 +145,18 @@ def reconcile(state: dict) -> None:
                         lastState={"terminated": {"reason": "Error", "exitCode": 1,
                                                   "message": fault}})
                 statuses.append(status)
+            for name_missing in missing:
+                state["events"] = [e for e in state["events"]
+                                   if not (e["involvedObject"]["name"] == pod_name
+                                           and e["reason"] == "FailedMount")]
+                state["events"].append({
+                    "kind": "Event", "type": "Warning", "reason": "FailedMount", "count": 12,
+                    "metadata": {"namespace": ns, "name": f"{pod_name}.mount"},
+                    "involvedObject": {"kind": "Pod", "namespace": ns, "name": pod_name},
+                    "source": {"component": "kubelet", "host": node},
+                    "lastTimestamp": now(), "firstTimestamp": now(),
+                    "message": f'MountVolume.SetUp failed for volume "{name_missing}" : '
+                               f'configmap "{name_missing}" not found'})
             if timeouts and latency > min(timeouts):
                 state["events"] = [e for e in state["events"]
                                    if e["involvedObject"]["name"] != pod_name]
@@ -305,10 +333,11 @@ def kubectl(argv: list[str]) -> int:
                 state["configmaps"][key] = doc
                 print(f"configmap/{doc['metadata']['name']} created")
             else:
-                if state["configmaps"].pop(key, None) is None and "--ignore-not-found" not in argv:
+                if state["configmaps"].pop(key, None) is not None:
+                    print(f'configmap "{doc["metadata"]["name"]}" deleted')
+                elif "--ignore-not-found" not in argv:
                     raise Refused(f'Error from server (NotFound): configmaps '
                                   f'"{doc["metadata"]["name"]}" not found')
-                print(f'configmap "{doc["metadata"]["name"]}" deleted')
     elif words[:2] == ["delete", "configmap"]:
         if state["configmaps"].pop(f"{ns}/{name}", None) is None and \
                 "--ignore-not-found" not in argv:

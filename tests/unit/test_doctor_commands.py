@@ -229,6 +229,29 @@ def _portal_nginx_down_view() -> dict[str, Any]:
     return view
 
 
+def _job_scripts_missing_view() -> dict[str, Any]:
+    """Seed 000 #8: the job manager's pod cannot mount the job scripts ConfigMap."""
+    view = cluster_view()
+    pod = copy.deepcopy(view["pods"]["items"][0])
+    pod["metadata"].update(namespace="default", name="jobmanager-7c9d8b6f5d-k2x9q",
+                           labels={"app": "jobmanager", "pod-template-hash": "7c9d8b6f5d"},
+                           ownerReferences=[{"kind": "ReplicaSet", "name": "jobmanager-7c9d8b6f5d"}])
+    pod["spec"]["nodeName"] = "worknode1"
+    pod["status"]["containerStatuses"] = [{"name": "jobmanager", "restartCount": 0, "ready": False,
+                                           "state": {"waiting": {"reason": "ContainerCreating"}}}]
+    view["pods"]["items"].append(pod)
+    view["events"]["items"].append({
+        "type": "Warning", "reason": "FailedMount", "count": 7,
+        "lastTimestamp": datetime.fromtimestamp(NOW - 60, timezone.utc).strftime(
+            "%Y-%m-%dT%H:%M:%SZ"),
+        "involvedObject": {"kind": "Pod", "namespace": "default",
+                           "name": "jobmanager-7c9d8b6f5d-k2x9q"},
+        "source": {"component": "kubelet", "host": "worknode1"},
+        "message": 'MountVolume.SetUp failed for volume "dlws-scripts" : configmap '
+                   '"dlws-scripts" not found'})
+    return view
+
+
 TRIGGERS += [
     ("master1", ["masters"], _cluster(_portal_nginx_down_view()), {}),
     ("node1", ["workers"], _set("peers", {"checked": 2, "unreachable": {"a": "x", "b": "y"}}), {}),
@@ -238,6 +261,7 @@ TRIGGERS += [
      {"grafana_url": "http://10.0.0.5:3000"}),
     ("master1", ["masters"], _set("portal", {"/etc/Dashboard/local.yaml": {
         "grafana": "http://10.0.0.99:3000", "reachable": False, "error": "timed out"}}), {}),
+    ("worknode1", ["workers"], _cluster(_job_scripts_missing_view()), {}),
 ]
 
 

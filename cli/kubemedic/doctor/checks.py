@@ -47,6 +47,7 @@ SETTINGS: tuple[str, ...] = (
     "cert_warn_days", "cert_crit_days",  # kubeadm certificates expiring within
     "window_minutes",                  # events older than this are history
     "grafana_url",                     # grafana's right URL (portal_grafana_url; "" = unknown)
+    "job_scripts_configmap",           # the platform's job scripts ConfigMap (NPU logs)
 )
 
 # Bootstrap tags named by doctor's fixes (playbooks/site.yml; tests/unit/test_doctor_commands.py
@@ -66,7 +67,7 @@ BOOTSTRAP_FIX = "kubemedic bootstrap -c {customer} --tags %s --limit {host}"
 # Recovery steps whose play runs kubectl on the first master only (playbooks/recover.yml: hosts
 # masters, `when: inventory_hostname == kubemedic_first_master`): their command is limited to
 # the first master whatever node the finding concerns. Kept in sync with recover.yml by a test.
-FIRST_MASTER_STEPS = frozenset({"probe-timeout"})
+FIRST_MASTER_STEPS = frozenset({"probe-timeout", "npu-log-configmap"})
 # Variables a step cannot run without (its tasks assert them); without them doctor prints no
 # command (it would fail) but says in the message what to pass.
 STEP_REQUIRED_VARS = {"probe-timeout": ("kube_api_probe_namespace", "kube_api_probe_deployment")}
@@ -664,7 +665,19 @@ def _check_cluster(ctx: _Ctx, probe: dict[str, Any]) -> None:
             cluster.guess_ref(event.namespace, event.name) if event.kind == "Pod" else None)
         node = (ref.node if ref and ref.node else None) or event.host or (
             event.name if event.kind == "Node" else None)
-        if not (node == name or (node is None and first)) or not s["kb"]:
+        if not (node == name or (node is None and first)):
+            continue
+        if (event.reason in cluster.RESOLVED_BY_START and pod is not None
+                and cluster.started_after(pod, event.last_seen)):
+            continue  # every container started after the failed mount: it is history
+        if event.reason == "FailedMount" and (
+                f'configmap "{s["job_scripts_configmap"]}" not found' in event.message):
+            ctx.add("npu-log-configmap", "critical", event.message[:400],
+                    f"{event.kind} {event.namespace}/{event.name} cannot start: the job scripts "
+                    f"ConfigMap {s['job_scripts_configmap']} is missing (jobs lose their NPU "
+                    "logs, seed 000 #8)", step="npu-log-configmap", subject=_subject(ref))
+            continue
+        if not s["kb"]:
             continue
         matches = kb.match_text(f"{event.reason} {event.message}")
         if not matches:
