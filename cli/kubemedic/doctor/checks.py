@@ -412,14 +412,14 @@ def _check_nics(ctx: _Ctx, probe: dict[str, Any]) -> None:
 
 def _check_peers(ctx: _Ctx, probe: dict[str, Any]) -> None:
     """Seed 000 #10: after `netplan apply` did not take, the nodes could not reach each other.
-    A host that reaches none (or under half) of its peers has the broken network config; a single
-    unreachable peer among reachable ones is that peer's problem (its own probe says so)."""
+    A host that misses more than half of its peers has the broken network config; fewer missing
+    peers among reachable ones are those peers' problem (their own probe says so)."""
     peers = probe.get("peers") or {}
     checked, down = int(peers.get("checked") or 0), peers.get("unreachable") or {}
     if not checked or not down:
         return
     evidence = "; ".join(f"{name}: {why}" for name, why in sorted(down.items()))[:400]
-    if len(down) * 2 >= checked:
+    if len(down) * 2 > checked:
         ctx.add("peers-unreachable", "critical", evidence,
                 f"this node reaches {checked - len(down)} of its {checked} peers: its network "
                 "config is not in effect (seed 000 #10, `netplan apply` did not take)",
