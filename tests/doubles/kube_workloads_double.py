@@ -318,7 +318,7 @@ def kubectl(argv: list[str]) -> int:
               "nginx: configuration file /etc/nginx/nginx.conf test is successful",
               file=sys.stderr)
     elif words[:1] in (["create"], ["delete"]) and option(argv, "-f"):
-        import yaml  # only for -f (python3-yaml on the node)
+        import yaml  # only for -f (python3-yaml on the node, as kubectl parses YAML itself)
 
         with open(option(argv, "-f"), encoding="utf-8") as handle:
             docs = [d for d in yaml.safe_load_all(handle) if d]

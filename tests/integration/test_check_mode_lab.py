@@ -89,6 +89,9 @@ def firewall_rules_file() -> str:
 def test_check_on_fresh_nodes_changes_nothing(lab) -> None:
     before = {}
     for node in (N1, N2):
+        # Units still starting after boot (a loaded machine) would change the snapshot by
+        # themselves: wait until systemd has settled.
+        lab.ssh(node, "systemctl is-system-running --wait", timeout=600)
         before[node] = lab.ssh(node, SNAPSHOT, check=True).stdout
         lab.ssh(node, f"touch {MARKER}", check=True)
     result = lab.kubemedic("bootstrap", "-c", NAME, "--check", "--diff", "--json", timeout=1500)

@@ -104,7 +104,7 @@ def initial_state() -> dict:
 def lab(lab_factory):
     lab = lab_factory(NAME, nodes=3, subnet=SUBNET, outside=0)
     lab.ssh(N1, "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "
-            "-o DPkg::Lock::Timeout=120 nginx iputils-ping >/dev/null", check=True)
+            "-o DPkg::Lock::Timeout=120 nginx iputils-ping python3-yaml >/dev/null", check=True)
     lab.ssh(N1, f"mkdir -p {Path(STATE).parent} /etc/kubernetes", check=True)
     push(lab, "/usr/bin/kubectl", DOUBLE.read_text())
     lab.ssh(N1, "chmod 0755 /usr/bin/kubectl", check=True)
