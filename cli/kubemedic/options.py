@@ -189,6 +189,10 @@ def report(opts: RunOptions, result: RunResult) -> None:
         console.print(recap_table(summary.hosts))
     for note in summary.reports:
         console.print(f"[cyan]report[/] {note['host']}: {note['task']}\n  {note['message']}")
+    verb = "would change" if summary.check else "changed"
+    for item in (summary.extra or {}).get("diffs") or []:
+        console.print(f"[yellow]{verb}[/] {item['host']}: {item['file']} ({item['task']})")
+        console.print(item["diff"].rstrip("\n"), markup=False, highlight=False)
     for failure in summary.failures:
         where = f"{failure['host']}: {failure['task']}" if failure.get("host") else "ansible"
         console.print(f"[red]{failure['outcome']}[/] {where}\n  {failure['message']}")

@@ -9,7 +9,7 @@ short_description: Collect a node's diagnostic state for kubemedic doctor in one
 description:
   - Read-only. Gathers disk and inode use, swap, NTP, service states and versions, docker's
     runtimes and images, fstab NFS mounts, tcp-wrappers files, inotify limits, kernel modules,
-    accelerator device nodes, NIC link/autonegotiation, apt sources, oversized container logs and
+    accelerator device nodes, NIC link/autonegotiation, reachability of the other nodes, apt sources, oversized container logs and
     recent log lines (journald units, kernel log, container logs) into one JSON result.
   - Thresholds are not applied here; the doctor role evaluates the result on the controller.
   - Every option is required; the doctor role passes each one from roles/doctor/defaults/main.yml
@@ -37,6 +37,22 @@ options:
     type: list
     elements: str
     required: true
+  peers:
+    description: >-
+      Other cluster nodes, name -> address: each is reached with a TCP connect to peer_port (an
+      answer, even a refusal, counts as reachable).
+    type: dict
+    required: true
+  peer_port: {description: TCP port the peers are reached on (sshd's)., type: int, required: true}
+  peer_timeout: {description: Seconds one connect may take., type: float, required: true}
+  portal_files:
+    description: >-
+      The web portal's config files (seed 000 #13, /etc/Dashboard/local.yaml): grafana's URL under
+      portal_key is read and reached.
+    type: list
+    elements: str
+    required: true
+  portal_key: {description: Key whose value is grafana's URL in those files., type: str, required: true}
   containerd_config:
     description: >-
       containerd's config file; reported when it does not parse (TOML, or `containerd config
@@ -368,6 +384,62 @@ def nics(names):
     return out
 
 
+def peers(targets, port, timeout):
+    """{"checked": n, "unreachable": {name: reason}}: seed 000 #10, nodes that cannot reach each
+    other. Connects run in parallel threads, so the probe takes about one timeout at worst."""
+    import errno
+    import socket
+    from concurrent.futures import ThreadPoolExecutor
+
+    def reach(item):
+        name, address = item
+        try:
+            with socket.create_connection((str(address), port), timeout=timeout):
+                return name, None
+        except ConnectionRefusedError:
+            return name, None  # the host answered
+        except TimeoutError:
+            return name, f"{address}:{port}: timed out"
+        except OSError as exc:
+            return name, f"{address}:{port}: {errno.errorcode.get(exc.errno, exc.errno)} {exc.strerror}"
+
+    items = sorted((targets or {}).items())
+    if not items:
+        return {"checked": 0, "unreachable": {}}
+    with ThreadPoolExecutor(max_workers=min(16, len(items))) as pool:
+        results = list(pool.map(reach, items))
+    return {"checked": len(items), "unreachable": {n: r for n, r in results if r}}
+
+
+def portal(files, key, timeout):
+    """{path: {"grafana": url, "reachable": bool, "error": str}} for the portal's config files
+    that exist and hold `key: <url>` (a flat YAML key; read with a regex: no PyYAML needed)."""
+    import re
+    import socket
+    from urllib.parse import urlsplit
+
+    out = {}
+    pattern = re.compile(rf"^\s*{re.escape(key)}\s*:\s*['\"]?([^'\"\s#]+)", re.M)
+    for path in files:
+        text = _read(path, 65536)
+        if text is None:
+            continue
+        match = pattern.search(text)
+        if not match:
+            continue
+        url = match.group(1)
+        entry = {"grafana": url, "reachable": False, "error": ""}
+        try:
+            parts = urlsplit(url)
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+            with socket.create_connection((parts.hostname or "", port), timeout=timeout):
+                entry["reachable"] = True
+        except (OSError, ValueError) as exc:
+            entry["error"] = str(exc)[:200]
+        out[path] = entry
+    return out
+
+
 def apt_sources(files):
     out = []
     for path in files:
@@ -488,6 +560,11 @@ def main():
             "apt_sources": {"type": "list", "elements": "str", "required": True},
             "mysql_backup_dirs": {"type": "list", "elements": "str", "required": True},
             "containerd_config": {"type": "str", "required": True},
+            "peers": {"type": "dict", "required": True},
+            "portal_files": {"type": "list", "elements": "str", "required": True},
+            "portal_key": {"type": "str", "required": True},
+            "peer_port": {"type": "int", "required": True},
+            "peer_timeout": {"type": "float", "required": True},
         },
         supports_check_mode=True,
     )
@@ -515,6 +592,8 @@ def main():
         "processes": processes(p["process_patterns"]),
         "nics": nics(p["nics"]),
         "apt_sources": apt_sources(p["apt_sources"]),
+        "peers": peers(p["peers"], p["peer_port"], p["peer_timeout"]),
+        "portal": portal(p["portal_files"], p["portal_key"], p["peer_timeout"]),
         "mysql": mysql_backup(p["mysql_backup_dirs"]),
         "big_logs": big_logs(p["docker_data_root"], p["docker_log_max_bytes"]),
         "logs": {
