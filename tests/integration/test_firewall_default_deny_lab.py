@@ -1,0 +1,250 @@
+"""Default deny from outside the cluster (issue 20, items 1 and 2), proven from both sides.
+
+One lab (km-fw: 2 cluster nodes on 10.77.70.0/24 + 1 outside node on 10.77.71.0/24; the lab
+routes between the two networks without masquerading, so nodes see the outside node's own
+address). The inventory admits, through `cluster_public_ports`: 8443 from the outside network
+only, 8444 from a network the outside node is not in, and 18080 (a docker published port, i.e.
+the DNAT/FORWARD path). Test listeners bound to every address (python http.server on 8443, 8444
+and 9100, a UDP echo on 5514) and a docker container (busybox httpd published on 18080 and 18081)
+run on the nodes, next to what the nodes themselves listen on (sshd, rpcbind if present, and
+whatever a real Kubernetes puts there: API server, kubelet, etcd are covered the same way when
+the lab has them, because the ports are measured with `ss -ltnup` on each node during the test,
+not taken from a list).
+
+Checks: every TCP port a node listens on beyond loopback is refused from the outside node unless
+the inventory admits it from there, and answers from the other cluster node; the UDP echo answers
+inside only; the dev-box opens fresh ssh sessions throughout; docker's published ports, a
+container reaching the node and another container across the bridge, and a container reaching
+the other node keep working; a second converge changes nothing and --check changes nothing; the
+older named-ports mode is still there when chosen (9100 open from outside, ssh closed); a bad
+`cluster_public_ports` exits 2 naming the file and the field, before any host is touched.
+
+Real: nftables in each node's network namespace, docker.io with its iptables NAT (published ports
+through docker's DNAT and docker-proxy), Debian's busybox (httpd, wget) in a container, ssh. No
+double.
+Not measured here: a real Kubernetes' ports (the lab has no cluster yet: the ss measurement
+includes them when there is one), UDP sockets other than the test's echo (a UDP port that sends
+no answer cannot show "reachable").
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import subprocess
+import time
+
+import pytest
+
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
+
+NAME = "km-fw"
+SUBNET = "10.77.70.0/24"
+N1, N2 = f"{NAME}-node1", f"{NAME}-node2"
+OUTSIDE = f"{NAME}-outside1"
+OUTSIDE_NET = "10.77.71.0/24"
+# 8443 admitted from the outside network, 8444 only from TEST-NET-1 (not the outside node), 18080
+# a published container port (admitted), 18081 the same container's second, not admitted port.
+PUBLIC_PORTS = [{"port": 8443, "from": [OUTSIDE_NET], "name": "admitted-from-outside"},
+                {"port": 8444, "from": ["192.0.2.0/24"], "name": "admitted-elsewhere"},
+                {"port": 18080, "name": "published"}]
+ADMITTED_FROM_OUTSIDE = {8443, 18080}
+LISTENERS = (8443, 8444, 9100)
+UDP_ECHO = 5514
+IMAGE = "kmfw/busybox:1"
+
+PROBE = r"""python3 - <<'EOF'
+import concurrent.futures, json, socket, sys
+targets = json.loads(sys.argv[1] if len(sys.argv) > 1 else '%s')
+def tcp(t):
+    try:
+        socket.create_connection((t[0], t[1]), timeout=3).close()
+        return True
+    except OSError:
+        return False
+with concurrent.futures.ThreadPoolExecutor(32) as pool:
+    result = list(pool.map(tcp, targets))
+print(json.dumps([[t[0], t[1], ok] for t, ok in zip(targets, result)]))
+EOF"""
+
+UDP_PROBE = r"""python3 - <<'EOF'
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(3)
+s.sendto(b'ping', ('%s', %d))
+try:
+    print(s.recv(64).decode())
+except OSError:
+    print('no answer')
+EOF"""
+
+
+@pytest.fixture(scope="module")
+def lab(lab_factory):
+    lab = lab_factory(NAME, nodes=2, subnet=SUBNET, outside=1)
+    with (lab.inventory / "group_vars" / "all.yml").open("a") as handle:
+        handle.write("cluster_public_ports: " + json.dumps(PUBLIC_PORTS) + "\n")
+    return lab
+
+
+def recap(result: subprocess.CompletedProcess) -> dict:
+    return json.loads(result.stdout)["hosts"]
+
+
+def bootstrap(lab, tags: str, *extra: str) -> subprocess.CompletedProcess:
+    return lab.kubemedic("bootstrap", "-c", NAME, "--tags", tags, "--json", *extra)
+
+
+def reach(lab, prober: str, targets: list[tuple[str, int]]) -> dict[tuple[str, int], bool]:
+    out = lab.ssh(prober, PROBE % json.dumps(targets), timeout=120, check=True).stdout
+    return {(ip, port): ok for ip, port, ok in json.loads(out)}
+
+
+def listening_tcp(lab, node: str) -> dict[int, str]:
+    """port -> process, for every TCP socket the node listens on beyond loopback (ss -ltnup)."""
+    out = lab.ssh(node, "ss -ltnupH", check=True).stdout
+    ports: dict[int, str] = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) < 5 or parts[0] != "tcp":
+            continue
+        address, _, port = parts[4].rpartition(":")
+        address = address.strip("[]").split("%")[0]
+        if address not in ("*", "0.0.0.0", "::") and ipaddress.ip_address(address).is_loopback:
+            continue
+        ports[int(port)] = parts[6] if len(parts) > 6 else "?"
+    return ports
+
+
+@pytest.fixture(scope="module")
+def converged(lab):
+    """docker on node1 (container-runtime) and the firewall everywhere; the listeners start
+    while the converge runs."""
+    start = "; ".join(
+        f"systemd-run --unit km-listen-{port} python3 -m http.server --bind 0.0.0.0 {port}"
+        for port in LISTENERS)
+    echo = ("systemd-run --unit km-udp-echo python3 -c \"import socket; s=socket.socket("
+            f"socket.AF_INET, socket.SOCK_DGRAM); s.bind(('0.0.0.0', {UDP_ECHO}))\n"
+            "while True:\n d, a = s.recvfrom(64); s.sendto(d, a)\"")
+    for node in (N1, N2):
+        lab.ssh(node, f"{start}; {echo}", check=True)
+    helper = subprocess.Popen(["ssh", "-F", str(lab.ssh_config), N1,
+                               "export DEBIAN_FRONTEND=noninteractive; for i in $(seq 30); do "
+                               "apt-get -q -o DPkg::Lock::Timeout=300 install -y "
+                               "--no-install-recommends busybox >/dev/null 2>&1 && exit 0;"
+                               " apt-get -q -o DPkg::Lock::Timeout=300 update >/dev/null 2>&1;"
+                               " sleep 5; done; exit 1"])
+    started = time.monotonic()
+    result = bootstrap(lab, "container-runtime", "--limit", N1)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert helper.wait(timeout=600) == 0, "busybox install failed"
+    # Debian's dynamic busybox with the node's libc, its loader and /etc/services (busybox's
+    # wget looks the scheme's port up through NSS, which static glibc cannot do in a bare image)
+    lab.ssh(N1, "mkdir -p /usr/share/kmfw && echo kmfw > /usr/share/kmfw/index.html && "
+                "tar -cf /root/bb.tar -C / usr/bin/busybox lib lib64 usr/lib64 "
+                "usr/lib/x86_64-linux-gnu/libc.so.6 usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 "
+                f"etc/services usr/share/kmfw && docker import /root/bb.tar {IMAGE} && "
+                f"docker run -d --name web -p 18080:8080 -p 18081:8080 {IMAGE} "
+                "/usr/bin/busybox httpd -f -p 8080 -h /usr/share/kmfw", check=True)
+    result = bootstrap(lab, "firewall")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    print(f"converge (container-runtime on node1 + firewall): {time.monotonic() - started:.0f} s")
+    return lab
+
+
+def test_every_listening_port_refused_from_outside_unless_admitted(converged) -> None:
+    lab = converged
+    measured = {node: listening_tcp(lab, node) for node in (N1, N2)}
+    for node, ports in measured.items():
+        assert {22, *LISTENERS} <= set(ports), (node, ports)
+    assert {18080, 18081} <= set(measured[N1]), measured[N1]  # docker-proxy
+    targets = [(lab.nodes[node], port) for node, ports in measured.items() for port in ports]
+    outside = reach(lab, OUTSIDE, targets)
+    wrong = {t: ok for t, ok in outside.items() if ok != (t[1] in ADMITTED_FROM_OUTSIDE)}
+    assert not wrong, f"from outside (True = connected): {wrong}; measured {measured}"
+    assert any(ok for ok in outside.values()), "nothing reachable from outside: no routing?"
+    inside = {}
+    for node, other in ((N1, N2), (N2, N1)):
+        inside.update(reach(lab, other, [(lab.nodes[node], port) for port in measured[node]]))
+    assert all(inside.values()), f"refused inside the cluster: {inside}"
+    # the dev-box (this machine, cluster_devbox_cidr) opens fresh sessions
+    assert lab.ssh(N1, "true").returncode == 0 and lab.ssh(N2, "true").returncode == 0
+
+
+def test_udp_answers_inside_only(converged) -> None:
+    lab = converged
+    assert lab.ssh(N2, UDP_PROBE % (lab.nodes[N1], UDP_ECHO), check=True).stdout.strip() == "ping"
+    assert lab.ssh(OUTSIDE, UDP_PROBE % (lab.nodes[N1], UDP_ECHO),
+                   check=True).stdout.strip() == "no answer"
+
+
+def test_containers_keep_working(converged) -> None:
+    """docker's published ports from a cluster node, a container reaching its own node on a
+    port closed to the outside, container to container across docker0, a container reaching
+    the other node."""
+    lab = converged
+    wget = f"docker run --rm {IMAGE} /usr/bin/busybox wget -q -T 5 -O - "
+    web_ip = lab.ssh(N1, "docker inspect -f '{{.NetworkSettings.IPAddress}}' web",
+                     check=True).stdout.strip()
+    assert lab.ssh(N1, wget + f"http://{web_ip}:8080/", check=True).stdout.strip() == "kmfw"
+    assert "Directory listing" in lab.ssh(N1, wget + f"http://{lab.nodes[N1]}:9100/",
+                                          check=True).stdout
+    assert "Directory listing" in lab.ssh(N1, wget + f"http://{lab.nodes[N2]}:9100/",
+                                          check=True).stdout
+    for port in (18080, 18081):
+        got = lab.ssh(N2, f"python3 -c \"import urllib.request; print(urllib.request.urlopen("
+                          f"'http://{lab.nodes[N1]}:{port}/', timeout=5).read().decode())\"",
+                      check=True).stdout.strip()
+        assert got == "kmfw", (port, got)
+    # docker's own chains are still there next to the kubemedic table
+    tables = lab.ssh(N1, "nft list tables", check=True).stdout
+    assert "inet kubemedic" in tables and "ip nat" in tables, tables
+    assert "DOCKER" in lab.ssh(N1, "nft list table ip nat", check=True).stdout
+
+
+def test_second_run_and_check_change_nothing(converged) -> None:
+    lab = converged
+    before = lab.ssh(N1, "md5sum /etc/kubemedic/firewall.nft; nft list table inet kubemedic | "
+                         "grep comment", check=True).stdout
+    second = bootstrap(lab, "firewall")
+    assert second.returncode == 0 and sum(h["changed"] for h in recap(second).values()) == 0, \
+        recap(second)
+    check = bootstrap(lab, "firewall", "--check")
+    assert check.returncode == 0 and sum(h["changed"] for h in recap(check).values()) == 0, \
+        recap(check)
+    assert lab.ssh(N1, "md5sum /etc/kubemedic/firewall.nft; nft list table inet kubemedic | "
+                       "grep comment", check=True).stdout == before
+    assert "default-deny" in before
+
+
+def test_named_ports_mode_is_an_explicit_choice(converged) -> None:
+    """-e cluster_firewall_mode=named-ports on node2: the older table (ssh closed from outside,
+    9100 open), then default deny again."""
+    lab = converged
+    ip = lab.nodes[N2]
+    try:
+        result = bootstrap(lab, "firewall", "--limit", N2, "-e", "cluster_firewall_mode=named-ports")
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        assert "named-ports" in lab.ssh(N2, "nft list table inet kubemedic", check=True).stdout
+        got = reach(lab, OUTSIDE, [(ip, 22), (ip, 9100)])
+        assert got == {(ip, 22): False, (ip, 9100): True}, got
+    finally:
+        result = bootstrap(lab, "firewall", "--limit", N2)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert reach(lab, OUTSIDE, [(ip, 9100)]) == {(ip, 9100): False}
+
+
+def test_bad_public_ports_exit_2_naming_the_field(converged) -> None:
+    lab = converged
+    path = lab.inventory / "group_vars" / "all.yml"
+    good = path.read_text()
+    before = lab.ssh(N1, "md5sum /etc/kubemedic/firewall.nft", check=True).stdout
+    try:
+        path.write_text(good.replace('"port": 8444', '"port": "8444-80"'))
+        result = bootstrap(lab, "firewall")
+    finally:
+        path.write_text(good)
+    out = result.stdout + result.stderr
+    assert result.returncode == 2, out
+    assert "group_vars/all.yml" in out and "cluster_public_ports" in out and "entry 2" in out
+    assert "Traceback" not in out
+    assert lab.ssh(N1, "md5sum /etc/kubemedic/firewall.nft", check=True).stdout == before
