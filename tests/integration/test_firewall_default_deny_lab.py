@@ -248,3 +248,146 @@ def test_bad_public_ports_exit_2_naming_the_field(converged) -> None:
     assert "group_vars/all.yml" in out and "cluster_public_ports" in out and "entry 2" in out
     assert "Traceback" not in out
     assert lab.ssh(N1, "md5sum /etc/kubemedic/firewall.nft", check=True).stdout == before
+
+
+# doctor's security checks (issue 20, item 3), drilled on the same lab: exposures injected for
+# real where the lab can run the service (docker -H tcp://0.0.0.0:2375, Debian's etcd-server on
+# http://0.0.0.0:2379, Debian's docker-registry on :5000 without auth, /etc/exports, hosts.allow);
+# the kubelet and the API server are not running here, so their config files, flag files and
+# static pod manifest are written as kubeadm writes them (no double binary: doctor reads files).
+SECURITY_CHECKS = {"kubelet-anonymous-auth", "kubelet-read-only-port", "apiserver-insecure-port",
+                   "etcd-client-auth", "etcd-exposed", "registry-no-auth", "docker-tcp",
+                   "nfs-exports-open", "hosts-allow-open"}
+KUBELET_CONFIG = """apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+authentication:
+  anonymous:
+    enabled: true
+  webhook:
+    enabled: true
+authorization:
+  mode: Webhook
+cgroupDriver: systemd
+readOnlyPort: 10255
+"""
+KUBELET_FLAGS = 'KUBELET_KUBEADM_ARGS="--network-plugin=cni --anonymous-auth=true"\n'
+APISERVER = """apiVersion: v1
+kind: Pod
+metadata:
+  name: kube-apiserver
+  namespace: kube-system
+spec:
+  containers:
+  - command:
+    - kube-apiserver
+    - --advertise-address={ip}
+    - --insecure-port=8080
+    - --insecure-bind-address=0.0.0.0
+    - --secure-port=6443
+    image: k8s.gcr.io/kube-apiserver:v1.20.2
+    name: kube-apiserver
+"""
+DOCKER_TCP = ("[Service]\nExecStart=\nExecStart=/usr/sbin/dockerd -H fd:// -H tcp://0.0.0.0:2375 "
+              "--containerd=/run/containerd/containerd.sock\n")
+
+
+def doctor(lab) -> tuple[int, dict[str, dict[str, dict]]]:
+    result = lab.kubemedic("doctor", "-c", NAME, "--json")
+    assert result.returncode in (0, 5), result.stdout[-3000:] + result.stderr[-3000:]
+    answer = json.loads(result.stdout)
+    found: dict[str, dict[str, dict]] = {N1: {}, N2: {}}
+    for finding in answer["findings"]:
+        if finding["check"] in SECURITY_CHECKS:
+            found.setdefault(finding["host"], {})[finding["check"]] = finding
+    return result.returncode, found
+
+
+def write(lab, node: str, path: str, text: str) -> None:
+    lab.ssh(node, f"mkdir -p $(dirname {path}) && cat > {path} <<'KMEOF'\n{text}KMEOF", check=True)
+
+
+@pytest.fixture(scope="module")
+def exposed(converged):
+    lab = converged
+    started = time.monotonic()
+    lab.ssh(N2, "export DEBIAN_FRONTEND=noninteractive; for i in $(seq 30); do apt-get -q -o "
+                "DPkg::Lock::Timeout=300 install -y --no-install-recommends etcd-server "
+                "docker-registry >/dev/null 2>&1 && exit 0; apt-get -q update >/dev/null 2>&1; "
+                "sleep 5; done; exit 1", timeout=900, check=True)
+    lab.ssh(N2, "printf '%s\\n' 'ETCD_LISTEN_CLIENT_URLS=\"http://0.0.0.0:2379\"' "
+                f"'ETCD_ADVERTISE_CLIENT_URLS=\"http://{lab.nodes[N2]}:2379\"' >> /etc/default/etcd"
+                " && systemctl restart etcd && echo 'ALL: ALL' >> /etc/hosts.allow", check=True)
+    write(lab, N2, "/var/lib/kubelet/config.yaml", KUBELET_CONFIG)
+    write(lab, N2, "/var/lib/kubelet/kubeadm-flags.env", KUBELET_FLAGS)
+    write(lab, N1, "/etc/kubernetes/manifests/kube-apiserver.yaml",
+          APISERVER.format(ip=lab.nodes[N1]))
+    write(lab, N1, "/etc/systemd/system/docker.service.d/tcp.conf", DOCKER_TCP)
+    write(lab, N1, "/etc/exports", "/srv *(rw,no_root_squash)\n")
+    lab.ssh(N1, "systemctl daemon-reload && systemctl restart docker", check=True)
+    for node, port in ((N1, 2375), (N2, 2379), (N2, 5000)):
+        assert port in listening_tcp(lab, node), (node, port)
+    print(f"exposures injected: {time.monotonic() - started:.0f} s")
+    return lab
+
+
+def test_doctor_names_each_exposure_closed_from_outside_as_a_warning(exposed) -> None:
+    _rc, found = doctor(exposed)  # rc: the lab's missing pause image is critical anyway
+    assert set(found[N1]) == {"docker-tcp", "apiserver-insecure-port", "nfs-exports-open"}, found
+    assert set(found[N2]) == {"etcd-client-auth", "hosts-allow-open", "kubelet-anonymous-auth",
+                              "kubelet-read-only-port"}, found  # the registry: inside only
+    for node in found.values():
+        for finding in node.values():
+            assert finding["severity"] == "warning", finding
+            assert finding["command"], finding
+    assert "refused from km-fw-outside1" in found[N1]["docker-tcp"]["evidence"]
+    assert "refused from km-fw-outside1" in found[N2]["etcd-client-auth"]["evidence"]
+
+
+def test_reachable_from_outside_is_critical(exposed) -> None:
+    """Without the kubemedic table (boot unit stopped), the outside node reaches docker, etcd and
+    the registry: critical, exit 5. The registry's repair (the firewall tag) closes it again."""
+    lab = exposed
+    for node in (N1, N2):
+        lab.ssh(node, "systemctl stop kubemedic-firewall", check=True)
+    try:
+        rc, found = doctor(lab)
+    finally:
+        lab.ssh(N1, "systemctl start kubemedic-firewall", check=True)
+    assert rc == 5
+    for node, check in ((N1, "docker-tcp"), (N2, "etcd-client-auth"), (N2, "registry-no-auth")):
+        assert found[node][check]["severity"] == "critical", found[node]
+        assert "answers from km-fw-outside1" in found[node][check]["evidence"]
+    registry = found[N2]["registry-no-auth"]["command"]
+    assert registry == f"kubemedic bootstrap -c {NAME} --tags firewall --limit {N2}"
+    result = lab.kubemedic(*registry.split()[1:], "--json")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert reach(lab, OUTSIDE, [(lab.nodes[N2], 5000)]) == {(lab.nodes[N2], 5000): False}
+
+
+def test_each_repair_closes_its_exposure_and_doctor_is_clean(exposed) -> None:
+    lab = exposed
+    _rc, found = doctor(lab)
+    commands = sorted({f["command"] for node in found.values() for f in node.values()})
+    assert len(commands) == 6, commands  # the two kubelet checks share one step
+    for command in commands:
+        argv = command.split()[1:]
+        started = time.monotonic()
+        result = lab.kubemedic(*argv, *(["--yes"] if argv[0] == "recover" else []), "--json")
+        assert result.returncode == 0, command + result.stdout[-3000:] + result.stderr[-3000:]
+        print(f"{command}: {time.monotonic() - started:.0f} s")
+    _rc, found = doctor(lab)
+    assert found == {N1: {}, N2: {}}, found
+    assert 2375 not in listening_tcp(lab, N1)
+    etcd = lab.ssh(N2, "ss -ltnH 'sport = :2379'", check=True).stdout
+    assert "127.0.0.1:2379" in etcd and "0.0.0.0" not in etcd, etcd
+    health = lab.ssh(N2, "python3 -c \"import urllib.request; print(urllib.request.urlopen("
+                         "'http://127.0.0.1:2379/health', timeout=5).read().decode())\"",
+                     check=True).stdout
+    assert '"health":"true"' in health.replace(" ", ""), health
+    assert "*(" not in lab.ssh(N1, "cat /etc/exports", check=True).stdout
+    assert "--insecure-port=0" in lab.ssh(
+        N1, "cat /etc/kubernetes/manifests/kube-apiserver.yaml", check=True).stdout
+    kubelet = lab.ssh(N2, "cat /var/lib/kubelet/config.yaml /var/lib/kubelet/kubeadm-flags.env",
+                      check=True).stdout
+    assert "readOnlyPort: 0" in kubelet and "--anonymous-auth=false" in kubelet
+    assert lab.ssh(N1, "docker info --format '{{.ServerVersion}}'").returncode == 0
