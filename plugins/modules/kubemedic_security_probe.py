@@ -252,7 +252,8 @@ def docker(daemon_json, dropin_dir, procs):
             if hosts:
                 sources.append(daemon_json)
     if os.path.isdir(dropin_dir):
-        for name in sorted(os.listdir(dropin_dir)):
+        # only what systemd reads: backups (`x.conf.<n>~`) are not drop-ins
+        for name in sorted(n for n in os.listdir(dropin_dir) if n.endswith(".conf")):
             content = _read(os.path.join(dropin_dir, name)) or ""
             found = re.findall(r"(?:-H|--host)[= ](tcp://\S+)", content)
             if found:

@@ -120,9 +120,11 @@ def converged(lab):
     """docker on node1 (container-runtime) and the firewall everywhere; the listeners start
     while the converge runs."""
     start = "; ".join(
+        f"systemctl stop km-listen-{port} 2>/dev/null; "
         f"systemd-run --unit km-listen-{port} python3 -m http.server --bind 0.0.0.0 {port}"
         for port in LISTENERS)
-    echo = ("systemd-run --unit km-udp-echo python3 -c \"import socket; s=socket.socket("
+    echo = ("systemctl stop km-udp-echo 2>/dev/null; "
+            "systemd-run --unit km-udp-echo python3 -c \"import socket; s=socket.socket("
             f"socket.AF_INET, socket.SOCK_DGRAM); s.bind(('0.0.0.0', {UDP_ECHO}))\n"
             "while True:\n d, a = s.recvfrom(64); s.sendto(d, a)\"")
     for node in (N1, N2):
@@ -141,10 +143,13 @@ def converged(lab):
     # wget looks the scheme's port up through NSS, which static glibc cannot do in a bare image)
     lab.ssh(N1, "mkdir -p /usr/share/kmfw && echo kmfw > /usr/share/kmfw/index.html && "
                 "tar -cf /root/bb.tar -C / usr/bin/busybox lib lib64 usr/lib64 "
-                "usr/lib/x86_64-linux-gnu/libc.so.6 usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 "
-                f"etc/services usr/share/kmfw && docker import /root/bb.tar {IMAGE} && "
+                "$(ldd /usr/bin/busybox | grep -o '/[^ ]*' | xargs -n1 realpath | sed 's|^/||') "
+                f"etc/services etc/nsswitch.conf usr/share/kmfw && docker import /root/bb.tar {IMAGE}"
+                " && docker rm -f web >/dev/null 2>&1; "
                 f"docker run -d --name web -p 18080:8080 -p 18081:8080 {IMAGE} "
                 "/usr/bin/busybox httpd -f -p 8080 -h /usr/share/kmfw", check=True)
+    running = lab.ssh(N1, "sleep 2; docker inspect -f '{{.State.Running}}' web; docker logs web")
+    assert running.stdout.startswith("true"), running.stdout + running.stderr
     result = bootstrap(lab, "firewall")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     print(f"converge (container-runtime on node1 + firewall): {time.monotonic() - started:.0f} s")
@@ -182,7 +187,8 @@ def test_containers_keep_working(converged) -> None:
     port closed to the outside, container to container across docker0, a container reaching
     the other node."""
     lab = converged
-    wget = f"docker run --rm {IMAGE} /usr/bin/busybox wget -q -T 5 -O - "
+    # busybox 1.35's wget crashes (SIGSEGV) with -T: `timeout` on the node bounds it instead
+    wget = f"timeout 30 docker run --rm {IMAGE} /usr/bin/busybox wget -q -O - "
     web_ip = lab.ssh(N1, "docker inspect -f '{{.NetworkSettings.IPAddress}}' web",
                      check=True).stdout.strip()
     assert lab.ssh(N1, wget + f"http://{web_ip}:8080/", check=True).stdout.strip() == "kmfw"
