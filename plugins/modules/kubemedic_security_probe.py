@@ -303,6 +303,9 @@ def firewall(table):
                 else:
                     elements.append(str(element))
             out["sets"][item["set"]["name"]] = elements
+    if out["table"] and not out["mode"]:
+        # nft -j leaves the table's comment out: the sets say which template wrote it
+        out["mode"] = "default-deny" if "public_tcp" in out["sets"] else "named-ports"
     return out
 
 
