@@ -323,6 +323,11 @@ def exposed(converged):
     lab.ssh(N2, "printf '%s\\n' 'ETCD_LISTEN_CLIENT_URLS=\"http://0.0.0.0:2379\"' "
                 f"'ETCD_ADVERTISE_CLIENT_URLS=\"http://{lab.nodes[N2]}:2379\"' >> /etc/default/etcd"
                 " && systemctl restart etcd && echo 'ALL: ALL' >> /etc/hosts.allow", check=True)
+    # Debian's default registry config carries an htpasswd auth section; the registry role writes
+    # none unless registry_auth is set: the exposure is a registry configured like that
+    lab.ssh(N2, "sed -i '/^auth:/,/^health:/{/^health:/!d}' /etc/docker/registry/config.yml && "
+                "! grep -q '^auth:' /etc/docker/registry/config.yml && "
+                "systemctl restart docker-registry", check=True)
     write(lab, N2, "/var/lib/kubelet/config.yaml", KUBELET_CONFIG)
     write(lab, N2, "/var/lib/kubelet/kubeadm-flags.env", KUBELET_FLAGS)
     write(lab, N1, "/etc/kubernetes/manifests/kube-apiserver.yaml",
