@@ -390,7 +390,7 @@ def test_each_repair_closes_its_exposure_and_doctor_is_clean(exposed) -> None:
     assert found == {N1: {}, N2: {}}, found
     assert 2375 not in listening_tcp(lab, N1)
     etcd = lab.ssh(N2, "ss -ltnH 'sport = :2379'", check=True).stdout
-    assert "127.0.0.1:2379" in etcd and "0.0.0.0" not in etcd, etcd
+    assert "127.0.0.1:2379" in etcd and "0.0.0.0:2379" not in etcd, etcd
     health = lab.ssh(N2, "python3 -c \"import urllib.request; print(urllib.request.urlopen("
                          "'http://127.0.0.1:2379/health', timeout=5).read().decode())\"",
                      check=True).stdout
