@@ -193,7 +193,7 @@ def _copies(lab, node: str) -> dict[str, int]:
                         f"grep -c '^# BEGIN {MARK}$' /etc/hosts.deny; "
                         "grep -c '^rpcbind portmap mountd' /etc/hosts.allow; "
                         "nft list tables | grep -c 'inet kubemedic'; "
-                        "nft list chain inet kubemedic input | grep -c 'tcp dport @protected_tcp'; "
+                        "nft list chain inet kubemedic input | grep -c 'counter .*drop'; "
                         "grep -cE '\\s/share\\s' /etc/fstab; "
                         f"grep -cxF '{OPERATOR_ALLOW}' /etc/hosts.allow").stdout.split()
     keys = ["allow_blocks", "deny_blocks", "allow_rules", "tables", "drop_rules", "fstab",

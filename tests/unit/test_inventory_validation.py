@@ -11,6 +11,7 @@ import yaml
 from kubemedic.errors import KubemedicUsageError
 from kubemedic.inventory import loader, schema
 from kubemedic.inventory.validate import validate
+from tests.conftest import run_kubemedic
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -142,3 +143,16 @@ def test_host_vars_file_is_named(inventories: Path) -> None:
 
 def test_schema_markdown_is_the_committed_reference() -> None:
     assert (REPO / "docs" / "inventory.md").read_text() == schema.as_markdown()
+
+
+def test_bad_public_ports_name_the_field_and_entry(inventories: Path) -> None:
+    """Issue 20: a bad cluster_public_ports entry is refused before any host is touched."""
+    path = inventories / "acme" / "group_vars" / "all.yml"
+    path.write_text(path.read_text().replace("{port: 443, name: ingress}",
+                                             "{port: 443, proto: sctp}"))
+    result = run_kubemedic("inventory", "check", "acme",
+                           env={"KUBEMEDIC_INVENTORY_DIR": str(inventories)})
+    assert result.returncode == 2, result.stdout + result.stderr
+    out = result.stdout + result.stderr
+    assert "group_vars/all.yml" in out and "cluster_public_ports" in out
+    assert "entry 2: proto 'sctp'" in out and "Traceback" not in out

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubemedic.doctor import cluster, kb
+from kubemedic.doctor import cluster, kb, security
 from kubemedic.heal import xid
 
 # What evaluate() needs from its caller, every one: the doctor role passes them (its tasks/main.yml,
@@ -48,6 +48,7 @@ SETTINGS: tuple[str, ...] = (
     "window_minutes",                  # events older than this are history
     "grafana_url",                     # grafana's right URL (portal_grafana_url; "" = unknown)
     "job_scripts_configmap",           # the platform's job scripts ConfigMap (NPU logs)
+    "security_trusted_cidrs",          # the cluster's own networks (security checks, issue 20)
 )
 
 # Bootstrap tags named by doctor's fixes (playbooks/site.yml; tests/unit/test_doctor_commands.py
@@ -840,10 +841,15 @@ def order(findings: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return [f for host in sorted(by_host) for f in _host_order(by_host[host])]
 
 
+def _check_security(ctx: _Ctx, probe: dict[str, Any]) -> None:
+    """The exposures of cli/kubemedic/doctor/security.py (issue 20)."""
+    security.check(ctx.add, probe, list(ctx.settings["security_trusted_cidrs"] or []))
+
+
 CHECKS = (_check_disks, _check_swap, _check_ntp, _check_services, _check_containerd_config,
           _check_docker, _check_nfs, _check_tcp_wrappers, _check_kernel, _check_nics,
           _check_peers, _check_portal, _check_apt, _check_mysql_backup, _check_logs,
-          _check_cluster)
+          _check_cluster, _check_security)
 
 
 def evaluate(host: str, probe: dict[str, Any], settings: dict[str, Any]

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubemedic import playbook_tags
+from kubemedic import firewall, playbook_tags
 
 # Groups every customer inventory declares (possibly empty), all children of `cluster`.
 CLUSTER_GROUP = "cluster"
@@ -101,6 +101,11 @@ def _tag_list(value: Any) -> str | None:
     return None
 
 
+def _public_ports(value: Any) -> str | None:
+    found = firewall.problems(value)
+    return "; ".join(found) if found else None
+
+
 def _bool(value: Any) -> str | None:
     if not isinstance(value, bool):
         return f"{value!r} is not true or false"
@@ -150,6 +155,18 @@ CLUSTER_FIELDS: tuple[Field, ...] = (
           example="192.168.100.0/24"),
     Field("cluster_devbox_cidr", "cidr", "Address(es) of the operator's dev-box; the firewall "
           "never cuts it off", _cidr, example="192.168.100.1/32"),
+    Field("cluster_firewall_mode", "choice", "What the firewall role closes from outside the "
+          "cluster subnet, the dev-box and the pod/service networks: default-deny admits only "
+          "cluster_public_ports; named-ports (the older mode) drops only SSH, NFS/RPC, Redis and "
+          "MySQL and leaves every other port open (docs/security.md)",
+          _choice("default-deny", "named-ports"), default="default-deny",
+          choices=("default-deny", "named-ports")),
+    Field("cluster_public_ports", "list", "Ports admitted from outside in default-deny mode, "
+          "also when docker/kube-proxy DNAT them (published ports, NodePorts): entries "
+          "`{port: 6443 or \"30000-32767\", proto: tcp|udp|both (tcp), from: [CIDR, ...] (any), "
+          "name: label}`", _public_ports, default=[],
+          example=[{"port": 6443, "from": ["10.20.0.0/16"], "name": "kube-apiserver"},
+                   {"port": 443, "name": "ingress"}]),
     Field("cluster_kubernetes_version", "version", "Kubernetes version for kubeadm/kubelet",
           _version, required=True, example="1.28.2"),
     Field("cluster_pod_cidr", "cidr", "Pod network CIDR", _cidr, required=True,
