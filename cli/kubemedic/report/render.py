@@ -210,7 +210,7 @@ box-shadow:0 1px 2px rgba(0,0,0,.08)}
 h2{font-size:1.15em;margin:4px 0 8px}
 h3{font-size:1em;margin:12px 0 4px;color:#1f4e79}
 ul,ol{padding-left:1.2em;margin:4px 0}
-table{width:100%;border-collapse:collapse;table-layout:fixed;font-size:.9em}
+table{width:100%;border-collapse:collapse;font-size:.9em}
 th,td{border:1px solid #d8dde6;padding:4px 6px;text-align:left;vertical-align:top;
 overflow-wrap:anywhere;word-break:break-word}
 th{background:#eef2f7}
