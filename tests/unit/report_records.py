@@ -2,9 +2,10 @@
 records.write_summary, doctor.json as `kubemedic doctor` writes it), for the report tests.
 
 Two faults on a 3-node cluster: daemon.json corrupted on node1 (docker down as its symptom) and
-hosts.allow broken on node3, both repaired by their recovery steps and verified by a clean doctor
-run; a warning stays open. The second repair carries a secret the way an older or hand-made
-record might: in extravars and in a failure message, unredacted.
+hosts.allow broken on node3 (its subnet missing, and a duplicate rule: one repair, one fault),
+both repaired by their recovery steps and verified by a clean doctor run; a warning stays open.
+The second repair carries a secret the way an older or hand-made record might: in extravars and
+in a failure message, unredacted; doctor's evidence carries one too.
 """
 
 from __future__ import annotations
@@ -70,6 +71,8 @@ DOCKER_DOWN = finding("acme-node1", "docker-active", "docker.service: failed",
 HOSTS_ALLOW = finding("acme-node3", "hosts-allow-subnet",
                       "hosts.allow admits no daemon for 10.77.40.0/24 (token=" + SECRET + ")",
                       "RPC daemons refuse the cluster subnet", step="hosts-allow")
+DUPLICATE = finding("acme-node3", "hosts-allow-duplicate", "/etc/hosts.allow:2: portmap: 10.9.9.0/24",
+                    "duplicate rule (same as line 1)", severity="warning", step="hosts-allow")
 WARNING = finding("acme-node2", "container-log-size", "/var/lib/docker/x-json.log: 1 bytes",
                   "a container log is above the limit", severity="warning")
 
@@ -121,7 +124,7 @@ def two_fault_incident(state: Path, inventories: Path) -> dict[str, Path]:
         "drill": rec.run("lab-drill", tags=["daemon-json-corrupted"], limit="acme-node1",
                          hosts={"acme-node1": {"ok": 3, "changed": 2}}),
         "doctor1": rec.run("doctor", rc=5, hosts=ok,
-                           doctor=[DAEMON_JSON, DOCKER_DOWN, HOSTS_ALLOW, WARNING]),
+                           doctor=[DAEMON_JSON, DOCKER_DOWN, DUPLICATE, HOSTS_ALLOW, WARNING]),
         "fix1": rec.run("recover-daemon-json", tags=["daemon-json"], limit="acme-node1",
                         hosts={"acme-node1": {"ok": 9, "changed": 3}}),
         "fix2": rec.run("recover-hosts-allow", tags=["hosts-allow"], limit="acme-node3",

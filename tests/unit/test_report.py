@@ -41,10 +41,12 @@ def written(incident: dict, *args: str) -> tuple[dict, str, str]:
 
 def test_english_report_follows_seed_000_layout(incident) -> None:
     answer, md, _page = written(incident)
-    assert [f["check"] for f in answer["faults"]] == ["docker-daemon-json", "hosts-allow-subnet"]
+    assert [f["checks"] for f in answer["faults"]] == [
+        ["docker-daemon-json"], ["hosts-allow-subnet", "hosts-allow-duplicate"]]
     order = [md.index(h) for h in ("**Basic information**", "## Fault record",
                                    "### Fault 1: docker-daemon-json",
-                                   "### Fault 2: hosts-allow-subnet", "## Leftover items",
+                                   "### Fault 2: hosts-allow-subnet, hosts-allow-duplicate",
+                                   "## Leftover items",
                                    "## Per-host status", "## Timeline")]
     assert order == sorted(order)
     assert "* Customer: acme" in md
@@ -70,6 +72,9 @@ def test_english_report_follows_seed_000_layout(incident) -> None:
     assert "(that run: clean;" in fault1
     assert "**Time to repair**: 3 min 20 s" in fault1
     assert "**Leftover items**: none" in fault1
+    fault2 = md[md.index("### Fault 2"):md.index("## Leftover items")]
+    assert "acme-node3 hosts-allow-duplicate: `/etc/hosts.allow:2: portmap: 10.9.9.0/24`" in fault2
+    assert fault2.count("`kubemedic recover hosts-allow") == 1
     leftovers = md[md.index("## Leftover items"):md.index("## Per-host status")]
     assert "warning acme-node2 container-log-size" in leftovers
     assert "| acme-node1 | repaired | - |" in md and "| acme-node3 | - | repaired |" in md

@@ -105,7 +105,7 @@ def report(ctx: click.Context, customer: str, since: str | None, run_ids: tuple[
         for path in list(files.values()):
             shutil.copyfile(path, target / path.name)
         files = {key: target / path.name for key, path in files.items()}
-    faults = [{"check": f.check, "hosts": f.hosts, "severity": f.severity, "step": f.step,
+    faults = [{"check": f.check, "checks": f.checks, "hosts": f.hosts, "severity": f.severity, "step": f.step,
                "verified": rq.run_id(f.verified) if f.verified else None,
                "repair_seconds": f.repair_seconds,
                "handling": [rq.run_id(r) for r in f.handling]} for f in incident.faults]

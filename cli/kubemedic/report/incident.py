@@ -104,7 +104,7 @@ def _signature(check: str) -> Any:
 
 @dataclass
 class Fault:
-    check: str
+    check: str                          # the first (most severe) check; all of them in checks
     severity: str
     message: str
     step: str | None
@@ -118,6 +118,11 @@ class Fault:
     source: str = ""
     step_symptom: str = ""
     leftovers: list[str] = field(default_factory=list)
+    checks: list[str] = field(default_factory=list)
+
+    @property
+    def title(self) -> str:
+        return ", ".join(self.checks)
 
     @property
     def repair_seconds(self) -> float | None:
@@ -210,39 +215,45 @@ def build(customer: str, runs: list[dict[str, Any]], cluster: dict[str, Any]) ->
             continue
         last_answer = answer
         found = _findings(answer)
+        # One fault per repair: root findings naming the same recovery step are one fault
+        # (hosts.allow without the subnet and with duplicate rules); others, one per check.
         roots: dict[str, list[dict[str, Any]]] = {}
-        for finding in found:
+        for finding in sorted(found, key=lambda f: f["severity"] != "critical"):
             if not finding.get("caused_by"):
-                roots.setdefault(finding["check"], []).append(finding)
-        for check, items in roots.items():
-            fault = open_faults.get(check)
+                key = f"step:{finding['step']}" if finding.get("step") else finding["check"]
+                roots.setdefault(key, []).append(finding)
+        for key, items in roots.items():
+            fault = open_faults.get(key)
             if fault is None:
                 first = items[0]
-                fault = Fault(check=check, severity=first["severity"],
+                fault = Fault(check=first["check"], severity=first["severity"],
                               message=first.get("message", ""), step=first.get("step"),
                               command=first.get("command"), detected=run)
-                open_faults[check] = fault
+                open_faults[key] = fault
                 faults.append(fault)
             if any(f["severity"] == "critical" for f in items):
                 fault.severity = "critical"
             for finding in items:
-                host = finding["host"]
+                host, check = finding["host"], finding["check"]
                 fault.open_hosts.add(host)
-                if host in fault.hosts:
+                if check not in fault.checks:
+                    fault.checks.append(check)
+                if host not in fault.hosts:
+                    fault.hosts.append(host)
+                if any(e["host"] == host and e["check"] == check for e in fault.evidence):
                     continue
-                fault.hosts.append(host)
                 fault.evidence.append({"host": host, "check": check,
                                        "evidence": redact_text(finding.get("evidence"))})
                 fault.evidence.extend(
                     {"host": host, "check": f["check"], "evidence": redact_text(f.get("evidence"))}
                     for f in found if f.get("caused_by") == check and f["host"] == host)
         checked = set(answer.get("hosts") or [])
-        for check, fault in list(open_faults.items()):
-            present = {f["host"] for f in roots.get(check, [])}
+        for key, fault in list(open_faults.items()):
+            present = {f["host"] for f in roots.get(key, [])}
             fault.open_hosts -= (checked - present)
             if not fault.open_hosts:
                 fault.verified = run
-                del open_faults[check]
+                del open_faults[key]
 
     for fault in faults:
         until = rq.started_at(fault.verified) if fault.verified else None
@@ -276,7 +287,7 @@ def build(customer: str, runs: list[dict[str, Any]], cluster: dict[str, Any]) ->
 def _analyse(fault: Fault, steps: dict[str, dict[str, Any]]) -> None:
     signature = _signature(fault.check)
     parts = []
-    if signature is not None:
+    if signature is not None and fault.check == fault.checks[0]:
         seeds = ", ".join(signature.seeds)
         parts.append(f"knowledge base signature {signature.id} (cli/kubemedic/data/kb)"
                      + (f", seed {seeds}" if seeds else ""))

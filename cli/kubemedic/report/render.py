@@ -117,17 +117,17 @@ def _verified_line(lang: str, fault: Fault) -> str:
         return _t(lang, "not_verified")
     verdict = _t(lang, "clean") if not run.get("rc") else _t(lang, "not_clean", rc=run.get("rc"))
     return _t(lang, "verified", time=_when(rq.ended_at(run)), run=rq.run_id(run),
-              hosts=", ".join(fault.hosts), check=fault.check, verdict=verdict,
+              hosts=", ".join(fault.hosts), check=fault.title, verdict=verdict,
               record=run["record"])
 
 
 def _fault_title(lang: str, n: int, fault: Fault) -> str:
-    return _t(lang, "fault", n=n, check=fault.check)
+    return _t(lang, "fault", n=n, check=fault.title)
 
 
 def _fault_line(lang: str, fault: Fault) -> str:
     return _t(lang, "fault_line", time=_when(rq.started_at(fault.detected)),
-              check=fault.check, hosts=", ".join(fault.hosts))
+              check=fault.title, hosts=", ".join(fault.hosts))
 
 
 def _md_cell(text: Any) -> str:
