@@ -102,3 +102,19 @@ def test_report_records_cover_the_runs(incident) -> None:
         assert Path(answer["html"]).read_text(encoding="utf-8").count('<section class="fault') >= 2
     zh = Path(incident["answers"]["zh"]["markdown"]).read_text(encoding="utf-8")
     assert "## 故障记录" in zh and "**定位分析**" in zh
+
+
+def test_the_bundles_pause_image_runs(incident) -> None:
+    """The pause image of the demo bundle is a working sandbox: docker runs its static program
+    (`-v` prints its version), and it stops on SIGTERM with exit 0."""
+    lab = incident["lab"]
+    image = "registry.k8s.io/pause:3.9"
+    version = lab.ssh(N2, f"docker run --rm {image} -v", check=True).stdout
+    assert version.strip() == "pause (kubemedic demo) 3.9"
+    lab.ssh(N2, f"docker run -d --name km-pause-check {image} >/dev/null", check=True)
+    try:
+        stopped = lab.ssh(N2, "docker stop -t 5 km-pause-check >/dev/null && docker inspect "
+                          "--format '{{.State.ExitCode}}' km-pause-check", check=True).stdout
+        assert stopped.strip() == "0"
+    finally:
+        lab.ssh(N2, "docker rm -f km-pause-check")

@@ -173,6 +173,14 @@ def test_bad_input_exits_2(incident, args, message) -> None:
     assert "Traceback" not in result.output
 
 
+def test_unwritable_output_exits_2(incident, tmp_path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    result = report(incident, "-o", str(blocker / "sub"))
+    assert result.exit_code == 2 and "cannot write the report there" in result.output
+    assert "Traceback" not in result.output
+
+
 def test_no_runs_for_a_known_customer(tmp_path) -> None:
     from tests.unit.report_records import write_inventory
 

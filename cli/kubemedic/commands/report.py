@@ -88,6 +88,13 @@ def report(ctx: click.Context, customer: str, since: str | None, run_ids: tuple[
     started = time.monotonic()
     root, data = load(customer, params.get("inventory_dir"))
     chosen = select(customer, state_dir, since, ids)
+    target = Path(output).expanduser().resolve() if output else None
+    if target is not None:
+        try:  # before anything is written: a bad --output leaves no half-written record
+            target.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise KubemedicUsageError(f"--output {output}: cannot write the report there: "
+                                      f"{exc.strerror or exc}") from exc
     cluster = incident_mod.cluster_config(data.hosts, data.groups, data.cluster_vars())
     incident = incident_mod.build(customer, chosen, cluster)
     now = datetime.now(timezone.utc)
@@ -99,9 +106,7 @@ def report(ctx: click.Context, customer: str, since: str | None, run_ids: tuple[
     files = {"markdown": record / "report.md", "html": record / "report.html"}
     files["markdown"].write_text(render.markdown(incident, lang, now), encoding="utf-8")
     files["html"].write_text(render.page(incident, lang, now), encoding="utf-8")
-    if output:
-        target = Path(output).expanduser().resolve()
-        target.mkdir(parents=True, exist_ok=True)
+    if target is not None:
         for path in list(files.values()):
             shutil.copyfile(path, target / path.name)
         files = {key: target / path.name for key, path in files.items()}
