@@ -79,8 +79,10 @@ def test_both_faults_reported_repaired_and_verified(incident) -> None:
         assert fault["repair_seconds"] > 0
     md = Path(answer["markdown"]).read_text(encoding="utf-8")
     for node, (fault_name, check, step) in FAULTS.items():
-        section = md[md.index(f": {check}\n"):]
-        section = section[:section.find("\n### ")] if "\n### " in section else section
+        heading = re.search(rf"^### [^\n]*: ([\w, -]*, )?{check}(, [\w, -]*)?$", md, re.M)
+        assert heading, f"no fault section for {check}"
+        section = md[heading.start():]
+        section = section[:re.search(r"\n##+ |\Z", section[4:]).start() + 4]  # to the next heading
         assert f"`kubemedic recover {step} -c {NAME} --limit {node}`" in section
         assert re.search(rf"{node} ok=\d+ changed=[1-9]\d* failed=0 unreachable=0", section)
         assert "no longer reports" in section and "**Time to repair**: " in section
