@@ -6,7 +6,7 @@ import importlib
 
 import click
 
-from kubemedic import __version__
+from kubemedic import output
 
 # (module under kubemedic.commands, click command object name). Order = order in --help.
 COMMANDS: list[tuple[str, str]] = [
@@ -27,6 +27,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("history", "history"),
     ("report", "report"),
     ("lab", "lab"),
+    ("completion", "completion"),
 ]
 
 
@@ -36,17 +37,24 @@ class KubemedicGroup(click.Group):
 
 
 @click.group(cls=KubemedicGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="kubemedic")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True,
+              callback=output.print_version,
+              help="Versions of kubemedic, ansible-core, the collections and the KB, then exit.")
+# NO_COLOR itself is read by rich (any non-empty value, no-color.org), not parsed as a flag here.
+@click.option("--no-color", is_flag=True,
+              help="No colour in tables and messages (the same as setting NO_COLOR).")
 @click.option("--inventory-dir", envvar="KUBEMEDIC_INVENTORY_DIR", type=click.Path(),
               help="Folder holding <customer>/ inventories (default: <project>/inventories).")
 @click.option("--state-dir", envvar="KUBEMEDIC_STATE_DIR", type=click.Path(),
               help="Where run records and lab keys live (default: ~/.local/share/kubemedic).")
-def cli(inventory_dir: str | None, state_dir: str | None) -> None:
+def cli(inventory_dir: str | None, state_dir: str | None, no_color: bool) -> None:
     """Build, diagnose and repair on-premise AI Kubernetes clusters (GPU/NPU), offline-first.
 
     Exit codes: 0 ok, 2 bad input (nothing touched), 3 a task failed, 4 host unreachable,
-    5 critical doctor finding, 6 confirmation declined.
+    5 critical doctor finding, 6 confirmation declined. Every verb takes --json (docs/json.md).
     """
+    if no_color:
+        output.disable_color()
 
 
 for _module, _name in COMMANDS:

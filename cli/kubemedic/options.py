@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,7 +13,7 @@ import click
 import yaml
 from rich.console import Console
 
-from kubemedic import errors, playbook_tags
+from kubemedic import errors, output, playbook_tags
 from kubemedic.engine.progress import Display, recap_table
 from kubemedic.engine.runner import RunRequest, RunResult, run_playbook
 from kubemedic.inventory.loader import load_and_validate
@@ -67,8 +66,21 @@ class RunOptions:
     vault_password_file: str | None = None
 
 
+def complete_customer(ctx: click.Context, _param: click.Parameter,
+                      incomplete: str) -> list[str]:
+    """Shell completion of -c: the inventory folders (kubemedic completion)."""
+    from kubemedic import paths
+
+    try:
+        folder = paths.inventory_dir(ctx.find_root().params.get("inventory_dir"))
+    except FileNotFoundError:
+        return []
+    return sorted(p.name for p in folder.glob(f"{incomplete}*") if (p / "hosts.yml").is_file())
+
+
 def customer_option(func: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("-c", "--customer", required=True, envvar="KUBEMEDIC_CUSTOMER",
+                        shell_complete=complete_customer,
                         help="Customer inventory: inventories/<customer>/ "
                              "(env KUBEMEDIC_CUSTOMER).")(func)
 
@@ -107,6 +119,8 @@ def run_options(func: Callable[..., Any]) -> Callable[..., Any]:
                           state_dir=root.get("state_dir"), vault_password_file=vault_password_file)
         return func(*args, opts=opts, **kwargs)
 
+    # Its --json prints the run summary (docs/json.md), unless the verb has a schema of its own.
+    wrapper.json_schema = output.RUN_SCHEMA  # type: ignore[attr-defined]
     for decorator in reversed(decorators):
         wrapper = decorator(wrapper)
     return wrapper
@@ -166,8 +180,7 @@ def execute(opts: RunOptions, verb: str, playbook: str, *, extravars: dict[str, 
 def report(opts: RunOptions, result: RunResult) -> None:
     summary = result.summary
     if opts.json_output:
-        click.echo(json.dumps({**summary.to_json(), "record": str(result.record)}, indent=2,
-                              default=str))
+        output.emit_json({**summary.to_json(), "record": str(result.record)})
         return
     console = Console(stderr=True)
     if not console.is_terminal:
@@ -176,6 +189,10 @@ def report(opts: RunOptions, result: RunResult) -> None:
         console.print(recap_table(summary.hosts))
     for note in summary.reports:
         console.print(f"[cyan]report[/] {note['host']}: {note['task']}\n  {note['message']}")
+    verb = "would change" if summary.check else "changed"
+    for item in (summary.extra or {}).get("diffs") or []:
+        console.print(f"[yellow]{verb}[/] {item['host']}: {item['file']} ({item['task']})")
+        console.print(item["diff"].rstrip("\n"), markup=False, highlight=False)
     for failure in summary.failures:
         where = f"{failure['host']}: {failure['task']}" if failure.get("host") else "ansible"
         console.print(f"[red]{failure['outcome']}[/] {where}\n  {failure['message']}")

@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
+# A wheel's copy of the project, laid out as the collection kubemedic.cluster (pyproject.toml).
+PACKAGED_CONTENT = _PACKAGE_DIR / "_content" / "ansible_collections" / "kubemedic" / "cluster"
 
 
 def _is_project_root(path: Path) -> bool:
@@ -26,9 +28,8 @@ def project_root() -> Path:
     for candidate in _PACKAGE_DIR.parents:  # editable install from a checkout
         if _is_project_root(candidate):
             return candidate
-    packaged = _PACKAGE_DIR / "_content"
-    if _is_project_root(packaged):
-        return packaged
+    if _is_project_root(PACKAGED_CONTENT):
+        return PACKAGED_CONTENT
     raise FileNotFoundError("cannot find kubemedic's playbooks; set KUBEMEDIC_PROJECT_DIR")
 
 

@@ -11,15 +11,7 @@ from pathlib import Path
 
 from ansible.plugins.action import ActionBase
 
-DOCUMENTATION = r"""
-module: kubemedic_inventory_check
-short_description: Validate a kubemedic customer inventory
-description:
-  - Runs kubemedic's inventory schema and cross-host rules on the controller.
-  - Fails with one message per problem (host and field named). Contacts no host.
-options: {}
-"""
-
+# Documentation (ansible-doc, ansible-test): plugins/modules/kubemedic_inventory_check.py.
 _CLI_DIR = Path(__file__).resolve().parents[2] / "cli"
 
 

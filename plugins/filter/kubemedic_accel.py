@@ -30,8 +30,8 @@ def nvidia_probe(stdout: Any) -> dict[str, Any]:
     """The probe's output (`nvidia-smi --version`, `@@module`, the version file, `@@gpus`,
     `nvidia-smi -L`) as {userspace, module, gpus}; a missing part gives '' / []."""
     text = str(stdout or "")
-    head, _, rest = text.partition("@@module")
-    module, _, gpus = rest.partition("@@gpus")
+    head, _sep, rest = text.partition("@@module")
+    module, _sep, gpus = rest.partition("@@gpus")
     found = _USERSPACE.search(head)
     return {
         "userspace": found.group(1) if found else "",

@@ -17,7 +17,8 @@ _CLI_DIR = Path(__file__).resolve().parents[2] / "cli"
 
 def _heal():
     # The checkout's own copy first (it matches these playbooks), else an installed kubemedic
-    # (a wheel carries the plugins under kubemedic/_content/, without cli/).
+    # (a wheel carries the plugins under kubemedic/_content/ansible_collections/kubemedic/cluster/,
+    # without cli/).
     if (_CLI_DIR / "kubemedic" / "heal" / "plan.py").is_file() and str(_CLI_DIR) not in sys.path:
         sys.path.insert(0, str(_CLI_DIR))
     from kubemedic.heal import plan, policy

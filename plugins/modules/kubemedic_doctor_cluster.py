@@ -3,15 +3,6 @@
 
 from __future__ import annotations
 
-import glob
-import json
-import os
-import shutil
-import subprocess
-import time
-
-from ansible.module_utils.basic import AnsibleModule
-
 DOCUMENTATION = r"""
 module: kubemedic_doctor_cluster
 short_description: Collect nodes, pods, warning events and certificate expiry for kubemedic doctor
@@ -28,7 +19,7 @@ options:
   kubeadm: {description: kubeadm binary (certificate expiry)., type: str, default: kubeadm}
   pki_dir: {description: Certificates read with openssl when kubeadm cannot list them., type: str, default: /etc/kubernetes/pki}
   timeout: {description: Seconds each kubectl call may take., type: int, default: 30}
-author: kubemedic
+author: kubemedic maintainers (@kubemedic)
 """
 
 EXAMPLES = r"""
@@ -44,6 +35,15 @@ cluster:
   type: dict
   returned: always
 """
+
+import glob
+import json
+import os
+import shutil
+import subprocess
+import time
+
+from ansible.module_utils.basic import AnsibleModule
 
 
 def _run(args, timeout):

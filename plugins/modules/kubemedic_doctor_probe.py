@@ -3,24 +3,13 @@
 
 from __future__ import annotations
 
-import contextlib
-import glob
-import json
-import os
-import re
-import shutil
-import subprocess
-import time
-
-from ansible.module_utils.basic import AnsibleModule
-
 DOCUMENTATION = r"""
 module: kubemedic_doctor_probe
 short_description: Collect a node's diagnostic state for kubemedic doctor in one pass
 description:
   - Read-only. Gathers disk and inode use, swap, NTP, service states and versions, docker's
     runtimes and images, fstab NFS mounts, tcp-wrappers files, inotify limits, kernel modules,
-    accelerator device nodes, NIC link/autonegotiation, apt sources, oversized container logs and
+    accelerator device nodes, NIC link/autonegotiation, reachability of the other nodes, apt sources, oversized container logs and
     recent log lines (journald units, kernel log, container logs) into one JSON result.
   - Thresholds are not applied here; the doctor role evaluates the result on the controller.
   - Every option is required; the doctor role passes each one from roles/doctor/defaults/main.yml
@@ -41,9 +30,36 @@ options:
   accelerator_modules: {description: Kernel module names per accelerator type., type: dict, required: true}
   process_patterns: {description: name -> regex searched in every process command line., type: dict, required: true}
   apt_sources: {description: apt source files checked for a usable key., type: list, elements: str, required: true}
-  mysql_backup_dirs: {description: Folders holding MySQL/MariaDB dumps (*.sql.gz / *.sql); the newest one's age is reported when a server runs., type: list, elements: str, required: true}
-  containerd_config: {description: containerd's config file; reported when it does not parse (TOML, or `containerd config dump` where Python has no tomllib)., type: str, required: true}
-author: kubemedic
+  mysql_backup_dirs:
+    description: >-
+      Folders holding MySQL/MariaDB dumps (*.sql.gz / *.sql); the newest one's age is reported
+      when a server runs.
+    type: list
+    elements: str
+    required: true
+  peers:
+    description: >-
+      Other cluster nodes, name -> address: each is reached with a TCP connect to peer_port (an
+      answer, even a refusal, counts as reachable).
+    type: dict
+    required: true
+  peer_port: {description: TCP port the peers are reached on (sshd's)., type: int, required: true}
+  peer_timeout: {description: Seconds one connect may take., type: float, required: true}
+  portal_files:
+    description: >-
+      The web portal's config files (seed 000 #13, /etc/Dashboard/local.yaml): grafana's URL under
+      portal_key is read and reached.
+    type: list
+    elements: str
+    required: true
+  portal_key: {description: Key whose value is grafana's URL in those files., type: str, required: true}
+  containerd_config:
+    description: >-
+      containerd's config file; reported when it does not parse (TOML, or `containerd config
+      dump` where Python has no tomllib).
+    type: str
+    required: true
+author: kubemedic maintainers (@kubemedic)
 """
 
 EXAMPLES = r"""
@@ -60,6 +76,16 @@ probe:
   returned: always
 """
 
+import contextlib
+import glob
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+
+from ansible.module_utils.basic import AnsibleModule
 
 
 def _run(args, timeout=20):
@@ -145,7 +171,7 @@ def sysctl_persisted(keys):
             stripped = line.strip().lstrip("-")
             if not stripped or stripped[0] in "#;" or "=" not in stripped:
                 continue
-            name, _, value = stripped.partition("=")
+            name, _sep, value = stripped.partition("=")
             name = name.strip().replace("/", ".")
             for key, dotted in wanted.items():
                 if name == dotted:
@@ -155,7 +181,7 @@ def sysctl_persisted(keys):
 
 
 def ntp():
-    rc, out, _ = _run(["timedatectl", "show", "-p", "NTPSynchronized", "-p", "NTP", "--value"])
+    rc, out, _stderr = _run(["timedatectl", "show", "-p", "NTPSynchronized", "-p", "NTP", "--value"])
     if rc != 0:
         return {"known": False}
     values = out.split()
@@ -166,7 +192,7 @@ def ntp():
 def services(names):
     out = {}
     for name in names:
-        _rc, state, _ = _run(["systemctl", "show", name, "-p", "LoadState,ActiveState,SubState",
+        _rc, state, _stderr = _run(["systemctl", "show", name, "-p", "LoadState,ActiveState,SubState",
                              "--value"])
         parts = state.split()
         load = parts[0] if parts else "unknown"
@@ -177,14 +203,14 @@ def services(names):
 
 def versions():
     found = {}
-    rc, out, _ = _run(["dpkg-query", "-W", "-f", "${Package} ${Version} ${db:Status-Abbrev}\n",
+    rc, out, _stderr = _run(["dpkg-query", "-W", "-f", "${Package} ${Version} ${db:Status-Abbrev}\n",
                        "docker.io", "docker-ce", "containerd", "containerd.io", "kubelet", "kubeadm",
                        "kubectl", "runc"])
     for line in out.splitlines():
         parts = line.split()
         if len(parts) >= 3 and parts[2].startswith("ii"):
             found[parts[0]] = parts[1]
-    rc, out, _ = _run(["containerd", "--version"])
+    rc, out, _stderr = _run(["containerd", "--version"])
     match = re.search(r"\bv?(\d+\.\d+\.\d+)", out) if rc == 0 else None
     if match:
         found["containerd-binary"] = match.group(1)
@@ -204,11 +230,11 @@ def docker_state(active):
         state["default_runtime"] = state["daemon_json"].get("default-runtime")
         state["runtimes"] = sorted((state["daemon_json"].get("runtimes") or {}).keys())
     if active and shutil.which("docker"):
-        rc, out, _ = _run(["docker", "info", "--format", "{{json .DefaultRuntime}}"])
+        rc, out, _stderr = _run(["docker", "info", "--format", "{{json .DefaultRuntime}}"])
         if rc == 0 and out.strip():
             with contextlib.suppress(ValueError):
                 state["default_runtime"] = json.loads(out)
-        rc, out, _ = _run(["docker", "images", "--format", "{{.Repository}}:{{.Tag}}"])
+        rc, out, _stderr = _run(["docker", "images", "--format", "{{.Repository}}:{{.Tag}}"])
         if rc == 0:
             state["images"] = sorted(set(out.split()))
     return state
@@ -344,7 +370,7 @@ def nics(names):
                 "carrier": (_read(f"{base}/carrier") or "").strip() or None, "autoneg": None,
                 "speed": None}
         if ethtool:
-            _rc, text, _ = _run([ethtool, name])
+            _rc, text, _stderr = _run([ethtool, name])
             match = re.search(r"Auto-negotiation:\s*(\w+)", text)
             if match:
                 info["autoneg"] = match.group(1).lower() == "on"
@@ -355,6 +381,62 @@ def nics(names):
             if match:
                 info["link"] = match.group(1).lower() == "yes"
         out[name] = info
+    return out
+
+
+def peers(targets, port, timeout):
+    """{"checked": n, "unreachable": {name: reason}}: seed 000 #10, nodes that cannot reach each
+    other. Connects run in parallel threads, so the probe takes about one timeout at worst."""
+    import errno
+    import socket
+    from concurrent.futures import ThreadPoolExecutor
+
+    def reach(item):
+        name, address = item
+        try:
+            with socket.create_connection((str(address), port), timeout=timeout):
+                return name, None
+        except ConnectionRefusedError:
+            return name, None  # the host answered
+        except TimeoutError:
+            return name, f"{address}:{port}: timed out"
+        except OSError as exc:
+            return name, f"{address}:{port}: {errno.errorcode.get(exc.errno, exc.errno)} {exc.strerror}"
+
+    items = sorted((targets or {}).items())
+    if not items:
+        return {"checked": 0, "unreachable": {}}
+    with ThreadPoolExecutor(max_workers=min(16, len(items))) as pool:
+        results = list(pool.map(reach, items))
+    return {"checked": len(items), "unreachable": {n: r for n, r in results if r}}
+
+
+def portal(files, key, timeout):
+    """{path: {"grafana": url, "reachable": bool, "error": str}} for the portal's config files
+    that exist and hold `key: <url>` (a flat YAML key; read with a regex: no PyYAML needed)."""
+    import re
+    import socket
+    from urllib.parse import urlsplit
+
+    out = {}
+    pattern = re.compile(rf"^\s*{re.escape(key)}\s*:\s*['\"]?([^'\"\s#]+)", re.M)
+    for path in files:
+        text = _read(path, 65536)
+        if text is None:
+            continue
+        match = pattern.search(text)
+        if not match:
+            continue
+        url = match.group(1)
+        entry = {"grafana": url, "reachable": False, "error": ""}
+        try:
+            parts = urlsplit(url)
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+            with socket.create_connection((parts.hostname or "", port), timeout=timeout):
+                entry["reachable"] = True
+        except (OSError, ValueError) as exc:
+            entry["error"] = str(exc)[:200]
+        out[path] = entry
     return out
 
 
@@ -398,7 +480,7 @@ def big_logs(data_root, limit):
 
 def unit_started(unit):
     """Epoch seconds of the unit's last start (ActiveEnterTimestamp), None if never started."""
-    rc, out, _ = _run(["systemctl", "show", "--timestamp=unix", "-p", "ActiveEnterTimestamp",
+    rc, out, _stderr = _run(["systemctl", "show", "--timestamp=unix", "-p", "ActiveEnterTimestamp",
                        "--value", unit])
     match = re.fullmatch(r"@(\d+)", out.strip()) if rc == 0 else None
     return int(match.group(1)) if match else None
@@ -413,7 +495,7 @@ def journal(units, since, max_lines):
     for unit in units:
         start = unit_started(unit)
         unit_since = f"@{max(since, start)}" if start else f"@{since}"
-        rc, out, _ = _run(["journalctl", "--no-pager", "-q", "-o", "short-iso", "--since",
+        rc, out, _stderr = _run(["journalctl", "--no-pager", "-q", "-o", "short-iso", "--since",
                            unit_since, "-n", str(max_lines), "-u", unit], timeout=30)
         if rc == 0 and out.strip():
             chunks.append(out.rstrip("\n"))
@@ -423,7 +505,7 @@ def journal(units, since, max_lines):
 def kernel_log(use_dmesg, files, window_seconds, max_lines):
     chunks = []
     if use_dmesg:
-        rc, out, _ = _run(["dmesg"])
+        rc, out, _stderr = _run(["dmesg"])
         if rc == 0:
             uptime = float((_read("/proc/uptime") or "0").split()[0])
             recent = []
@@ -478,6 +560,11 @@ def main():
             "apt_sources": {"type": "list", "elements": "str", "required": True},
             "mysql_backup_dirs": {"type": "list", "elements": "str", "required": True},
             "containerd_config": {"type": "str", "required": True},
+            "peers": {"type": "dict", "required": True},
+            "portal_files": {"type": "list", "elements": "str", "required": True},
+            "portal_key": {"type": "str", "required": True},
+            "peer_port": {"type": "int", "required": True},
+            "peer_timeout": {"type": "float", "required": True},
         },
         supports_check_mode=True,
     )
@@ -505,6 +592,8 @@ def main():
         "processes": processes(p["process_patterns"]),
         "nics": nics(p["nics"]),
         "apt_sources": apt_sources(p["apt_sources"]),
+        "peers": peers(p["peers"], p["peer_port"], p["peer_timeout"]),
+        "portal": portal(p["portal_files"], p["portal_key"], p["peer_timeout"]),
         "mysql": mysql_backup(p["mysql_backup_dirs"]),
         "big_logs": big_logs(p["docker_data_root"], p["docker_log_max_bytes"]),
         "logs": {

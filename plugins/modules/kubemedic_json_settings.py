@@ -9,14 +9,6 @@ the newest that is one (`recover daemon-json`).
 
 from __future__ import annotations
 
-import glob
-import json
-import os
-import re
-import tempfile
-
-from ansible.module_utils.basic import AnsibleModule
-
 DOCUMENTATION = r"""
 module: kubemedic_json_settings
 short_description: Merge owned keys into a JSON config file, validated, atomically, with backup
@@ -52,6 +44,7 @@ options:
     type: str
     choices: [merged, inspected]
     default: merged
+author: kubemedic maintainers (@kubemedic)
 """
 
 EXAMPLES = r"""
@@ -72,7 +65,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 content: {description: The merged document., type: dict, returned: state=merged}
-backup_file: {description: Path of the backup, when one was made., type: str, returned: changed}
+backup_file: {description: "Path of the backup, when one was made.", type: str, returned: changed}
 valid:
   description: The file is a JSON object (a missing or empty file counts as one).
   type: bool
@@ -87,9 +80,35 @@ valid_backup:
   returned: state=inspected
 """
 
+import glob
+import json
+import os
+import re
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+
 # dockerd's daemon.json directives (docker 20.10 .. 27). Unknown directives make dockerd refuse
 # to start ("the following directives don't match any configuration option"), so we refuse first.
-DOCKER_DAEMON_KEYS = frozenset(["allow-nondistributable-artifacts", "api-cors-header", "authorization-plugins", "bip", "bip6", "bridge", "builder", "cdi-spec-dirs", "cgroup-parent", "cluster-advertise", "cluster-store", "cluster-store-opts", "containerd", "containerd-namespace", "containerd-plugin-namespace", "cpu-rt-period", "cpu-rt-runtime", "cri-containerd", "data-root", "debug", "default-address-pools", "default-cgroupns-mode", "default-gateway", "default-gateway-v6", "default-ipc-mode", "default-network-opts", "default-runtime", "default-shm-size", "default-ulimits", "dns", "dns-opts", "dns-search", "exec-opts", "exec-root", "experimental", "features", "fixed-cidr", "fixed-cidr-v6", "graph", "group", "host-gateway-ip", "hosts", "icc", "init", "init-path", "insecure-registries", "ip", "ip-forward", "ip-forward-no-drop", "ip-masq", "ip6tables", "iptables", "ipv6", "labels", "live-restore", "log-driver", "log-format", "log-level", "log-opts", "max-concurrent-downloads", "max-concurrent-uploads", "max-download-attempts", "metrics-addr", "min-api-version", "mtu", "network-control-plane-mtu", "no-new-privileges", "node-generic-resources", "oom-score-adjust", "pidfile", "proxies", "raw-logs", "registry-mirrors", "rootless", "runtimes", "seccomp-profile", "selinux-enabled", "shutdown-timeout", "storage-driver", "storage-opts", "swarm-default-advertise-addr", "tls", "tlscacert", "tlscert", "tlskey", "tlsverify", "userland-proxy", "userland-proxy-path", "userns-remap", "validate", "disable-legacy-registry"])
+DOCKER_DAEMON_KEYS = frozenset([
+    "allow-nondistributable-artifacts", "api-cors-header", "authorization-plugins", "bip", "bip6",
+    "bridge", "builder", "cdi-spec-dirs", "cgroup-parent", "cluster-advertise", "cluster-store",
+    "cluster-store-opts", "containerd", "containerd-namespace", "containerd-plugin-namespace",
+    "cpu-rt-period", "cpu-rt-runtime", "cri-containerd", "data-root", "debug",
+    "default-address-pools", "default-cgroupns-mode", "default-gateway", "default-gateway-v6",
+    "default-ipc-mode", "default-network-opts", "default-runtime", "default-shm-size",
+    "default-ulimits", "dns", "dns-opts", "dns-search", "exec-opts", "exec-root", "experimental",
+    "features", "fixed-cidr", "fixed-cidr-v6", "graph", "group", "host-gateway-ip", "hosts", "icc",
+    "init", "init-path", "insecure-registries", "ip", "ip-forward", "ip-forward-no-drop", "ip-masq",
+    "ip6tables", "iptables", "ipv6", "labels", "live-restore", "log-driver", "log-format",
+    "log-level", "log-opts", "max-concurrent-downloads", "max-concurrent-uploads",
+    "max-download-attempts", "metrics-addr", "min-api-version", "mtu", "network-control-plane-mtu",
+    "no-new-privileges", "node-generic-resources", "oom-score-adjust", "pidfile", "proxies",
+    "raw-logs", "registry-mirrors", "rootless", "runtimes", "seccomp-profile", "selinux-enabled",
+    "shutdown-timeout", "storage-driver", "storage-opts", "swarm-default-advertise-addr", "tls",
+    "tlscacert", "tlscert", "tlskey", "tlsverify", "userland-proxy", "userland-proxy-path",
+    "userns-remap", "validate", "disable-legacy-registry"
+])
 
 _TYPES = {
     bool: ("debug", "experimental", "icc", "ip-forward", "ip-masq", "ip6tables", "iptables",

@@ -36,7 +36,8 @@ STEPS = {step["name"] for step in load_steps()}
 # Findings where kubemedic has nothing to run, by design (the message says what a human does):
 # a NIC named in doctor_nics that does not exist (the inventory is wrong), the node's workload
 # exhausting memory/PIDs, an application's own crash loop.
-NO_REPAIR = {"nic", "node-memory-pressure", "node-pid-pressure", "pod-restarts"}
+NO_REPAIR = {"nic", "node-memory-pressure", "node-pid-pressure", "pod-restarts",
+             "peer-unreachable", "grafana-unreachable"}
 
 
 def site_tags() -> set[str]:
@@ -98,7 +99,9 @@ def assert_runnable(command: str, host: str, first_master: str = "master1") -> N
     if path == ["recover"]:
         step = params["step"]
         assert step in STEPS, f"{command}: no recovery step {step!r}"
-        where = first_master if step in checks.FIRST_MASTER_STEPS else host
+        on_master = step in checks.FIRST_MASTER_STEPS or bool(
+            extra.get(checks.FIRST_MASTER_WHEN.get(step, "")))
+        where = first_master if on_master else host
         assert params.get("limit") == where, f"{command}: must be --limit {where}"
         roles = [loc["role"] for loc in step_locations()[step]]
         for key in extra:
@@ -210,6 +213,56 @@ def _unknown_oci_error_view() -> dict[str, Any]:
 
 TRIGGERS.append(("master1", ["masters"], _cluster(_pressure_view()), {}))
 TRIGGERS.append(("worknode1", ["workers"], _cluster(_unknown_oci_error_view()), {}))
+
+
+def _portal_nginx_down_view() -> dict[str, Any]:
+    """Seed 000 #11: the portal's nginx pod (a Deployment's) restarting after a master reboot."""
+    view = cluster_view()
+    pod = copy.deepcopy(view["pods"]["items"][0])
+    pod["metadata"].update(namespace="default", name="nginx-6d4cf56db6-x7k2p",
+                           labels={"app": "nginx", "pod-template-hash": "6d4cf56db6"},
+                           ownerReferences=[{"kind": "ReplicaSet", "name": "nginx-6d4cf56db6"}])
+    pod["spec"]["nodeName"] = "master1"
+    pod["status"]["containerStatuses"] = [{"name": "nginx", "restartCount": 4, "state": {
+        "waiting": {"reason": "CrashLoopBackOff", "message": "back-off 5m0s restarting"}}}]
+    view["pods"]["items"].append(pod)
+    return view
+
+
+def _job_scripts_missing_view() -> dict[str, Any]:
+    """Seed 000 #8: the job manager's pod cannot mount the job scripts ConfigMap."""
+    view = cluster_view()
+    pod = copy.deepcopy(view["pods"]["items"][0])
+    pod["metadata"].update(namespace="default", name="jobmanager-7c9d8b6f5d-k2x9q",
+                           labels={"app": "jobmanager", "pod-template-hash": "7c9d8b6f5d"},
+                           ownerReferences=[{"kind": "ReplicaSet", "name": "jobmanager-7c9d8b6f5d"}])
+    pod["spec"]["nodeName"] = "worknode1"
+    pod["status"]["containerStatuses"] = [{"name": "jobmanager", "restartCount": 0, "ready": False,
+                                           "state": {"waiting": {"reason": "ContainerCreating"}}}]
+    view["pods"]["items"].append(pod)
+    view["events"]["items"].append({
+        "type": "Warning", "reason": "FailedMount", "count": 7,
+        "lastTimestamp": datetime.fromtimestamp(NOW - 60, timezone.utc).strftime(
+            "%Y-%m-%dT%H:%M:%SZ"),
+        "involvedObject": {"kind": "Pod", "namespace": "default",
+                           "name": "jobmanager-7c9d8b6f5d-k2x9q"},
+        "source": {"component": "kubelet", "host": "worknode1"},
+        "message": 'MountVolume.SetUp failed for volume "dlws-scripts" : configmap '
+                   '"dlws-scripts" not found'})
+    return view
+
+
+TRIGGERS += [
+    ("master1", ["masters"], _cluster(_portal_nginx_down_view()), {}),
+    ("node1", ["workers"], _set("peers", {"checked": 2, "unreachable": {"a": "x", "b": "y"}}), {}),
+    ("node1", ["workers"], _set("peers", {"checked": 3, "unreachable": {"a": "x"}}), {}),
+    ("master1", ["masters"], _set("portal", {"/etc/Dashboard/local.yaml": {
+        "grafana": "http://10.0.0.99:3000", "reachable": False, "error": "timed out"}}),
+     {"grafana_url": "http://10.0.0.5:3000"}),
+    ("master1", ["masters"], _set("portal", {"/etc/Dashboard/local.yaml": {
+        "grafana": "http://10.0.0.99:3000", "reachable": False, "error": "timed out"}}), {}),
+    ("worknode1", ["workers"], _cluster(_job_scripts_missing_view()), {}),
+]
 
 
 def triggered() -> list[dict[str, Any]]:

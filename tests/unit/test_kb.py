@@ -4,6 +4,7 @@ string quoted in the seed incidents is known, matching tolerates real-log variat
 
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
@@ -425,3 +426,103 @@ def test_explain_bad_kb_file_is_exit_2(monkeypatch) -> None:
     monkeypatch.setattr(kb, "load", broken)
     result = _explain("-", input="x\n")
     assert result.exit_code == 2 and "kb/nvidia.yml" in result.output
+
+
+# ---- wordings as they are pasted: quoted, in markdown, in JSON, from a web page -----------------
+
+def test_normalise_unwraps_quoted_markdown_json_and_html() -> None:
+    assert kb.normalise("> > `Active: failed (Result: exit-code)`") == \
+        "Active: failed (Result: exit-code)"
+    assert "mount.<type> helper" in kb.normalise("you might need a /sbin/mount.&lt;type&gt; helper")
+    # JSON-escaped blanks are blanks, an escaped backslash before an n is not
+    assert kb.normalise('"stderr": "a\\n\\t[ERROR Swap]: b"') == '"stderr": "a [ERROR Swap]: b"'
+    assert kb.normalise("C:\\\\new") == "C:\\\\new"
+
+
+def test_anchored_and_json_embedded_lines_still_match() -> None:
+    quoted = "> Settings for eno1:\n>         Link detected: no\n"
+    assert kb.best(kb.match_text(quoted)).signature.label == "nic-autoneg"
+    ansible = ('"stderr": "error execution phase preflight: [preflight] Some fatal errors occurred:'
+               '\\n\\t[ERROR Swap]: running with swap on is not supported. Please disable swap\\n"')
+    assert kb.best(kb.match_text(ansible)).signature.label == "swap"
+
+
+def test_a_node_without_the_nfs_client_gets_the_nfs_client_tag() -> None:
+    text = ("Output: mount: wrong fs type, bad option, bad superblock on 10.0.0.5:/share,\n"
+            "       missing codepage or helper program, or other error\n"
+            "       (for several filesystems (e.g. nfs, cifs) you might\n"
+            "       need a /sbin/mount.<type> helper program)\n")
+    answer = kb.best(kb.match_text("Mounting arguments: -t nfs 10.0.0.5:/share /mnt\n" + text))
+    assert answer.signature.label == "nfs-client" and answer.confidence == pytest.approx(0.9)
+    assert answer.signature.command("acme", "w1") == \
+        "kubemedic bootstrap -c acme --tags nfs-client --limit w1"
+    # the same message for a CIFS share is not the NFS client's fault: a weak hint at most
+    cifs = kb.match_text("Mounting arguments: -t cifs //nas/share /mnt\n" + text)
+    assert kb.best(cifs) is None or kb.best(cifs).signature.label != "nfs-client"
+
+
+def test_every_signature_names_a_label_of_the_corpus() -> None:
+    """A repair the evaluation can score: a recovery step, a bootstrap tag, heal or hardware
+    support (a `fix` that maps to none of them would count as "manual", never right)."""
+    known = KNOWN_STEPS | set(kb.BOOTSTRAP_TAGS) | set(kb.OTHER_REPAIRS)
+    unknown = [f"{s.id}: {s.label}" for s in SIGNATURES if s.label not in known]
+    assert not unknown, unknown
+    by = {s.id: s for s in SIGNATURES}
+    assert by["npu-roce-link-error"].label == by["npu-device-absent"].label == "hardware-support"
+    assert kb.best(kb.match_text("# hccn_tool -i 3 -link -g\nlink status: DOWN\n")
+                   ).signature.id == "npu-roce-link-error"
+
+
+# ---- explain on bad input, continued: every criterion of issue 13 has its test ------------------
+
+def test_explain_missing_file_is_named_exit_2_without_traceback(tmp_path) -> None:
+    missing = tmp_path / "journal-node7.log"
+    result = _explain(str(missing))
+    assert result.exit_code == 2
+    assert "journal-node7.log" in result.output and "cannot read" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_explain_refuses_an_endless_binary_device_at_once() -> None:
+    # /dev/zero never ends: only the sniffed first block may be read
+    result = _explain("/dev/zero")
+    assert result.exit_code == 2 and "/dev/zero" in result.output and "looks binary" in result.output
+
+
+def test_a_large_text_file_is_read_in_blocks_with_bounded_memory(tmp_path, monkeypatch) -> None:
+    """What makes a 1 GB journal safe: match_file reads fixed-size blocks and keeps only a window
+    (8 MB here with 256 KiB blocks: 32 blocks, memory of a few)."""
+    import tracemalloc
+
+    monkeypatch.setattr(kb, "BLOCK_BYTES", 256 << 10)
+    line = b'Dec 01 10:00:00 n1 containerd[9]: level=info msg="StartContainer returns ok"\n'
+    log = tmp_path / "big.log"
+    with log.open("wb") as handle:
+        for _ in range(8):
+            handle.write(line * ((1 << 20) // len(line)))
+        handle.write(b"Dec 01 10:00:01 n1 kernel: NVRM: Xid (PCI:0000:3b:00): 79, pid=0\n")
+    sizes: list[int] = []
+    real_open = kb.Path.open
+
+    class Recorded(io.BufferedIOBase):
+        """The opened file, with the size of every read recorded."""
+
+        def __init__(self, raw) -> None:
+            self.raw = raw
+
+        def read(self, size=-1):
+            sizes.append(size)
+            return self.raw.read(size)
+
+        def close(self) -> None:
+            self.raw.close()
+
+    monkeypatch.setattr(kb.Path, "open", lambda path, *args, **kw: Recorded(real_open(path, *args, **kw)))
+    tracemalloc.start()
+    result = kb.match_file(log)
+    _current, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert [m.signature.id for m in result.matches] == ["nvidia-xid"]
+    assert result.bytes == log.stat().st_size
+    assert sizes and set(sizes) == {256 << 10}           # never a read of the whole file
+    assert peak < 4 * (256 << 10) + (2 << 20), peak

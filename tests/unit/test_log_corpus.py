@@ -14,11 +14,14 @@ from pathlib import Path
 import pytest
 import yaml
 
+from kubemedic.doctor import kb
+
 REPO = Path(__file__).resolve().parents[2]
 LOGS = REPO / "tests" / "data" / "logs"
 RECOVER_STEPS = REPO / "cli" / "kubemedic" / "data" / "recover_steps.yml"
 
-BOOTSTRAP_TAGS = {"swap", "ntp", "container-runtime", "nvidia-runtime", "ascend-runtime"}
+# the bootstrap tags a KB signature may name (kubemedic.doctor.kb), one list for both
+BOOTSTRAP_TAGS = set(kb.BOOTSTRAP_TAGS)
 OTHER_LABELS = {"heal", "hardware-support", "none"}
 XID_CLASSES = {"app", "reset", "reboot", "rma"}
 REQUIRED_FIELDS = ("id", "source", "label", "note", "text")

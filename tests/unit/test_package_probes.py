@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 import yaml
 from ansible.parsing.dataloader import DataLoader
-from ansible.plugins.loader import filter_loader
+from ansible.plugins.loader import init_plugin_loader
 from ansible.template import Templar, trust_as_template
 
 REPO = Path(__file__).resolve().parents[2]
 RUNTIME_VARS = REPO / "roles" / "container_runtime" / "vars" / "main.yml"
-filter_loader.add_directory(str(REPO / "plugins" / "filter"))
+init_plugin_loader()  # ansible.cfg's collections_path: the roles call kubemedic.cluster.* filters
 _SPEC = importlib.util.spec_from_file_location(
     "kubemedic_packages", REPO / "plugins" / "filter" / "kubemedic_packages.py")
 packages = importlib.util.module_from_spec(_SPEC)

@@ -7,9 +7,11 @@ import json
 import re
 from pathlib import Path
 
+import jsonschema
 import pytest
 from click.testing import CliRunner
 
+from kubemedic import output
 from kubemedic.engine import record_query as rq
 from kubemedic.main import cli
 from kubemedic.report.incident import command_of, redact_text
@@ -34,6 +36,7 @@ def written(incident: dict, *args: str) -> tuple[dict, str, str]:
     result = report(incident, "--json", *args)
     assert result.exit_code == 0, result.output
     answer = json.loads(result.output)
+    jsonschema.validate(answer, output.load_schema("report"))
     md = Path(answer["markdown"]).read_text(encoding="utf-8")
     page = Path(answer["html"]).read_text(encoding="utf-8")
     return answer, md, page

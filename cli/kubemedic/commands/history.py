@@ -1,14 +1,84 @@
-"""`kubemedic history`: list the recorded runs."""
+"""`kubemedic history`: list the recorded runs, filtered by verb, status and time, each with the
+incident reports that cover it.
+
+A run's id is its record folder's name (`<UTC timestamp>-<verb>`). `kubemedic report` stores its
+own record whose `covers` field (top level, or under `extra`) lists the ids (or record paths) of
+the runs it reported on; history shows them per run as `covered_by`.
+"""
 
 from __future__ import annotations
 
-import json
+import re
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
 from rich.table import Table
 
+from kubemedic import output
 from kubemedic.engine.records import list_runs
+from kubemedic.errors import KubemedicUsageError
+
+# ansible-runner's final statuses, plus "running" for a record whose run has not ended (or died).
+STATUSES = ("successful", "failed", "timeout", "canceled", "running")
+_RELATIVE = re.compile(r"^(\d+)([mhd])$")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_since(value: str, now: datetime | None = None) -> datetime:
+    """--since: an ISO date/time (UTC unless it says otherwise) or an age: 30m, 12h, 7d."""
+    relative = _RELATIVE.match(value.strip())
+    if relative:
+        amount, unit = relative.groups()
+        return (now or datetime.now(timezone.utc)) - timedelta(**{_UNITS[unit]: int(amount)})
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError as exc:
+        raise KubemedicUsageError(f"--since {value!r}: expected an ISO time (2026-12-01, "
+                                  "2026-12-01T08:00) or an age (30m, 12h, 7d)") from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def _started(run: dict[str, Any]) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(str(run.get("started", "")))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def _covers(run: dict[str, Any]) -> list[str]:
+    covers = run.get("covers")
+    if covers is None:
+        covers = (run.get("extra") or {}).get("covers")
+    return [Path(str(item)).name for item in covers or []]
+
+
+def with_reports(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every run with its `id` and `covered_by` (ids of the report runs naming it, oldest first)."""
+    covering: dict[str, list[str]] = {}
+    for run in runs:
+        for covered in _covers(run):
+            covering.setdefault(covered, []).append(Path(run["record"]).name)
+    return [{**run, "id": Path(run["record"]).name,
+             "covered_by": covering.get(Path(run["record"]).name, [])} for run in runs]
+
+
+def select(runs: list[dict[str, Any]], verb: str | None, status: str | None,
+           since: datetime | None) -> list[dict[str, Any]]:
+    """--verb matches a verb or its family (`recover` matches recover-hosts-allow)."""
+    def wanted(run: dict[str, Any]) -> bool:
+        name = str(run.get("verb", ""))
+        if verb and name != verb and not name.startswith(f"{verb}-"):
+            return False
+        if status and run.get("status") != status:
+            return False
+        started = _started(run)
+        return not (since and (started is None or started < since))
+
+    return [run for run in runs if wanted(run)]
 
 
 def _counts(summary: dict) -> str:
@@ -20,28 +90,36 @@ def _counts(summary: dict) -> str:
 
 @click.command()
 @click.option("-c", "--customer", envvar="KUBEMEDIC_CUSTOMER", help="Only this customer.")
-@click.option("-n", "--last", type=int, default=0, help="Only the last N runs.")
-@click.option("--json", "json_output", is_flag=True, help="Print the summaries as JSON.")
+@click.option("-n", "--last", type=int, default=0, help="Only the last N runs (after filters).")
+@click.option("--verb", help="Only this verb or verb family (recover = every recover-<step>).")
+@click.option("--status", type=click.Choice(STATUSES), help="Only runs that ended so.")
+@click.option("--since", help="Only runs started since: ISO time (UTC) or an age (30m, 12h, 7d).")
+@click.option("--json", "json_output", is_flag=True,
+              help="Print the summaries as JSON (schema: history.json, docs/json.md).")
 @click.pass_context
-def history(ctx: click.Context, customer: str | None, last: int, json_output: bool) -> None:
-    """List recorded runs (who, what, tags, limit, result per host, duration)."""
-    runs = list_runs(customer, ctx.find_root().params.get("state_dir"))
+def history(ctx: click.Context, customer: str | None, last: int, verb: str | None,
+            status: str | None, since: str | None, json_output: bool) -> None:
+    """List recorded runs (who, what, tags, limit, result per host, duration, covering reports)."""
+    moment = parse_since(since) if since else None
+    runs = select(with_reports(list_runs(customer, ctx.find_root().params.get("state_dir"))),
+                  verb, status, moment)
     if last:
         runs = runs[-last:]
     if json_output:
-        click.echo(json.dumps(runs, indent=2))
+        output.emit_json(runs)
         return
     if not runs:
-        click.echo("no runs recorded" + (f" for {customer}" if customer else ""))
+        click.echo("no runs recorded" + (f" for {customer}" if customer else "")
+                   + (" matching the filters" if verb or status or since else ""))
         return
     table = Table(title="kubemedic runs")
     for column in ("started", "customer", "verb", "tags", "limit", "check", "status", "rc",
-                   "seconds", "totals", "record"):
+                   "seconds", "totals", "reports", "record"):
         table.add_column(column, overflow="fold")
     for run in runs:
         table.add_row(run.get("started", ""), run.get("customer", ""), run.get("verb", ""),
                       ",".join(run.get("tags") or []), run.get("limit") or "",
                       "yes" if run.get("check") else "", run.get("status", ""),
                       str(run.get("rc", "")), str(run.get("duration_seconds", "")),
-                      _counts(run), run.get("record", ""))
+                      _counts(run), "\n".join(run["covered_by"]), run.get("record", ""))
     Console(width=200).print(table)

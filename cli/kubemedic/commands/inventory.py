@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from kubemedic import output
 from kubemedic.inventory import schema
 from kubemedic.inventory.importers import kubespray, openpai
 from kubemedic.inventory.loader import customer_dir, load_and_validate
@@ -28,19 +29,26 @@ def _inventory_dir() -> str | None:
 @click.argument("customer")
 @click.option("--vault-password-file", type=click.Path(exists=True, dir_okay=False),
               envvar="KUBEMEDIC_VAULT_PASSWORD_FILE", help="Decrypt vaulted values.")
-def check(customer: str, vault_password_file: str | None) -> None:
+@click.option("--json", "json_output", is_flag=True, help="Print the verdict as JSON.")
+def check(customer: str, vault_password_file: str | None, json_output: bool) -> None:
     """Validate inventories/CUSTOMER against the schema; contacts no host. Exit 2 if invalid."""
     root, data = load_and_validate(customer, _inventory_dir(), vault_password_file)
     cluster = data.cluster_hosts()
+    if json_output:
+        output.emit_json({"customer": customer, "inventory": str(root), "valid": True,
+                          "hosts": len(cluster),
+                          "groups": {g: len(data.groups.get(g, [])) for g in schema.GROUPS}})
+        return
     click.echo(f"{root}: valid ({len(cluster)} hosts: "
                + ", ".join(f"{g}={len(data.groups.get(g, []))}" for g in schema.GROUPS) + ")")
 
 
 @inventory.command("schema")
 @click.option("--format", "fmt", type=click.Choice(["markdown", "json"]), default="markdown")
-def show_schema(fmt: str) -> None:
+@click.option("--json", "json_output", is_flag=True, help="The same as --format json.")
+def show_schema(fmt: str, json_output: bool) -> None:
     """Print every inventory field, its type, default and the cross-host rules."""
-    if fmt == "markdown":
+    if fmt == "markdown" and not json_output:
         click.echo(schema.as_markdown(), nl=False)
         return
     fields = {title: [{"name": f.name, "type": f.kind, "required": f.required,
@@ -56,11 +64,16 @@ def show_schema(fmt: str) -> None:
 @click.option("-c", "--customer", required=True, help="Name of the inventory to create.")
 @click.option("--force", is_flag=True, help="Replace an existing inventory of that name.")
 @click.argument("path", type=click.Path(path_type=Path))
-def import_(source: str, customer: str, force: bool, path: Path) -> None:
+@click.option("--json", "json_output", is_flag=True, help="Print what was written as JSON.")
+def import_(source: str, customer: str, force: bool, path: Path, json_output: bool) -> None:
     """Create inventories/CUSTOMER from an OpenPAI layout.yaml or a kubespray inventory."""
     hosts, cluster_vars = IMPORTERS[source](path)
     cluster_vars["cluster_name"] = customer.replace("_", "-")
     target = write_inventory(customer_dir(customer, _inventory_dir()), hosts, cluster_vars,
                              source=f"{source} {path}", force=force)
+    if json_output:
+        output.emit_json({"customer": customer, "inventory": str(target), "source": source,
+                          "hosts": len(hosts)})
+        return
     click.echo(f"wrote {target} ({len(hosts)} hosts); review group_vars/all.yml "
                "(cluster_devbox_cidr, registry, bundle dir) before the first run")

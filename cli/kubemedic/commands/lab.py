@@ -9,6 +9,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from kubemedic import output
 from kubemedic.lab import lab as lab_mod
 
 NAME_OPTION = click.option("--name", default="lab", show_default=True,
@@ -77,10 +78,14 @@ def status(name: str, json_output: bool) -> None:
 
 @lab.command()
 @NAME_OPTION
-def down(name: str) -> None:
+@click.option("--json", "json_output", is_flag=True, help="Print {name, removed} as JSON.")
+def down(name: str, json_output: bool) -> None:
     """Remove the lab's containers, networks, generated inventory and keys."""
     params = _root_params()
     removed = lab_mod.down(name, params.get("inventory_dir"), params.get("state_dir"))
+    if json_output:
+        output.emit_json({"name": name, "removed": removed})
+        return
     click.echo(f"removed: {', '.join(removed)}" if removed else f"lab {name!r}: nothing to remove")
 
 

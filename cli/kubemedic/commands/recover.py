@@ -62,7 +62,8 @@ class _ListAwareCommand(click.Command):
 
 @click.command(cls=_ListAwareCommand)
 @click.option("--list", "list_steps", is_flag=True, help="List every step and what it repairs.")
-@click.argument("step")
+@click.argument("step", shell_complete=lambda _c, _p, incomplete: [
+    s["name"] for s in load_steps() if s["name"].startswith(incomplete)])
 @run_options
 def recover(opts: RunOptions, step: str, list_steps: bool) -> None:
     """Run one recovery STEP on the cluster (see --list). Destructive steps ask unless --yes."""

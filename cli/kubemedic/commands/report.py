@@ -13,7 +13,6 @@ reports. Exit 0, or 2 (unknown customer, a time or run id that names nothing, no
 from __future__ import annotations
 
 import getpass
-import json
 import shutil
 import socket
 import time
@@ -26,6 +25,7 @@ from kubemedic.engine import record_query as rq
 from kubemedic.engine import records
 from kubemedic.errors import KubemedicUsageError
 from kubemedic.inventory.loader import load
+from kubemedic.output import emit_json
 from kubemedic.report import incident as incident_mod
 from kubemedic.report import render
 
@@ -120,9 +120,9 @@ def report(ctx: click.Context, customer: str, since: str | None, run_ids: tuple[
                                **{key: str(path) for key, path in files.items()}}
     records.write_summary(record, summary)
     if json_output:
-        click.echo(json.dumps({"record": str(record), "covers": incident.covers,
-                               "faults": faults, "leftovers": len(incident.leftovers),
-                               **{key: str(path) for key, path in files.items()}}, indent=2))
+        emit_json({"record": str(record), "covers": incident.covers, "faults": faults,
+                          "leftovers": len(incident.leftovers),
+                          **{key: str(path) for key, path in files.items()}})
         return
     open_count = sum(1 for f in incident.faults if f.verified is None)
     click.echo(f"report: {len(incident.faults)} fault(s), {open_count} still open, "

@@ -46,6 +46,8 @@ SETTINGS: tuple[str, ...] = (
     "pod_restart_warn",                # restarts within a pod's life reported as a warning
     "cert_warn_days", "cert_crit_days",  # kubeadm certificates expiring within
     "window_minutes",                  # events older than this are history
+    "grafana_url",                     # grafana's right URL (portal_grafana_url; "" = unknown)
+    "job_scripts_configmap",           # the platform's job scripts ConfigMap (NPU logs)
 )
 
 # Bootstrap tags named by doctor's fixes (playbooks/site.yml; tests/unit/test_doctor_commands.py
@@ -65,10 +67,17 @@ BOOTSTRAP_FIX = "kubemedic bootstrap -c {customer} --tags %s --limit {host}"
 # Recovery steps whose play runs kubectl on the first master only (playbooks/recover.yml: hosts
 # masters, `when: inventory_hostname == kubemedic_first_master`): their command is limited to
 # the first master whatever node the finding concerns. Kept in sync with recover.yml by a test.
-FIRST_MASTER_STEPS = frozenset({"probe-timeout"})
+FIRST_MASTER_STEPS = frozenset({"probe-timeout", "npu-log-configmap"})
 # Variables a step cannot run without (its tasks assert them); without them doctor prints no
 # command (it would fail) but says in the message what to pass.
 STEP_REQUIRED_VARS = {"probe-timeout": ("kube_api_probe_namespace", "kube_api_probe_deployment")}
+# Steps that repair a host service or, given this variable, a Kubernetes workload with kubectl on
+# the first master (their command is then limited to it).
+FIRST_MASTER_WHEN = {"nginx-restart": "nginx_pod_deployment"}
+# Services only some hosts run, and the step repairing each (not installed = nothing to say).
+SERVICE_STEPS = {"nginx": "nginx-restart"}
+# Containers of the web portal (seed 000 #11: the platform's nginx runs as a pod on the master).
+PORTAL_CONTAINERS = frozenset({"nginx"})
 
 
 @dataclass
@@ -104,7 +113,8 @@ def render_command(step: str | None, fix: str | None, customer: str, host: str,
     if step:
         if any(not extravars.get(key) for key in STEP_REQUIRED_VARS.get(step, ())):
             return None
-        where = (first_master or host) if step in FIRST_MASTER_STEPS else host
+        on_master = step in FIRST_MASTER_STEPS or bool(extravars.get(FIRST_MASTER_WHEN.get(step, "")))
+        where = (first_master or host) if on_master else host
         parts = ["kubemedic", "recover", step, "-c", customer, "--limit", where]
         for key, value in extravars.items():
             parts += ["-e", f"{key}={value}"]
@@ -200,7 +210,14 @@ def _check_ntp(ctx: _Ctx, probe: dict[str, Any]) -> None:
 def _check_services(ctx: _Ctx, probe: dict[str, Any]) -> None:
     services = probe.get("services") or {}
     for name, info in services.items():
-        if not info.get("installed"):
+        if name in SERVICE_STEPS and not info.get("installed"):
+            continue  # a service only some hosts run (the portal's nginx)
+        if name in SERVICE_STEPS and not info.get("active"):
+            step = SERVICE_STEPS[name]
+            ctx.add(f"{name}-active", "critical", f"{name}: {info.get('state')}",
+                    f"{name} is installed but not running (seed 000 #11: the portal is down "
+                    "after the master rebooted)", step=step)
+        elif not info.get("installed"):
             ctx.add(f"{name}-installed", "info", f"{name}: not installed",
                     f"{name} is not installed (not bootstrapped yet?)",
                     fix=BOOTSTRAP_FIX % INSTALLED_BY.get(name, TAG_CONTAINER_RUNTIME))
@@ -393,6 +410,46 @@ def _check_nics(ctx: _Ctx, probe: dict[str, Any]) -> None:
                     step="nic-autoneg")
 
 
+def _check_peers(ctx: _Ctx, probe: dict[str, Any]) -> None:
+    """Seed 000 #10: after `netplan apply` did not take, the nodes could not reach each other.
+    A host that misses more than half of its peers has the broken network config; fewer missing
+    peers among reachable ones are those peers' problem (their own probe says so)."""
+    peers = probe.get("peers") or {}
+    checked, down = int(peers.get("checked") or 0), peers.get("unreachable") or {}
+    if not checked or not down:
+        return
+    evidence = "; ".join(f"{name}: {why}" for name, why in sorted(down.items()))[:400]
+    if len(down) * 2 > checked:
+        ctx.add("peers-unreachable", "critical", evidence,
+                f"this node reaches {checked - len(down)} of its {checked} peers: its network "
+                "config is not in effect (seed 000 #10, `netplan apply` did not take)",
+                step="network-reapply")
+    else:
+        ctx.add("peer-unreachable", "warning", evidence,
+                f"{', '.join(sorted(down))} cannot be reached from here while the other peers can")
+
+
+def _check_portal(ctx: _Ctx, probe: dict[str, Any]) -> None:
+    """Seed 000 #13: grafana in the portal shows 502: its address in local.yaml is wrong."""
+    wanted = str(ctx.settings["grafana_url"] or "")
+    for path, entry in sorted((probe.get("portal") or {}).items()):
+        url = entry.get("grafana") or ""
+        if wanted and url.rstrip("/") != wanted.rstrip("/"):
+            ctx.add("grafana-address", "critical", f"{path}: grafana {url} (inventory: {wanted})",
+                    "the portal proxies grafana to the wrong address: its panel shows 502 "
+                    "(seed 000 #13)", step="grafana-address")
+        elif not entry.get("reachable"):
+            if wanted:
+                message = ("grafana does not answer at the right address: grafana itself is "
+                           "down (not the portal's config)")
+            else:
+                message = ("the portal's grafana panel will show 502; if the address is wrong, "
+                           "set portal_grafana_url in the inventory and doctor names "
+                           "`recover grafana-address`")
+            ctx.add("grafana-unreachable", "warning", f"{path}: {url}: {entry.get('error')}",
+                    message)
+
+
 def _check_apt(ctx: _Ctx, probe: dict[str, Any]) -> None:
     for item in probe.get("apt_sources") or []:
         if item.get("problem"):
@@ -425,8 +482,8 @@ def _pod_vars(ref: cluster.PodRef | None) -> tuple[dict[str, str], str]:
     note = ""
     if ref.object_store:
         note = (f"; the rook operator owns this deployment (CephObjectStore {ref.object_store} "
-                f"in {ref.namespace}): it may put the old probe back, the lasting setting is "
-                "the CephObjectStore's gateway probe")
+                f"in {ref.namespace}) and puts a patched probe back: the step sets the "
+                "CephObjectStore's spec.healthCheck.livenessProbe instead")
     return {"kube_api_probe_namespace": ref.namespace,
             "kube_api_probe_deployment": ref.deployment}, note
 
@@ -447,6 +504,8 @@ def _add_signature(ctx: _Ctx, check: str, match: kb.Match, message: str,
                    ref: cluster.PodRef | None = None, severity: str | None = None) -> None:
     sig = match.signature
     extravars, note = _pod_vars(ref) if sig.step in STEP_REQUIRED_VARS else ({}, "")
+    if sig.step == "nginx-restart" and ref is not None and ref.deployment:
+        extravars = {"nginx_pod_namespace": ref.namespace, "nginx_pod_deployment": ref.deployment}
     ctx.add(check, severity or sig.severity, match.evidence, message + note, step=sig.step,
             fix=sig.fix,
             extravars=extravars, subject=_subject(ref) if check[:4] != "log:" else None)
@@ -531,6 +590,15 @@ def _pod_check(ctx: _Ctx, problem: cluster.ContainerProblem, where: str) -> None
         _add_signature(ctx, f"pod:{match.signature.id}", match,
                        f"{message}: {match.signature.cause}", ref)
         return
+    if (problem.container in PORTAL_CONTAINERS and ref.deployment
+            and problem.state not in ("restarts", "ImagePullBackOff", "ErrImagePull",
+                                      "ContainerCannotRun")):
+        ctx.add("portal-nginx-pod", "critical", evidence, message + ": the web portal is down "
+                "(seed 000 #11, after the master rebooted): its nginx config is checked in the "
+                "pod, then the Deployment restarted", step="nginx-restart",
+                extravars={"nginx_pod_namespace": ref.namespace,
+                           "nginx_pod_deployment": ref.deployment}, subject=subject)
+        return
     if problem.state in ("ImagePullBackOff", "ErrImagePull"):
         ctx.add("pod-image-pull", "warning", evidence, message + ": the image is neither on the "
                 "node nor in the private registry (air-gapped: load it from the bundle)",
@@ -581,6 +649,7 @@ def _check_cluster(ctx: _Ctx, probe: dict[str, Any]) -> None:
                     "workload uses more than the node has (no platform repair; find the "
                     "process with `top` / `ps` on the node)")
     pods = cluster.pods_by_key(view.get("pods"))
+    pods_read = view.get("pods") is not None and not (view.get("errors") or {}).get("pods")
     for problem in cluster.container_problems(view.get("pods"), s["pod_restart_warn"]):
         node = problem.ref.node
         if node == name or (node is None and first):
@@ -589,11 +658,26 @@ def _check_cluster(ctx: _Ctx, probe: dict[str, Any]) -> None:
     seen: set[tuple[str, str, str]] = set()
     for event in cluster.warning_events(view.get("events"), since):
         pod = pods.get((event.namespace, event.name)) if event.kind == "Pod" else None
+        if (event.kind == "Pod" and pod is None and pods_read
+                and cluster.guess_ref(event.namespace, event.name).deployment):
+            continue  # a Deployment's pod that is gone was replaced: its events are history
         ref = cluster.pod_ref(pod) if pod else (
             cluster.guess_ref(event.namespace, event.name) if event.kind == "Pod" else None)
         node = (ref.node if ref and ref.node else None) or event.host or (
             event.name if event.kind == "Node" else None)
-        if not (node == name or (node is None and first)) or not s["kb"]:
+        if not (node == name or (node is None and first)):
+            continue
+        if (event.reason in cluster.RESOLVED_BY_START and pod is not None
+                and cluster.started_after(pod, event.last_seen)):
+            continue  # every container started after the failed mount: it is history
+        if event.reason == "FailedMount" and (
+                f'configmap "{s["job_scripts_configmap"]}" not found' in event.message):
+            ctx.add("npu-log-configmap", "critical", event.message[:400],
+                    f"{event.kind} {event.namespace}/{event.name} cannot start: the job scripts "
+                    f"ConfigMap {s['job_scripts_configmap']} is missing (jobs lose their NPU "
+                    "logs, seed 000 #8)", step="npu-log-configmap", subject=_subject(ref))
+            continue
+        if not s["kb"]:
             continue
         matches = kb.match_text(f"{event.reason} {event.message}")
         if not matches:
@@ -757,8 +841,9 @@ def order(findings: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 CHECKS = (_check_disks, _check_swap, _check_ntp, _check_services, _check_containerd_config,
-          _check_docker, _check_nfs, _check_tcp_wrappers, _check_kernel, _check_nics, _check_apt,
-          _check_mysql_backup, _check_logs, _check_cluster)
+          _check_docker, _check_nfs, _check_tcp_wrappers, _check_kernel, _check_nics,
+          _check_peers, _check_portal, _check_apt, _check_mysql_backup, _check_logs,
+          _check_cluster)
 
 
 def evaluate(host: str, probe: dict[str, Any], settings: dict[str, Any]

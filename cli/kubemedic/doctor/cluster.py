@@ -91,6 +91,25 @@ def guess_ref(namespace: str, pod_name: str) -> PodRef:
                   None)
 
 
+# Warning events a container start settles (a liveness failure is not: it restarts the container
+# and comes back).
+RESOLVED_BY_START = frozenset({"FailedMount"})
+
+
+def started_after(pod: dict[str, Any], when: float | None) -> bool:
+    """Is every container of the pod running and ready, started at or after `when` (epoch;
+    both have one-second resolution)? Then an event about the pod from before is history (the
+    mount, probe or pull it reports was fixed)."""
+    statuses = (pod.get("status") or {}).get("containerStatuses") or []
+    if when is None or not statuses:
+        return False
+    for status in statuses:
+        started = _time(((status.get("state") or {}).get("running") or {}).get("startedAt"))
+        if not status.get("ready") or started is None or started < when:
+            return False
+    return True
+
+
 def pods_by_key(pods: Any) -> dict[tuple[str, str], dict[str, Any]]:
     return {((p.get("metadata") or {}).get("namespace") or "default",
              (p.get("metadata") or {}).get("name") or ""): p for p in items(pods)}

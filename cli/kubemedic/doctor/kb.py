@@ -27,6 +27,7 @@ How a log is matched (docs/doctor.md, "The matcher"):
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -54,8 +55,10 @@ SEVERITIES = ("critical", "warning", "info")
 SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
 SEVERITY_BONUS = {"critical": 0.1, "warning": 0.05, "info": 0.0}
 SOURCES = ("journal", "kernel", "container", "any")
-# Bootstrap tags a signature may name as its repair (`repair: bootstrap:<tag>`).
-BOOTSTRAP_TAGS = ("swap", "ntp", "container-runtime", "nvidia-runtime", "ascend-runtime")
+# Bootstrap tags a signature may name as its repair (`repair: bootstrap:<tag>`); the labels of
+# the real-log corpus (tests/data/logs) use the same names.
+BOOTSTRAP_TAGS = ("swap", "ntp", "container-runtime", "nvidia-runtime", "ascend-runtime", "nfs-client",
+                  "ascend-driver")
 OTHER_REPAIRS = ("heal", "hardware-support")
 BOOTSTRAP_FIX = "kubemedic bootstrap -c {customer} --tags {tag} --limit {host}"
 # A line broken by a terminal or a mail client is tried joined with up to this many next lines.
@@ -99,18 +102,29 @@ _HEX_ID = re.compile(r"(?<![0-9a-fA-F])[0-9a-fA-F]{12,}(?![0-9a-fA-F])")
 _QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\u2018": "'", "\u2019": "'",
                          "\u201e": '"', "\uff02": '"'})
 _SPACE = re.compile(r"\s+")
+# `\n`, `\t`, `\r` written out (a log inside a JSON string); not a `\\n` (an escaped backslash)
+_ESCAPED_BLANK = re.compile(r"(?<!\\)\\[ntr]")
+# Leading quote marks of a mail reply or a markdown blockquote, possibly nested ("> > ").
+_QUOTE_MARK = re.compile(r"^(?:> ?)+")
 _TAGS_IN_FIX = re.compile(r"kubemedic bootstrap\b.*--tags[ =]([\w-]+)")
 
 
 def normalise(line: str) -> str:
     """What every pattern runs on: no colours, one kind of quote, ids masked, single spaces.
 
-    Syslog's `#011`/`#012` escapes (tab, newline) count as spaces.
+    Syslog's `#011`/`#012` escapes (tab, newline) and the `\\n`/`\\t` of a log embedded in JSON
+    (an Ansible `stderr`, a `kubectl -o json` message) count as spaces; HTML entities of a copied
+    web page are decoded; a mail or markdown quote (`> `) and inline-code backticks around the
+    line are dropped, so that anchored patterns see the log line itself.
     """
     line = _ANSI.sub("", line).translate(_QUOTES)
+    if "&" in line and ";" in line:
+        line = html.unescape(line)
     line = line.replace('\\\\"', '"').replace('\\"', '"').replace("#011", " ").replace("#012", " ")
+    line = _ESCAPED_BLANK.sub(" ", line)
     line = _HEX_ID.sub("<id>", line)
-    return _SPACE.sub(" ", line).strip()
+    line = _QUOTE_MARK.sub("", _SPACE.sub(" ", line).strip())
+    return line.strip("`").strip()
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -39,6 +41,9 @@ class ProgressTracker:
     failures: list[dict[str, Any]] = field(default_factory=list)
     # What debug tasks tell the operator (what a recovery step found or removed).
     reports: list[dict[str, Any]] = field(default_factory=list)
+    # With --diff: every file a changed task changed (or would change in --check), with its
+    # unified diff: [{host, task, file, diff}].
+    diffs: list[dict[str, Any]] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
 
     def handle(self, event: dict[str, Any]) -> str | None:
@@ -66,6 +71,9 @@ class ProgressTracker:
             outcome = "changed"
         setattr(state, outcome, getattr(state, outcome) + 1)
         task = data.get("task", "")
+        if outcome == "changed" and res.get("diff"):
+            self.diffs.extend({"host": host, "task": task, **item}
+                              for item in file_diffs(res, data.get("task_action") or ""))
         if outcome in ("failed", "unreachable"):
             message = str(res.get("msg") or res.get("stderr") or res.get("reason") or "")[:2000]
             self.failures.append({"host": host, "task": task, "outcome": outcome,
@@ -90,6 +98,41 @@ class ProgressTracker:
                           f"[red]{h.failed}[/]" if h.failed else "0",
                           f"[red]{h.unreachable}[/]" if h.unreachable else "0")
         return table
+
+
+_TEMP_SOURCE = re.compile(r"/\.ansible/tmp/|/tmp/ansible")
+
+
+def file_diffs(res: dict[str, Any], action: str = "") -> list[dict[str, str]]:
+    """[{file, diff}] of one result's `diff` (what --diff asked Ansible for). The file is the
+    destination: template/copy name only their rendered temporary source in after_header when
+    the destination does not exist yet, so the module's dest/path argument names it then; a
+    diff about no file (apt's package list) is named after the module: `(apt)`."""
+    items = res.get("diff")
+    args = ((res.get("invocation") or {}).get("module_args") or {})
+    target = str(args.get("dest") or args.get("path") or "")
+    out = []
+    for item in items if isinstance(items, list) else [items]:
+        if not isinstance(item, dict):
+            continue
+        header = str(item.get("before_header") or "")
+        if not header or _TEMP_SOURCE.search(header):
+            after = str(item.get("after_header") or "")
+            header = target or ("" if _TEMP_SOURCE.search(after) else after)
+        name = (re.sub(r" \((content|file attributes)\)$", "", header) or target
+                or f"({action.rsplit('.', 1)[-1] or 'no file'})")
+        before, after = item.get("before"), item.get("after")
+        if isinstance(before, str) and isinstance(after, str):
+            text = "".join(difflib.unified_diff(
+                before.splitlines(keepends=True), after.splitlines(keepends=True),
+                fromfile=f"{name} (before)", tofile=f"{name} (after)"))
+        elif item.get("prepared"):
+            text = str(item["prepared"])
+        else:
+            text = "" if before is None and after is None else f"{before!r} -> {after!r}"
+        if text:
+            out.append({"file": name, "diff": text})
+    return out
 
 
 def _report_message(data: dict[str, Any], res: dict[str, Any]) -> str:

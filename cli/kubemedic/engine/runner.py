@@ -202,6 +202,8 @@ def run_playbook(request: RunRequest, display: Display) -> RunResult:
     summary.status = runner.status
     summary.failures = display.tracker.failures
     summary.reports = display.tracker.reports
+    if request.diff:
+        summary.extra["diffs"] = display.tracker.diffs
     summary.rc = exit_code_for(runner.status, summary.hosts, runner.rc)
     if summary.rc == errors.EXIT_INTERNAL:
         summary.failures.append({"host": None, "task": None, "outcome": "ansible-error",
