@@ -25,6 +25,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("images", "images"),
     ("etcd", "etcd"),
     ("history", "history"),
+    ("report", "report"),
     ("lab", "lab"),
     ("completion", "completion"),
 ]

@@ -36,11 +36,15 @@ def lab() -> None:
               help="Nodes on a second network outside the cluster subnet (for deny tests).")
 @click.option("--subnet", default=lab_mod.DEFAULT_SUBNET, show_default=True,
               help="Cluster subnet; the outside network is the next one of the same size.")
+@click.option("--bundle", type=click.Path(file_okay=False),
+              help="Offline bundle folder on this machine (`kubemedic bundle create`): written "
+                   "as cluster_bundle_dir, and bootstrap then runs offline-images.")
 @click.option("--json", "json_output", is_flag=True, help="Print the lab description as JSON.")
-def up(name: str, nodes: int, outside: int, subnet: str, json_output: bool) -> None:
+def up(name: str, nodes: int, outside: int, subnet: str, bundle: str | None,
+       json_output: bool) -> None:
     """Create (or complete) the lab and write inventories/<name>/."""
     params = _root_params()
-    info = lab_mod.up(name, nodes=nodes, subnet=subnet, outside=outside,
+    info = lab_mod.up(name, nodes=nodes, subnet=subnet, outside=outside, bundle=bundle,
                       inventory_dir=params.get("inventory_dir"),
                       state_dir=params.get("state_dir"), log=lambda msg: click.echo(msg, err=True))
     if json_output:

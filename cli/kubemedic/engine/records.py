@@ -55,6 +55,7 @@ class RunSummary:
     hosts: dict[str, HostResult] = field(default_factory=dict)
     failures: list[dict[str, Any]] = field(default_factory=list)
     reports: list[dict[str, Any]] = field(default_factory=list)
+    covers: list[str] = field(default_factory=list)  # `kubemedic report`: ids of the runs it covered
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:

@@ -76,6 +76,8 @@ class LabInfo:
     ssh_config: str
     key: str
     nodes: list[LabNode] = field(default_factory=list)
+    # An offline bundle on this machine (`lab up --bundle`): the lab then runs offline-images.
+    bundle: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -210,9 +212,12 @@ def _write_inventory(target: Path, info: LabInfo) -> None:
         "nfs_server_require_kernel_nfsd": False,
         # What the lab cannot run (no kubeadm/kubelet, no GPU/NPU, no offline bundle): plain
         # `kubemedic bootstrap -c <lab>` converges everything else.
-        "cluster_bootstrap_skip_tags": ["offline-images", "nvidia-driver", "ascend-driver",
+        # With --bundle, offline-images runs from that bundle (cluster_bundle_dir below).
+        "cluster_bootstrap_skip_tags": [*([] if info.bundle else ["offline-images"]),
+                                        "nvidia-driver", "ascend-driver",
                                         "nvidia-runtime", "ascend-runtime", "kubernetes-node",
                                         "kubernetes-control-plane", "kubernetes-join"],
+        **({"cluster_bundle_dir": info.bundle} if info.bundle else {}),
         "ansible_user": "root",
         "ansible_ssh_private_key_file": info.key,
         "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
@@ -287,7 +292,8 @@ def _wait_for_ssh(nodes: list[LabNode], ssh_config: Path, timeout: float = 300) 
 
 
 def up(name: str, nodes: int = 3, subnet: str = DEFAULT_SUBNET, outside: int = 1,
-       inventory_dir: str | None = None, state_dir: str | None = None, log=print) -> LabInfo:
+       inventory_dir: str | None = None, state_dir: str | None = None, log=print,
+       bundle: str | None = None) -> LabInfo:
     validate_name(name)
     if not 1 <= nodes <= 16:
         raise KubemedicUsageError(f"--nodes {nodes}: use 1 to 16 nodes")
@@ -340,7 +346,8 @@ def up(name: str, nodes: int = 3, subnet: str = DEFAULT_SUBNET, outside: int = 1
     target = paths.inventory_dir(inventory_dir) / name
     info = LabInfo(name=name, subnet=str(cluster_net), outside_subnet=str(outside_net),
                    gateway=gateway, image=image, inventory=str(target),
-                   ssh_config=str(directory / "ssh_config"), key=str(key), nodes=wanted)
+                   ssh_config=str(directory / "ssh_config"), key=str(key), nodes=wanted,
+                   bundle=str(Path(bundle).expanduser().resolve()) if bundle else None)
     ssh_config = _write_ssh_config(directory, key, wanted)
     _wait_for_ssh(wanted, ssh_config)
     _write_inventory(target, info)
