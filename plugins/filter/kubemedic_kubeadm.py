@@ -1,4 +1,5 @@
-"""Filter `kubemedic_kubeadm_api`: the kubeadm config API a Kubernetes version reads.
+"""Filters for kubeadm clusters: `kubemedic_kubeadm_api` (the kubeadm config API a Kubernetes
+version reads) and `kubemedic_node_pod_cidrs` (each node's pod CIDR and address).
 
 The version table lives in cli/kubemedic/kubeversions.py of the same checkout (one copy for the
 inventory check, the CLI, plain ansible-playbook and AWX).
@@ -32,6 +33,18 @@ def kubeadm_api(version: Any) -> str:
         raise AnsibleFilterError(f"kubemedic_kubeadm_api: {exc}") from exc
 
 
+def node_pod_cidrs(lines: Any) -> dict[str, dict[str, str]]:
+    """{node: {cidr, address}} from lines `<name> <podCIDR> <InternalIP>` (kubectl get nodes with
+    a jsonpath); nodes without a pod CIDR yet (two fields) are left out."""
+    found = {}
+    for line in lines or []:
+        fields = str(line).split()
+        if len(fields) >= 3:
+            found[fields[0]] = {"cidr": fields[1], "address": fields[2]}
+    return found
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"kubemedic_kubeadm_api": kubeadm_api}
+        return {"kubemedic_kubeadm_api": kubeadm_api,
+                "kubemedic_node_pod_cidrs": node_pod_cidrs}
