@@ -36,6 +36,11 @@ DEBIAN_PACKAGES = ("docker.io", "containerd", "runc", "docker-registry", "etcd-c
 BOOTSTRAP_TAGS = ("container-runtime", "registry", "offline-images", "kubernetes-node",
                   "kubernetes-control-plane", "kubernetes-join")
 Log = Callable[[str], None]
+# The lab's runc (files/kubemedic-lab-runc): this kind of host gives no process CAP_SYS_RESOURCE,
+# so the negative oom_score_adj kubelet asks for on every pod sandbox (-998) is raised to the
+# node's own before the real runc runs; docker uses it as its default runtime in the lab.
+LAB_RUNC = Path(__file__).resolve().parent / "files" / "kubemedic-lab-runc"
+LAB_RUNC_PATH = "/usr/local/sbin/kubemedic-lab-runc"
 
 
 def kubernetes_pack(log: Log = print) -> Path:
@@ -121,12 +126,14 @@ def make_bundle(info: Any, pack: Path, debs: Path, log: Log = print) -> Path:
 def airgap(info: Any, log: Log = print) -> None:
     """Remove the cluster nodes' default route: no internet from them any more (the cluster
     subnet, hence the dev-box and the other nodes, stays reachable). Again after a node restart
-    (podman sets the route up at start)."""
+    (podman sets the route up at start). Also puts the lab's runc on each node (LAB_RUNC)."""
     for node in info.nodes:
         if node.role != "cluster":
             continue
-        _ssh(info.ssh_config, node.name,
-             "ip route show default | grep -q . && ip route del default || true")
+        subprocess.run(["scp", "-q", "-F", info.ssh_config, str(LAB_RUNC),
+                        f"{node.name}:{LAB_RUNC_PATH}"], check=True, timeout=120)
+        _ssh(info.ssh_config, node.name, f"chmod 755 {LAB_RUNC_PATH} && "
+             "{ ip route show default | grep -q . && ip route del default || true; }")
     log("kubernetes: cluster nodes have no default route (air-gapped)")
 
 
@@ -138,6 +145,10 @@ def inventory_settings(bundle: Path) -> dict[str, Any]:
         "cluster_bundle_dir": str(bundle),
         # Every package and image comes from the bundle.
         "container_runtime_docker_source": "offline",
+        # No negative oom_score_adj on this kind of host (LAB_RUNC above).
+        "container_runtime_daemon_extra": {
+            "runtimes": {"kubemedic-lab": {"path": LAB_RUNC_PATH}},
+            "default-runtime": "kubemedic-lab"},
         "kubernetes_node_source": "offline",
         # Debian's Kubernetes source has no CoreDNS, and kube-proxy's DaemonSet is privileged:
         # docker's --privileged asks for every capability, and this machine's kernel gives no
