@@ -112,3 +112,14 @@ def test_skipped_addons_leave_the_pull_check_to_the_image_check() -> None:
     assert registration["ignorePreflightErrors"] == ["SystemVerification", "ImagePull"]
     plain = init_docs("1.20.2")["InitConfiguration"]["nodeRegistration"]
     assert "ignorePreflightErrors" not in plain
+
+
+@pytest.mark.parametrize("version", sorted(CASES))
+def test_control_plane_timeout_per_api(version: str) -> None:
+    docs = init_docs(version, kubernetes_control_plane_timeout_for_control_plane="15m0s")
+    if CASES[version][0] == "v1beta4":
+        assert docs["InitConfiguration"]["timeouts"] == {"controlPlaneComponentHealthCheck": "15m0s"}
+        assert "apiServer" not in docs["ClusterConfiguration"]
+    else:
+        assert docs["ClusterConfiguration"]["apiServer"] == {"timeoutForControlPlane": "15m0s"}
+        assert "timeouts" not in docs["InitConfiguration"]

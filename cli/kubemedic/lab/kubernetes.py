@@ -158,6 +158,9 @@ def inventory_settings(bundle: Path) -> dict[str, Any]:
         # and routes between the nodes' pod CIDRs (no CNI manifest).
         "kubernetes_control_plane_cni_manifest": "",
         "kubernetes_join_cni_bridge": True,
+        # The control plane's static pods take longer than kubeadm's 4 minutes to answer on 2
+        # cores shared with other labs (measured: ~5 min at load 35).
+        "kubernetes_control_plane_timeout_for_control_plane": "15m0s",
         # The nodes share the dev-box kernel: kubeadm's kernel-config check cannot read its
         # config (no /boot or /proc/config.gz in a node).
         "kubernetes_control_plane_ignore_preflight_errors": ["SystemVerification"],
