@@ -44,8 +44,8 @@ unit: setup
 	pytest -q tests/unit
 
 # Everything: lint, unit tests, lab integration tests and molecule scenarios (run by pytest).
-# scripts/build-kubernetes first: the real-cluster tests (tests/integration/test_kubernetes_real.py)
-# bootstrap real Kubernetes 1.20.2 from its result (~15-30 min cold on 2 cores, 0.3 s when cached).
+# scripts/build-kubernetes first (~15-30 min cold on 2 cores, 0.3 s when cached): `lab up
+# --kubernetes` and the real-cluster tests bootstrap real Kubernetes 1.20.2 from its result.
 test: setup
 	scripts/lint
 	scripts/build-kubernetes
