@@ -85,10 +85,10 @@ def lab_factory():
     created: list[Lab] = []
 
     def make(name: str, nodes: int = 3, subnet: str = lab_mod.DEFAULT_SUBNET,
-             outside: int = 1) -> Lab:
+             outside: int = 1, kubernetes: bool = False) -> Lab:
         try:
             info = lab_mod.up(name, nodes=nodes, subnet=subnet, outside=outside,
-                              log=lambda m: None)
+                              log=lambda m: None, kubernetes=kubernetes)
         except Exception:
             if os.environ.get("KUBEMEDIC_KEEP_LAB") != "1":
                 lab_mod.down(name)  # a half-started lab must not outlive the test

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 import json
+import subprocess
+import sys
 
 import click
 from rich.console import Console
@@ -39,21 +41,41 @@ def lab() -> None:
 @click.option("--bundle", type=click.Path(file_okay=False),
               help="Offline bundle folder on this machine (`kubemedic bundle create`): written "
                    "as cluster_bundle_dir, and bootstrap then runs offline-images.")
+@click.option("--kubernetes", is_flag=True,
+              help="Air-gapped lab with real Kubernetes 1.20.2: offline bundle from "
+                   "scripts/build-kubernetes, nodes without internet, then `bootstrap` (1 master, "
+                   "the other nodes workers; docs/lab.md).")
+@click.option("--no-bootstrap", is_flag=True,
+              help="With --kubernetes: prepare bundle, air gap and inventory only.")
 @click.option("--json", "json_output", is_flag=True, help="Print the lab description as JSON.")
-def up(name: str, nodes: int, outside: int, subnet: str, bundle: str | None,
+def up(name: str, nodes: int, outside: int, subnet: str, bundle: str | None, kubernetes: bool,
+       no_bootstrap: bool,
        json_output: bool) -> None:
     """Create (or complete) the lab and write inventories/<name>/."""
     params = _root_params()
     info = lab_mod.up(name, nodes=nodes, subnet=subnet, outside=outside, bundle=bundle,
                       inventory_dir=params.get("inventory_dir"),
-                      state_dir=params.get("state_dir"), log=lambda msg: click.echo(msg, err=True))
+                      state_dir=params.get("state_dir"), log=lambda msg: click.echo(msg, err=True),
+                      kubernetes=kubernetes)
+    if kubernetes and not no_bootstrap:
+        # The same `kubemedic bootstrap` an operator runs (live progress, run record, exit code).
+        root = [f"--{key.replace('_', '-')}={params[key]}" for key in ("inventory_dir", "state_dir")
+                if params.get(key)]
+        command = [sys.executable, "-m", "kubemedic", *root, "bootstrap", "-c", name]
+        code = subprocess.run(command, check=False).returncode
+        if code != 0:
+            raise SystemExit(code)
     if json_output:
         click.echo(json.dumps(info.to_json(), indent=2))
         return
     for node in info.nodes:
         click.echo(f"{node.name:24} {node.ip:16} {node.role}")
     click.echo(f"inventory: {info.inventory}\nssh:       ssh -F {info.ssh_config} "
-               f"{info.nodes[0].name}\nnext:      kubemedic bootstrap -c {name}")
+               f"{info.nodes[0].name}")
+    if kubernetes and not no_bootstrap:
+        click.echo(f"kubectl:   ssh -F {info.ssh_config} {info.nodes[0].name} kubectl get nodes")
+    else:
+        click.echo(f"next:      kubemedic bootstrap -c {name}")
 
 
 @lab.command()

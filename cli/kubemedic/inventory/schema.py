@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubemedic import firewall, playbook_tags
+from kubemedic import firewall, kubeversions, playbook_tags
 
 # Groups every customer inventory declares (possibly empty), all children of `cluster`.
 CLUSTER_GROUP = "cluster"
@@ -64,6 +64,10 @@ def _version(value: Any) -> str | None:
     if not re.fullmatch(r"\d+\.\d+\.\d+", str(value)):
         return f"{value!r} is not a version like 1.28.2 (no leading 'v')"
     return None
+
+
+def _kube_version(value: Any) -> str | None:
+    return _version(value) or kubeversions.unsupported(value)
 
 
 def _hostport(value: Any) -> str | None:
@@ -167,8 +171,10 @@ CLUSTER_FIELDS: tuple[Field, ...] = (
           "name: label}`", _public_ports, default=[],
           example=[{"port": 6443, "from": ["10.20.0.0/16"], "name": "kube-apiserver"},
                    {"port": 443, "name": "ingress"}]),
-    Field("cluster_kubernetes_version", "version", "Kubernetes version for kubeadm/kubelet",
-          _version, required=True, example="1.28.2"),
+    Field("cluster_kubernetes_version", "version", "Kubernetes version for kubeadm/kubelet; "
+          f"supported: {kubeversions.supported_range()} (kubeadm config API v1beta2 below 1.22, "
+          "v1beta3 for 1.22-1.30, v1beta4 from 1.31)", _kube_version, required=True,
+          example="1.28.2"),
     Field("cluster_pod_cidr", "cidr", "Pod network CIDR", _cidr, required=True,
           example="10.244.0.0/16"),
     Field("cluster_service_cidr", "cidr", "Service network CIDR", _cidr, required=True,

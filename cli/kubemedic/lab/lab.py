@@ -78,6 +78,8 @@ class LabInfo:
     nodes: list[LabNode] = field(default_factory=list)
     # An offline bundle on this machine (`lab up --bundle`): the lab then runs offline-images.
     bundle: str | None = None
+    # `lab up --kubernetes`: an air-gapped real Kubernetes lab (cli/kubemedic/lab/kubernetes.py)
+    kubernetes: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -164,19 +166,26 @@ def _write_ssh_config(directory: Path, key: Path, nodes: list[LabNode]) -> Path:
     return config
 
 
-def _write_inventory(target: Path, info: LabInfo) -> None:
+def _write_inventory(target: Path, info: LabInfo, extra: dict[str, Any] | None = None) -> None:
     cluster_nodes = [n for n in info.nodes if n.role == "cluster"]
     first = cluster_nodes[0]
 
     def hosts(names: list[str]) -> dict[str, Any] | None:
         return {n: {} for n in names} or None
 
-    workers = {n.name: {"ansible_host": n.ip} for n in cluster_nodes}
-    workers[first.name]["first_master"] = True
+    # A Kubernetes lab has one master and the other nodes as workers; the plain lab lists every
+    # node as a worker.
+    addresses = {n.name: {"ansible_host": n.ip} for n in cluster_nodes}
+    addresses[first.name]["first_master"] = True
+    if info.kubernetes:
+        masters = {first.name: addresses[first.name]}
+        workers = {n.name: addresses[n.name] for n in cluster_nodes[1:]}
+    else:
+        workers, masters = addresses, hosts([first.name])
     inventory = {"all": {"children": {
         "cluster": {"children": {
             "workers": {"hosts": workers},
-            "masters": {"hosts": hosts([first.name])},
+            "masters": {"hosts": masters},
             "etcd": {"hosts": hosts([first.name])},
             "registry": {"hosts": hosts([first.name])},
             "nfs_server": {"hosts": hosts([first.name])},
@@ -222,6 +231,7 @@ def _write_inventory(target: Path, info: LabInfo) -> None:
         "ansible_ssh_private_key_file": info.key,
         "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
                                    "-o LogLevel=ERROR",
+        **(extra or {}),
     }
     (target / "group_vars").mkdir(parents=True, exist_ok=True)
     header = (f"# Rehearsal lab {info.name!r}, written by `kubemedic lab up`; "
@@ -293,12 +303,23 @@ def _wait_for_ssh(nodes: list[LabNode], ssh_config: Path, timeout: float = 300) 
 
 def up(name: str, nodes: int = 3, subnet: str = DEFAULT_SUBNET, outside: int = 1,
        inventory_dir: str | None = None, state_dir: str | None = None, log=print,
-       bundle: str | None = None) -> LabInfo:
+       bundle: str | None = None, kubernetes: bool = False) -> LabInfo:
+    """Start (or complete) the lab. bundle: an offline bundle folder the lab bootstraps from.
+    kubernetes=True: an air-gapped lab with an offline bundle of real Kubernetes 1.20.2 (one
+    master, the other nodes workers), ready for `bootstrap`."""
+    if bundle and kubernetes:
+        raise KubemedicUsageError("--bundle and --kubernetes: --kubernetes builds its own bundle; "
+                                  "give one of them")
     validate_name(name)
     if not 1 <= nodes <= 16:
         raise KubemedicUsageError(f"--nodes {nodes}: use 1 to 16 nodes")
     if not 0 <= outside <= 4:
         raise KubemedicUsageError(f"--outside {outside}: use 0 to 4 outside nodes")
+    if kubernetes and (nodes < 2 or outside < 1):
+        raise KubemedicUsageError("--kubernetes needs --nodes 2 or more (one master, workers) and "
+                                  "--outside 1 or more (the bundle's Debian packages are "
+                                  "downloaded on the outside node, the cluster nodes have no "
+                                  "internet)")
     cluster_net, outside_net = networks_for(subnet)
     label_args = labels(name)
     existing = _containers(name)
@@ -347,10 +368,19 @@ def up(name: str, nodes: int = 3, subnet: str = DEFAULT_SUBNET, outside: int = 1
     info = LabInfo(name=name, subnet=str(cluster_net), outside_subnet=str(outside_net),
                    gateway=gateway, image=image, inventory=str(target),
                    ssh_config=str(directory / "ssh_config"), key=str(key), nodes=wanted,
-                   bundle=str(Path(bundle).expanduser().resolve()) if bundle else None)
+                   bundle=str(Path(bundle).expanduser().resolve()) if bundle else None,
+                   kubernetes=kubernetes)
     ssh_config = _write_ssh_config(directory, key, wanted)
     _wait_for_ssh(wanted, ssh_config)
-    _write_inventory(target, info)
+    extra = None
+    if kubernetes:
+        from kubemedic.lab import kubernetes as kube_lab
+
+        pack = kube_lab.kubernetes_pack(log)
+        bundle = kube_lab.make_bundle(info, pack, kube_lab.debian_debs(info, pack, log), log)
+        kube_lab.airgap(info, log)
+        extra = kube_lab.inventory_settings(bundle)
+    _write_inventory(target, info, extra)
     (directory / "lab.json").write_text(json.dumps(info.to_json(), indent=2))
     return info
 
