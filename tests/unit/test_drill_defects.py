@@ -4,6 +4,9 @@ failed before its fix:
 - recover containerd-upgrade upgraded containerd, then failed its own final check (exit 3): the
   assert's `regex_search(..., '\\1')` in a folded YAML conditional reaches Jinja as the string
   '\\x01' ("Unknown argument"). Both version reads now use one filter, kubemedic_binary_version.
+- doctor had no check that names registry-gc: a registry whose storage filled up after images
+  were deleted was only a disk-cleanup (or nothing, on its own disk). Registry nodes now have
+  their storage (the registry role's folder) checked, naming registry-gc.
 - doctor missed a broken docker image store on any graph driver but overlay2: the lab's (and
   many customers') vfs driver says `stat /var/lib/docker/vfs/dir/<id>: no such file or
   directory`, the drill's real fault for docker-prune-restart.
@@ -21,7 +24,8 @@ from ansible.parsing.dataloader import DataLoader
 from ansible.plugins.loader import filter_loader
 from ansible.template import Templar, trust_as_template
 
-from kubemedic.doctor import kb
+from kubemedic.doctor import checks, kb
+from tests.unit.doctor_settings import role_settings
 
 REPO = Path(__file__).resolve().parents[2]
 UPGRADE = REPO / "roles" / "container_runtime" / "tasks" / "recover_containerd_upgrade.yml"
@@ -100,3 +104,26 @@ def test_no_regex_backreference_argument_in_conditionals() -> None:
 def test_missing_layer_dir_names_docker_prune_restart(line) -> None:
     steps = {m.signature.step for m in kb.match_text(line, source="journal")}
     assert "docker-prune-restart" in steps, steps
+
+
+def _registry_probe(used: float, same_device: bool) -> dict:
+    disk = {"exists": True, "inode_used_pct": 1.0, "device": 1}
+    return {"disks": {"/": {**disk, "used_pct": 40.0},
+                      "/var/lib/registry": {**disk, "used_pct": used,
+                                            "device": 1 if same_device else 2}}}
+
+
+def _disk_findings(probe: dict, settings: dict) -> list[tuple]:
+    return [(f["check"], f["severity"], f["step"]) for f in checks.evaluate("node1", probe, settings)
+            if f["check"] in ("registry-storage", "disk-usage")]
+
+
+@pytest.mark.parametrize("same_device", [True, False], ids=["root-disk", "own-disk"])
+def test_full_registry_storage_names_registry_gc(same_device) -> None:
+    settings = role_settings(groups=["registry"], customer="acme")
+    assert settings["registry_storage_dir"] == "/var/lib/registry"  # the registry role's folder
+    assert _disk_findings(_registry_probe(97.0, same_device), settings) == [
+        ("registry-storage", "critical", "registry-gc")]
+    assert _disk_findings(_registry_probe(50.0, same_device), settings) == []
+    # Not a registry node: the folder is not its concern (and is not probed by the role).
+    assert role_settings(groups=["workers"])["registry_storage_dir"] == ""
