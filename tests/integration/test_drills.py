@@ -28,6 +28,9 @@ and why:
   seed's text; no containerd-shim is crashed (the 1.2.2 bug is not in the binary);
 - download.docker.com is unreachable, so broken-docker-list names a reachable Debian suite whose
   key is missing — apt's NO_PUBKEY failure is real;
+- nic-autoneg-off: a lab node's veth has no autonegotiation, so node2's ethtool is a TEST
+  DOUBLE (tests/doubles/fake-ethtool, first in PATH and in systemd's search path) that keeps
+  the settings `ethtool -s` gives it; the boot unit recover nic-autoneg writes is real;
 - the flooding container's json log is appended where dockerd's json-file driver writes it;
 - fs.inotify.* is host-wide on the shared kernel: the lowered limits are only persisted in the
   node's sysctl.d (what doctor judges on the lab), never applied;
@@ -58,6 +61,7 @@ REGISTRY = "10.77.22.11:5000"
 PAUSE = f"{REGISTRY}/pause:3.9"
 HERE = Path(__file__).resolve().parent
 OLD_CONTAINERD = HERE.parent / "doubles" / "make-old-containerd-deb"
+FAKE_ETHTOOL = HERE.parent / "doubles" / "fake-ethtool"
 BUNDLE_ARCHIVE = "/var/cache/kubemedic/images/images.tar"   # container_runtime_node_bundle_dir
 
 KUBELET_DOUBLE = """cat > /etc/systemd/system/kubelet.service <<'EOF'
@@ -134,6 +138,12 @@ WAVES = [
               verify=f"docker image inspect {PAUSE} >/dev/null"),
     ],
     [
+        Drill("NIC autonegotiation off after a power cycle", N2, "nic-autoneg-off", "nic-autoneg",
+              "nic-autoneg",
+              # the setting is persisted by the boot unit, and was applied through it
+              verify="systemctl is-enabled -q kubemedic-nic-autoneg@eth0 && "
+                     "grep -q 'ethtool -s eth0 speed 1000 duplex full autoneg on' "
+                     "/var/lib/fake-ethtool/calls.log"),
         Drill("docker-init gone from docker.io", N3, "docker-binary-missing",
               "log:docker-binaries-broken", "docker-reinstall",
               # docker runs a container needing docker-init again; the bundle's images are back
@@ -171,9 +181,15 @@ def lab(lab_factory):
     lab.ssh(N3, f"mkdir -p {Path(BUNDLE_ARCHIVE).parent} && docker save -o {BUNDLE_ARCHIVE} {PAUSE}",
             check=True)
     # node2: the old containerd package containerd-old-package installs (TEST DOUBLE, see above).
-    copy = subprocess.run(["scp", "-q", "-F", str(lab.ssh_config), str(OLD_CONTAINERD),
-                           f"{N2}:/root/make-old-containerd-deb"], capture_output=True, text=True)
-    assert copy.returncode == 0, copy.stderr
+    for double, target in ((OLD_CONTAINERD, "/root/make-old-containerd-deb"),
+                           (FAKE_ETHTOOL, "/usr/local/sbin/ethtool")):
+        copy = subprocess.run(["scp", "-q", "-F", str(lab.ssh_config), str(double),
+                               f"{N2}:{target}"], capture_output=True, text=True, check=False)
+        assert copy.returncode == 0, copy.stderr
+    # node2's NIC checked by doctor (a veth is not a "physical" NIC doctor finds by itself);
+    # its ethtool is the double above (TEST DOUBLE: a veth has no autonegotiation).
+    (lab.inventory / "host_vars").mkdir(exist_ok=True)
+    (lab.inventory / "host_vars" / f"{N2}.yml").write_text("doctor_nics: [eth0]\n")
     lab.ssh(N2, "/root/make-old-containerd-deb "
             "/root/kubemedic-drill/containerd_1.2.2~ds1-0drill1_amd64.deb", check=True)
     # MariaDB on node3, its backups on a separate file system (a tmpfs stands in for a data disk).

@@ -115,7 +115,6 @@ NOT_DRILLED_YET = {
     "nginx-restart": "branch steps drills it (the pod case, seed 000 #11)",
     "probe-timeout": "branch steps drills it (rook-ceph's CephObjectStore owner, seed 002)",
     "kube-reset": "only run through `kubemedic reset --reinit` (test_kube_lifecycle.py)",
-    "nic-autoneg": "needs an ethtool double: veth has no autonegotiation",
     "device-plugin-restart": "needs a cluster with a device-plugin DaemonSet",
     "npu-collector": "needs an NPU node converged with the Ascend doubles",
     "master-ip-change": "needs a cluster to rebuild",
