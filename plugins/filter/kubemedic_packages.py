@@ -64,10 +64,22 @@ def unmet_pins(pins: Any, installed: Any) -> list[str]:
     return unmet
 
 
+_SEMVER = re.compile(r"v?(\d+\.\d+\.\d+)")
+
+
+def binary_version(text: Any) -> str:
+    """The first x.y.z in a `<binary> --version` answer (`containerd github.com/containerd/
+    containerd 1.6.20~ds1 ...` -> `1.6.20`); "" when there is none, so a version test fails
+    loudly instead of comparing garbage."""
+    match = _SEMVER.search(_version(text))
+    return match.group(1) if match else ""
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
             "kubemedic_apt_pins": apt_pins,
+            "kubemedic_binary_version": binary_version,
             "kubemedic_dpkg_installed": dpkg_installed,
             "kubemedic_unmet_pins": unmet_pins,
         }

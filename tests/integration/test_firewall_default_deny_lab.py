@@ -380,6 +380,9 @@ def test_each_repair_closes_its_exposure_and_doctor_is_clean(exposed) -> None:
     _rc, found = doctor(lab)
     commands = sorted({f["command"] for node in found.values() for f in node.values()})
     assert len(commands) == 6, commands  # the two kubelet checks share one step
+    recover_steps = {c.split()[2] for c in commands if c.split()[1] == "recover"}
+    assert recover_steps == {"kubelet-auth", "apiserver-insecure-port", "etcd-client-auth",
+                             "docker-tcp", "hosts-allow"}, commands
     for command in commands:
         argv = command.split()[1:]
         started = time.monotonic()

@@ -22,7 +22,8 @@ def load_steps() -> list[dict[str, Any]]:
 
 
 def _with_locations(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Each step with `role` and `file` (lists when the step spans several roles)."""
+    """Each step with `role` and `file` (lists when the step spans several roles) and
+    `drilled_by` (the lab test drilling it, None when no test does yet)."""
     located = step_locations()
     out = []
     for step in steps:
@@ -30,7 +31,8 @@ def _with_locations(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
         roles = [w["role"] for w in where]
         files = [w["file"] for w in where]
         out.append({**step, "role": roles[0] if len(roles) == 1 else roles,
-                    "file": files[0] if len(files) == 1 else files})
+                    "file": files[0] if len(files) == 1 else files,
+                    "drilled_by": step.get("drilled_by")})
     return out
 
 
@@ -40,14 +42,16 @@ def _print_steps(json_output: bool) -> None:
         click.echo(json.dumps(steps, indent=2))
         return
     table = Table(title="Recovery steps (kubemedic recover <step> -c CUSTOMER)")
-    for column in ("step", "destructive", "role", "file", "repairs"):
+    for column in ("step", "destructive", "role", "file", "drilled by", "repairs"):
         table.add_column(column, overflow="fold", no_wrap=column == "file")
     for step in steps:
         def joined(value: str | list[str]) -> str:
             return value if isinstance(value, str) else "\n".join(value)
         table.add_row(step["name"], "yes (asks)" if step.get("destructive") else "no",
-                      joined(step["role"]), joined(step["file"]), step["symptom"])
-    Console(width=160).print(table)
+                      joined(step["role"]), joined(step["file"]),
+                      (step["drilled_by"] or "no drill yet").removeprefix("tests/integration/"),
+                      step["symptom"])
+    Console(width=180).print(table)
 
 
 class _ListAwareCommand(click.Command):

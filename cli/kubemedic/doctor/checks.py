@@ -30,6 +30,7 @@ from kubemedic.heal import xid
 SETTINGS: tuple[str, ...] = (
     "customer", "groups", "accelerator",
     "disk_warn_pct", "disk_crit_pct", "inode_warn_pct", "inode_crit_pct",
+    "registry_storage_dir",            # registry nodes: its space is registry-gc's (else "")
     "expected_versions",               # package -> version prefix (docker.io, containerd, kubelet)
     "containerd_min_version", "inotify_min_instances", "inotify_min_watches",
     "cluster_subnet", "shared_kernel",
@@ -153,11 +154,27 @@ def _version_tuple(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in match.group(1).split(".")) if match else ()
 
 
+def _check_registry_storage(ctx: _Ctx, info: dict[str, Any]) -> None:
+    """The registry's own storage full: deleted images free nothing until garbage-collect."""
+    s = ctx.settings
+    value = info.get("used_pct", 0)
+    if value < s["disk_warn_pct"]:
+        return
+    severity = "critical" if value >= s["disk_crit_pct"] else "warning"
+    ctx.add("registry-storage", severity, f"{s['registry_storage_dir']}: {value}% used",
+            f"the private registry's storage is {value}% full (limit {s['disk_warn_pct']}%): "
+            "pushes fail; blobs of deleted images stay until garbage-collect (seed 001)",
+            step="registry-gc")
+
+
 def _check_disks(ctx: _Ctx, probe: dict[str, Any]) -> None:
     s = ctx.settings
     seen_devices: set[Any] = set()
     for path, info in (probe.get("disks") or {}).items():
         if not info.get("exists"):
+            continue
+        if path == s.get("registry_storage_dir"):
+            _check_registry_storage(ctx, info)
             continue
         # /var/lib/docker on the root filesystem is reported once, as the first path listed.
         if info.get("device") in seen_devices and path != "/":
@@ -722,6 +739,7 @@ EXPLAINS: tuple[tuple[str, tuple[str, ...]], ...] = (
                             "kubernetes-api")),
     ("containerd-version", ("log:containerd-shim-exec-panic", "log:shim-killed",
                             "log:shim-reaped")),
+    ("log:shim-killed", ("log:shim-reaped",)),
     ("containerd-active", ("docker-active", "node-ready", "kubernetes-api")),
     ("docker-active", ("node-ready", "kubernetes-api", "pause-image")),
     ("swap", ("kubelet-active", "log:kubelet-swap-on", "node-ready", "kubernetes-api")),
