@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 import click
 
 from kubemedic import __version__
+from kubemedic.errors import KubemedicUsageError
+from kubemedic.inputs import InputError
 
 # (module under kubemedic.commands, click command object name). Order = order in --help.
 COMMANDS: list[tuple[str, str]] = [
@@ -33,6 +36,12 @@ class KubemedicGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(self.commands)  # keep registration order, not alphabetical
 
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except InputError as exc:  # any file or value read through kubemedic.inputs
+            raise KubemedicUsageError(f"{exc}\nnothing was run") from None
+
 
 @click.group(cls=KubemedicGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="kubemedic")
@@ -40,7 +49,10 @@ class KubemedicGroup(click.Group):
               help="Folder holding <customer>/ inventories (default: <project>/inventories).")
 @click.option("--state-dir", envvar="KUBEMEDIC_STATE_DIR", type=click.Path(),
               help="Where run records and lab keys live (default: ~/.local/share/kubemedic).")
-def cli(inventory_dir: str | None, state_dir: str | None) -> None:
+@click.option("--strict", is_flag=True, envvar="KUBEMEDIC_STRICT",
+              help="Inventory warnings (host in no group, unknown group, orphan host_vars, "
+                   "duplicate keys) are errors (exit 2).")
+def cli(inventory_dir: str | None, state_dir: str | None, strict: bool) -> None:
     """Build, diagnose and repair on-premise AI Kubernetes clusters (GPU/NPU), offline-first.
 
     Exit codes: 0 ok, 2 bad input (nothing touched), 3 a task failed, 4 host unreachable,

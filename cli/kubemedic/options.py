@@ -11,10 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import click
-import yaml
 from rich.console import Console
 
-from kubemedic import errors, playbook_tags
+from kubemedic import errors, inputs, playbook_tags
 from kubemedic.engine.progress import Display, recap_table
 from kubemedic.engine.runner import RunRequest, RunResult, run_playbook
 from kubemedic.inventory.loader import load_and_validate
@@ -25,27 +24,30 @@ def _split(values: tuple[str, ...]) -> list[str]:
 
 
 def parse_extravars(values: tuple[str, ...]) -> dict[str, Any]:
-    """-e key=value, -e '{"json": 1}', -e @file.yml — like ansible-playbook."""
+    """-e key=value, -e '{"json": 1}', -e @file.yml — like ansible-playbook, read through
+    kubemedic.inputs (bounded, UTF-8, no alias bombs); bad input is exit 2 naming the option."""
     merged: dict[str, Any] = {}
     for value in values:
+        source = f"-e {inputs.shown(value, 60)}"
         if value.startswith("@"):
-            try:
-                with open(value[1:], encoding="utf-8") as handle:
-                    loaded = yaml.safe_load(handle) or {}
-            except (OSError, yaml.YAMLError) as exc:
-                raise errors.KubemedicUsageError(f"-e {value}: cannot load: {exc}") from exc
+            loaded = inputs.load_yaml_file(value[1:]) or {}
         elif value.lstrip().startswith("{"):
-            try:
-                loaded = yaml.safe_load(value)
-            except yaml.YAMLError as exc:
-                raise errors.KubemedicUsageError(f"-e {value}: not valid JSON/YAML") from exc
+            loaded = inputs.load_yaml(value, source)
         elif "=" in value:
             key, _, raw = value.partition("=")
-            loaded = {key.strip(): yaml.safe_load(raw) if raw else ""}
+            key = key.strip()
+            if not key.isidentifier():
+                raise errors.KubemedicUsageError(
+                    f"{source}: {inputs.shown(key)} is not a variable name")
+            loaded = {key: inputs.load_yaml(raw, source) if raw else ""}
         else:
-            raise errors.KubemedicUsageError(f"-e {value!r}: expected key=value, JSON or @file")
+            raise errors.KubemedicUsageError(f"{source}: expected key=value, JSON or @file")
         if not isinstance(loaded, dict):
-            raise errors.KubemedicUsageError(f"-e {value}: must define a mapping of variables")
+            raise errors.KubemedicUsageError(f"{source}: must define a mapping of variables")
+        bad = [k for k in loaded if not isinstance(k, str) or not k.isidentifier()]
+        if bad:
+            raise errors.KubemedicUsageError(
+                f"{source}: {inputs.shown(bad[0])} is not a variable name")
         merged.update(loaded)
     return merged
 

@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from kubemedic import paths
+from kubemedic import inputs, paths
 
 SECRET_NAME = re.compile(r"(pass(word)?|secret|token|key|credential|vault)", re.IGNORECASE)
 REDACTED = "********"
@@ -106,6 +106,8 @@ def list_runs(customer: str | None = None, state_dir: str | None = None) -> list
     base = runs_dir(state_dir)
     if not base.is_dir():
         return []
+    if customer:
+        inputs.check_name("customer name", customer)
     customers = [base / customer] if customer else sorted(p for p in base.iterdir() if p.is_dir())
     found = []
     for cdir in customers:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from kubemedic import inputs
 from kubemedic.errors import KubemedicUsageError
 from kubemedic.inventory.writer import HostSpec, covering_subnet, example_cluster_vars
 
@@ -32,6 +33,10 @@ def parse(path: Path) -> tuple[list[HostSpec], dict[str, Any]]:
 
     if not path.is_file():
         raise KubemedicUsageError(f"{path}: no such kubespray inventory file")
+    # Bounded and decoded by kubemedic first: Ansible's own parsers trace back on these.
+    text = inputs.read_text(path)
+    if path.suffix in (".yml", ".yaml"):
+        inputs.load_yaml(text, str(path))
     loader = DataLoader()
     inventory = InventoryManager(loader=loader, sources=[str(path)])
     variables = VariableManager(loader=loader, inventory=inventory)
