@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import Any
 
 import click
 
 from kubemedic import __version__
+from kubemedic.engine import interruption
 from kubemedic.errors import KubemedicUsageError
 from kubemedic.inputs import InputError
 
@@ -36,6 +38,11 @@ class KubemedicGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(self.commands)  # keep registration order, not alphabetical
 
+    def main(self, args: Any = None, *rest: Any, **kwargs: Any) -> Any:
+        # As typed: a run record keeps it so that doctor can say what to re-run.
+        interruption.ARGV[:] = list(sys.argv[1:] if args is None else args)
+        return super().main(args, *rest, **kwargs)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -56,7 +63,8 @@ def cli(inventory_dir: str | None, state_dir: str | None, strict: bool) -> None:
     """Build, diagnose and repair on-premise AI Kubernetes clusters (GPU/NPU), offline-first.
 
     Exit codes: 0 ok, 2 bad input (nothing touched), 3 a task failed, 4 host unreachable,
-    5 critical doctor finding, 6 confirmation declined.
+    5 critical doctor finding, 6 confirmation declined, 7 customer busy (another run holds
+    it), 8 interrupted (SIGINT/SIGTERM; the record says what ran where).
     """
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import sys
@@ -13,7 +14,7 @@ from typing import Any
 import click
 from rich.console import Console
 
-from kubemedic import errors, inputs, playbook_tags
+from kubemedic import errors, inputs, lock, playbook_tags
 from kubemedic.engine.progress import Display, recap_table
 from kubemedic.engine.runner import RunRequest, RunResult, run_playbook
 from kubemedic.inventory.loader import load_and_validate
@@ -67,6 +68,7 @@ class RunOptions:
     inventory_dir: str | None = None
     state_dir: str | None = None
     vault_password_file: str | None = None
+    wait_lock: bool = False
 
 
 def customer_option(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -93,20 +95,23 @@ def run_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--vault-password-file", type=click.Path(exists=True, dir_okay=False),
                      envvar="KUBEMEDIC_VAULT_PASSWORD_FILE",
                      help="Decrypt vaulted inventory values (never copied into the record)."),
+        click.option("--wait", "wait_lock", is_flag=True,
+                     help="Queue behind another run on the same customer instead of refusing."),
     ]
 
     @functools.wraps(func)
     def wrapper(*args: Any, customer: str, limit: str | None, tags: tuple[str, ...],
                 skip_tags: tuple[str, ...], extra_vars: tuple[str, ...], check: bool, diff: bool,
                 verbose: int, yes: bool, json_output: bool, vault_password_file: str | None,
-                **kwargs: Any) -> Any:
+                wait_lock: bool, **kwargs: Any) -> Any:
         ctx = click.get_current_context()
         root = ctx.find_root().params
         opts = RunOptions(customer=customer, limit=limit, tags=_split(tags),
                           skip_tags=_split(skip_tags), extravars=parse_extravars(extra_vars),
                           check=check, diff=diff, verbose=verbose, yes=yes,
                           json_output=json_output, inventory_dir=root.get("inventory_dir"),
-                          state_dir=root.get("state_dir"), vault_password_file=vault_password_file)
+                          state_dir=root.get("state_dir"), vault_password_file=vault_password_file,
+                          wait_lock=wait_lock)
         return func(*args, opts=opts, **kwargs)
 
     for decorator in reversed(decorators):
@@ -158,7 +163,11 @@ def execute(opts: RunOptions, verb: str, playbook: str, *, extravars: dict[str, 
         verbosity=opts.verbose, confirmed=confirmed or opts.yes, state_dir=opts.state_dir,
         vault_password_file=opts.vault_password_file)
     display = Display(mode="quiet" if opts.json_output else "auto")
-    result = run_playbook(request, display)
+    held = (lock.customer_lock(opts.customer, verb, state_dir=opts.state_dir, wait=opts.wait_lock,
+                               on_wait=lambda message: click.echo(message, err=True))
+            if lock.needs_lock(verb, opts.check) else contextlib.nullcontext())
+    with held:
+        result = run_playbook(request, display)
     if after_run is not None:
         after_run(result)
     report(opts, result)

@@ -56,6 +56,12 @@ class RunSummary:
     failures: list[dict[str, Any]] = field(default_factory=list)
     reports: list[dict[str, Any]] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    # Re-running it completes a run cut short (engine.interruption).
+    command: str = ""
+    # Per host: tasks_finished, last_finished, in_flight (when cut short), unreachable_at.
+    progress: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # {"signal": "SIGTERM", "at": <UTC time>} when SIGINT/SIGTERM stopped the run.
+    interrupted: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -103,11 +109,11 @@ def scrub_runner_env(record: Path) -> None:
 
 
 def list_runs(customer: str | None = None, state_dir: str | None = None) -> list[dict[str, Any]]:
+    if customer:
+        inputs.check_name("customer name", customer)
     base = runs_dir(state_dir)
     if not base.is_dir():
         return []
-    if customer:
-        inputs.check_name("customer name", customer)
     customers = [base / customer] if customer else sorted(p for p in base.iterdir() if p.is_dir())
     found = []
     for cdir in customers:
