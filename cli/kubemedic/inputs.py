@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+import reprlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -41,11 +42,15 @@ class InputError(ValueError):
         super().__init__("\n".join([f"{where}: {message}", *(f"  - {p}" for p in self.problems)]))
 
 
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxstring = 3, 6, 6, 30
+
+
 def shown(value: Any, limit: int = MAX_SHOWN) -> str:
     """repr() of a value for a message, clipped: a 5 MB string is not echoed back whole."""
-    if isinstance(value, (dict, list)):
-        text = f"<{type(value).__name__} of {len(value)} items>"
-        return text
+    if isinstance(value, (dict, list, tuple, set)):
+        text = _REPR.repr(value)  # bounded: a few items, a few levels
+        return text if len(text) <= limit else f"<{type(value).__name__} of {len(value)} items>"
     text = repr(value)
     if len(text) <= limit:
         return text

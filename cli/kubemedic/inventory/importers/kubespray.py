@@ -56,6 +56,10 @@ def parse(path: Path) -> tuple[list[HostSpec], dict[str, Any]]:
         if not address:
             problems.append(f"{path}: host {host.name!r}: no ip/ansible_host")
             continue
+        if inputs.JINJA.search(str(address)):
+            problems.append(f"{path}: host {host.name!r}: address {inputs.shown(str(address))} "
+                            "contains Jinja; imported values must be plain")
+            continue
         hosts.append(HostSpec(name=str(host.name), ip=str(address), groups=groups))
         for source, (target, convert) in VAR_MAP.items():
             if source in hvars and "{{" not in str(hvars[source]):
@@ -67,6 +71,10 @@ def parse(path: Path) -> tuple[list[HostSpec], dict[str, Any]]:
         raise KubemedicUsageError(f"cannot import {path}", problems)
     masters[0].first_master = True
     masters[0].groups.add("registry")
-    cluster.update(cluster_subnet=covering_subnet([h.ip for h in hosts]),
+    try:
+        subnet = covering_subnet([h.ip for h in hosts])
+    except ValueError as exc:
+        raise KubemedicUsageError(f"cannot import {path}: host addresses: {inputs.clip(str(exc))}") from None
+    cluster.update(cluster_subnet=subnet,
                    cluster_registry=f"{masters[0].ip}:5000", cluster_nfs_enabled=False)
     return hosts, cluster
