@@ -84,13 +84,13 @@ def test_deep_nesting_in_all_yml_policy_and_manifest(inventories: Path, tmp_path
     assert result.exit_code == 2 and "all.yml:1: nested deeper than 64 levels" in result.output
     policy = tmp_path / "policy.yml"
     policy.write_text("rules: " + "[" * 5000 + "]" * 5000 + "\n")
-    with pytest.raises(PolicyError, match="policy.yml:1: nested deeper than 64"):
+    with pytest.raises(PolicyError, match=r"policy\.yml:1: nested deeper than 64"):
         load_policy(policy)
     bundle = tmp_path / "bundle"
     bundle.mkdir()
     (bundle / "bundle.json").write_text('{"format": 1, "files": ' + "[" * 100000 + "]" * 100000
                                         + "}")
-    with pytest.raises(BundleError, match="bundle.json: unreadable or corrupt: nested deeper"):
+    with pytest.raises(BundleError, match=r"bundle\.json: unreadable or corrupt: nested deeper"):
         load_manifest(bundle)
 
 
@@ -143,7 +143,7 @@ def test_init_refuses_a_trailing_newline(tmp_path: Path) -> None:
 
 
 def test_long_snapshot_name_refused(tmp_path: Path) -> None:
-    with pytest.raises(inputs.InputError, match="etcd snapshot name.*too long"):
+    with pytest.raises(inputs.InputError, match=r"etcd snapshot name.*too long"):
         etcd_cmd.resolve_snapshot(tmp_path, "s" * 300, False)
     with pytest.raises(KubemedicUsageError, match="no such file"):
         etcd_cmd.resolve_snapshot(tmp_path, str(tmp_path / ("s" * 300) / "x.db"), False)

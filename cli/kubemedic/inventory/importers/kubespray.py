@@ -74,7 +74,8 @@ def parse(path: Path) -> tuple[list[HostSpec], dict[str, Any]]:
     try:
         subnet = covering_subnet([h.ip for h in hosts])
     except ValueError as exc:
-        raise KubemedicUsageError(f"cannot import {path}: host addresses: {inputs.clip(str(exc))}") from None
+        raise KubemedicUsageError(f"cannot import {path}: host addresses: "
+                                  f"{inputs.clip(str(exc))}") from None
     cluster.update(cluster_subnet=subnet,
                    cluster_registry=f"{masters[0].ip}:5000", cluster_nfs_enabled=False)
     return hosts, cluster

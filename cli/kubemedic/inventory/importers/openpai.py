@@ -90,7 +90,8 @@ def parse(path: Path) -> tuple[list[HostSpec], dict[str, Any]]:
     try:
         subnet = covering_subnet([h.ip for h in hosts])
     except ValueError as exc:
-        raise KubemedicUsageError(f"cannot import {path}: host addresses: {inputs.clip(str(exc))}") from None
+        raise KubemedicUsageError(f"cannot import {path}: host addresses: "
+                                  f"{inputs.clip(str(exc))}") from None
     cluster.update(cluster_subnet=subnet, cluster_registry=f"{first.ip}:5000",
                    cluster_nfs_enabled=any("nfs_server" in h.groups for h in hosts))
     cluster.pop("cluster_devbox_cidr", None)  # unknown for an imported cluster; set by hand
