@@ -185,7 +185,10 @@ def _yaml_problem(exc: yaml.YAMLError, source: str) -> InputError:
 def load_yaml(text: str, source: str, warnings: list[str] | None = None) -> Any:
     """One YAML document from text, bounded. Duplicate keys are appended to `warnings` as
     '<source>:<line>: duplicate key ...' lines (the later value wins, as in Ansible)."""
-    loader = SafeLoader(text)
+    try:
+        loader = SafeLoader(text)  # the reader refuses control characters already here
+    except yaml.YAMLError as exc:
+        raise _yaml_problem(exc, source) from None
     try:
         node = loader.get_single_node()
         if node is None:
