@@ -326,10 +326,11 @@ def test_structure_warnings_and_strict(inventories: Path) -> None:
     for text in expected:
         assert text in result.output, text
     strict = check(inventories, "--strict")
-    assert strict.exit_code == 2
+    assert strict.exit_code == 2 and "(--strict)" in strict.output
     assert all(text in strict.output for text in expected)
     local = run("inventory", "check", "acme", "--strict", inventories=inventories)
-    assert local.exit_code == 2
+    assert local.exit_code == 2 and "(--strict)" in local.output
+    assert "ghost.yml: host_vars for 'ghost'" in local.output
 
 
 @pytest.mark.parametrize("template", [

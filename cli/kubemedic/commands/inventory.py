@@ -28,9 +28,11 @@ def _inventory_dir() -> str | None:
 @click.argument("customer")
 @click.option("--vault-password-file", type=click.Path(exists=True, dir_okay=False),
               envvar="KUBEMEDIC_VAULT_PASSWORD_FILE", help="Decrypt vaulted values.")
-def check(customer: str, vault_password_file: str | None) -> None:
+@click.option("--strict", is_flag=True, help="Warnings (host in no group, unknown group, orphan "
+              "host_vars, duplicate keys) are errors too.")
+def check(customer: str, vault_password_file: str | None, strict: bool) -> None:
     """Validate inventories/CUSTOMER against the schema; contacts no host. Exit 2 if invalid."""
-    root, data = load_and_validate(customer, _inventory_dir(), vault_password_file)
+    root, data = load_and_validate(customer, _inventory_dir(), vault_password_file, strict)
     cluster = data.cluster_hosts()
     click.echo(f"{root}: valid ({len(cluster)} hosts: "
                + ", ".join(f"{g}={len(data.groups.get(g, []))}" for g in schema.GROUPS) + ")")
