@@ -122,7 +122,7 @@ def inventories(draw) -> dict[str, bytes]:
     return {relative: draw(mutated(original))}
 
 
-@_profile(200)
+@_profile(120)
 @given(inventories())
 def test_inventory_check_answers_0_or_2(files: dict[str, bytes]) -> None:
     with tempfile.TemporaryDirectory() as scratch:
@@ -135,7 +135,7 @@ def test_inventory_check_answers_0_or_2(files: dict[str, bytes]) -> None:
                                               "acme"]))
 
 
-@_profile(700)
+@_profile(600)
 @given(mutated(POLICY))
 def test_heal_policy_loads_or_is_refused(data: bytes) -> None:
     with tempfile.TemporaryDirectory() as scratch:
@@ -147,7 +147,7 @@ def test_heal_policy_loads_or_is_refused(data: bytes) -> None:
             assert str(path) in str(exc) and len(str(exc)) < 20_000
 
 
-@_profile(500)
+@_profile(400)
 @given(mutated(MANIFEST))
 def test_bundle_verify_answers_0_or_2(data: bytes) -> None:
     with tempfile.TemporaryDirectory() as scratch:
@@ -156,7 +156,7 @@ def test_bundle_verify_answers_0_or_2(data: bytes) -> None:
         assert_clean(CliRunner().invoke(cli, ["bundle", "verify", scratch]))
 
 
-@_profile(200)
+@_profile(120)
 @given(mutated(LAYOUT))
 def test_openpai_import_answers_0_or_2(data: bytes) -> None:
     with tempfile.TemporaryDirectory() as scratch:
@@ -175,7 +175,7 @@ extra_var_values = st.one_of(
 )
 
 
-@_profile(900)
+@_profile(800)
 @given(st.lists(extra_var_values, min_size=1, max_size=3), st.binary(max_size=200))
 def test_extra_vars_parse_or_are_refused(values_given: list[str], file_bytes: bytes) -> None:
     with tempfile.TemporaryDirectory() as scratch:
