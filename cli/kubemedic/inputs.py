@@ -182,9 +182,35 @@ def _yaml_problem(exc: yaml.YAMLError, source: str) -> InputError:
                       mark.line + 1 if mark is not None else None)
 
 
+_QUOTED_OR_COMMENT = re.compile(r"'[^'\n]*'|\"(?:[^\"\\\n]|\\.)*\"|#[^\n]*")
+_FLOW = re.compile(r"[\[\]{}\n]")
+
+
+def _flow_depth_problem(text: str) -> int | None:
+    """Line where flow brackets nest deeper than MAX_DEPTH. PyYAML's scanner slows down
+    quadratically on deep flow nesting before the composer's depth check can refuse it."""
+    depth = deepest_line = 0
+    line = 1
+    for match in _FLOW.finditer(_QUOTED_OR_COMMENT.sub("", text)):
+        char = match.group()
+        if char == "\n":
+            line += 1
+        elif char in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                deepest_line = line
+                break
+        elif depth:
+            depth -= 1
+    return deepest_line or None
+
+
 def load_yaml(text: str, source: str, warnings: list[str] | None = None) -> Any:
     """One YAML document from text, bounded. Duplicate keys are appended to `warnings` as
     '<source>:<line>: duplicate key ...' lines (the later value wins, as in Ansible)."""
+    deep = _flow_depth_problem(text)
+    if deep is not None:
+        raise InputError(source, f"nested deeper than {MAX_DEPTH} levels", deep)
     try:
         loader = SafeLoader(text)  # the reader refuses control characters already here
     except yaml.YAMLError as exc:
@@ -202,6 +228,9 @@ def load_yaml(text: str, source: str, warnings: list[str] | None = None) -> Any:
         raise InputError(source, exc.message, exc.line) from None
     except yaml.YAMLError as exc:
         raise _yaml_problem(exc, source) from None
+    except (ValueError, TypeError, OverflowError) as exc:  # e.g. a timestamp like 2001-13-45
+        raise InputError(source, f"not valid YAML: a value cannot be read: {clip(str(exc))}") \
+            from None
     finally:
         loader.dispose()
     if warnings is not None:

@@ -132,9 +132,9 @@ def _check_accelerators(data: InventoryData) -> list[Problem]:
             problems.append(Problem(data.locate(host, "accelerator"), "groups",
                                     "is in both 'gpu' and 'npu'", host))
             continue
-        expected_group = schema.ACCELERATOR_GROUPS.get(kind)
         if kind not in ("nvidia", "ascend", "none"):
-            continue  # reported by the field check
+            continue  # reported by the field check (a list here is not even hashable)
+        expected_group = schema.ACCELERATOR_GROUPS.get(kind)
         if in_groups and expected_group != in_groups[0]:
             problems.append(Problem(data.locate(host, "accelerator"), "accelerator",
                                     f"is {kind!r} but the host is in group '{in_groups[0]}' "
