@@ -360,3 +360,26 @@ def test_shown_clips_and_names_collections() -> None:
     assert inputs.shown("abc") == "'abc'"
     assert inputs.shown("x" * 1000).endswith("… (1000 characters)")
     assert inputs.shown(list(range(10 ** 6))).startswith("[0, 1, 2, 3, 4, 5, ...")
+
+
+# ------------------------------------------------------------------- found by the property tests
+
+def test_a_list_as_accelerator_is_a_problem_not_a_crash(inventories: Path) -> None:
+    host_vars = inventories / "acme" / "host_vars"
+    host_vars.mkdir()
+    (host_vars / "gpu1.yml").write_text("accelerator: []\n")
+    result = check(inventories)
+    assert result.exit_code == 2 and "accelerator: [] is not one of" in result.output
+
+
+def test_an_impossible_timestamp_is_exit_2(inventories: Path) -> None:
+    result = run("recover", "inotify-limits", "-c", "acme", "-e", "key=x: 2001-13-45",
+                 inventories=inventories)
+    assert result.exit_code == 2 and "a value cannot be read: month must be in 1..12" in result.output
+
+
+def test_deep_flow_nesting_is_refused_quickly_with_its_line() -> None:
+    with pytest.raises(inputs.InputError, match="nested deeper than 64 levels") as caught:
+        inputs.load_yaml("a: 1\nb: " + "[" * 100_000 + "\n", "x.yml")
+    assert caught.value.line == 2
+    assert inputs.load_yaml("a: '[[[['  # {{{{\n", "x.yml") == {"a": "[[[["}
