@@ -175,7 +175,7 @@ extra_var_values = st.one_of(
 )
 
 
-@_profile(800)
+@_profile(300)
 @given(st.lists(extra_var_values, min_size=1, max_size=3), st.binary(max_size=200))
 def test_extra_vars_parse_or_are_refused(values_given: list[str], file_bytes: bytes) -> None:
     with tempfile.TemporaryDirectory() as scratch:
