@@ -22,11 +22,8 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kubemedic import inputs
-from kubemedic.errors import KubemedicUsageError
 from kubemedic.heal.policy import Policy, PolicyError, default_policy_text, load_policy
 from kubemedic.main import cli
-from kubemedic.options import parse_extravars
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "inventories" / "example"
@@ -165,26 +162,3 @@ def test_openpai_import_answers_0_or_2(data: bytes) -> None:
         assert_clean(CliRunner().invoke(cli, [
             "--inventory-dir", str(Path(scratch) / "inv"), "inventory", "import", "--from",
             "openpai", "-c", "pai", str(layout)]))
-
-
-extra_var_values = st.one_of(
-    st.text(max_size=60).map(lambda text: f"key={text}"),
-    st.sampled_from(SNIPPETS).map(lambda snippet: f"key={snippet}"),
-    st.text(max_size=30), st.sampled_from(SNIPPETS).map(lambda snippet: "{" + snippet),
-    values.map(lambda value: json.dumps(value, default=str)),
-)
-
-
-@_profile(300)
-@given(st.lists(extra_var_values, min_size=1, max_size=3), st.binary(max_size=200))
-def test_extra_vars_parse_or_are_refused(values_given: list[str], file_bytes: bytes) -> None:
-    with tempfile.TemporaryDirectory() as scratch:
-        var_file = Path(scratch) / "vars.yml"
-        var_file.write_bytes(file_bytes)
-        for given_values in (values_given, [f"@{var_file}"]):
-            try:
-                parsed = parse_extravars(tuple(given_values))
-            except (KubemedicUsageError, inputs.InputError) as exc:
-                assert len(str(exc)) < 2_000
-            else:
-                assert isinstance(parsed, dict) and all(isinstance(k, str) for k in parsed)
