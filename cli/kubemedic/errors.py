@@ -11,6 +11,8 @@ EXIT_HOST_FAILED = 3
 EXIT_UNREACHABLE = 4
 EXIT_CRITICAL_FINDINGS = 5
 EXIT_DECLINED = 6
+EXIT_LOCKED = 7        # another mutating run holds the customer (kubemedic.lock)
+EXIT_INTERRUPTED = 8   # SIGINT/SIGTERM: the record says what ran where (engine.interrupt)
 
 
 class KubemedicUsageError(click.ClickException):

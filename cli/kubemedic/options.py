@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 from collections.abc import Callable
@@ -10,10 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import click
-import yaml
 from rich.console import Console
 
-from kubemedic import errors, output, playbook_tags
+from kubemedic import errors, inputs, lock, output, playbook_tags
 from kubemedic.engine.progress import Display, recap_table
 from kubemedic.engine.runner import RunRequest, RunResult, run_playbook
 from kubemedic.inventory.loader import load_and_validate
@@ -24,27 +24,30 @@ def _split(values: tuple[str, ...]) -> list[str]:
 
 
 def parse_extravars(values: tuple[str, ...]) -> dict[str, Any]:
-    """-e key=value, -e '{"json": 1}', -e @file.yml — like ansible-playbook."""
+    """-e key=value, -e '{"json": 1}', -e @file.yml — like ansible-playbook, read through
+    kubemedic.inputs (bounded, UTF-8, no alias bombs); bad input is exit 2 naming the option."""
     merged: dict[str, Any] = {}
     for value in values:
+        source = f"-e {inputs.shown(value, 60)}"
         if value.startswith("@"):
-            try:
-                with open(value[1:], encoding="utf-8") as handle:
-                    loaded = yaml.safe_load(handle) or {}
-            except (OSError, yaml.YAMLError) as exc:
-                raise errors.KubemedicUsageError(f"-e {value}: cannot load: {exc}") from exc
+            loaded = inputs.load_yaml_file(value[1:]) or {}
         elif value.lstrip().startswith("{"):
-            try:
-                loaded = yaml.safe_load(value)
-            except yaml.YAMLError as exc:
-                raise errors.KubemedicUsageError(f"-e {value}: not valid JSON/YAML") from exc
+            loaded = inputs.load_yaml(value, source)
         elif "=" in value:
             key, _, raw = value.partition("=")
-            loaded = {key.strip(): yaml.safe_load(raw) if raw else ""}
+            key = key.strip()
+            if not key.isidentifier():
+                raise errors.KubemedicUsageError(
+                    f"{source}: {inputs.shown(key)} is not a variable name")
+            loaded = {key: inputs.load_yaml(raw, source) if raw else ""}
         else:
-            raise errors.KubemedicUsageError(f"-e {value!r}: expected key=value, JSON or @file")
+            raise errors.KubemedicUsageError(f"{source}: expected key=value, JSON or @file")
         if not isinstance(loaded, dict):
-            raise errors.KubemedicUsageError(f"-e {value}: must define a mapping of variables")
+            raise errors.KubemedicUsageError(f"{source}: must define a mapping of variables")
+        bad = [k for k in loaded if not isinstance(k, str) or not k.isidentifier()]
+        if bad:
+            raise errors.KubemedicUsageError(
+                f"{source}: {inputs.shown(bad[0])} is not a variable name")
         merged.update(loaded)
     return merged
 
@@ -64,6 +67,7 @@ class RunOptions:
     inventory_dir: str | None = None
     state_dir: str | None = None
     vault_password_file: str | None = None
+    wait_lock: bool = False
 
 
 def complete_customer(ctx: click.Context, _param: click.Parameter,
@@ -103,20 +107,23 @@ def run_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--vault-password-file", type=click.Path(exists=True, dir_okay=False),
                      envvar="KUBEMEDIC_VAULT_PASSWORD_FILE",
                      help="Decrypt vaulted inventory values (never copied into the record)."),
+        click.option("--wait", "wait_lock", is_flag=True,
+                     help="Queue behind another run on the same customer instead of refusing."),
     ]
 
     @functools.wraps(func)
     def wrapper(*args: Any, customer: str, limit: str | None, tags: tuple[str, ...],
                 skip_tags: tuple[str, ...], extra_vars: tuple[str, ...], check: bool, diff: bool,
                 verbose: int, yes: bool, json_output: bool, vault_password_file: str | None,
-                **kwargs: Any) -> Any:
+                wait_lock: bool, **kwargs: Any) -> Any:
         ctx = click.get_current_context()
         root = ctx.find_root().params
         opts = RunOptions(customer=customer, limit=limit, tags=_split(tags),
                           skip_tags=_split(skip_tags), extravars=parse_extravars(extra_vars),
                           check=check, diff=diff, verbose=verbose, yes=yes,
                           json_output=json_output, inventory_dir=root.get("inventory_dir"),
-                          state_dir=root.get("state_dir"), vault_password_file=vault_password_file)
+                          state_dir=root.get("state_dir"), vault_password_file=vault_password_file,
+                          wait_lock=wait_lock)
         return func(*args, opts=opts, **kwargs)
 
     # Its --json prints the run summary (docs/json.md), unless the verb has a schema of its own.
@@ -170,7 +177,11 @@ def execute(opts: RunOptions, verb: str, playbook: str, *, extravars: dict[str, 
         verbosity=opts.verbose, confirmed=confirmed or opts.yes, state_dir=opts.state_dir,
         vault_password_file=opts.vault_password_file)
     display = Display(mode="quiet" if opts.json_output else "auto")
-    result = run_playbook(request, display)
+    held = (lock.customer_lock(opts.customer, verb, state_dir=opts.state_dir, wait=opts.wait_lock,
+                               on_wait=lambda message: click.echo(message, err=True))
+            if lock.needs_lock(verb, opts.check) else contextlib.nullcontext())
+    with held:
+        result = run_playbook(request, display)
     if after_run is not None:
         after_run(result)
     report(opts, result)

@@ -121,7 +121,7 @@ def test_unparsable_yaml_names_the_file(inventories: Path) -> None:
     (inventories / "acme" / "group_vars" / "all.yml").write_text("cluster_name: [unclosed\n")
     with pytest.raises(KubemedicUsageError) as caught:
         loader.load("acme", str(inventories))
-    assert "group_vars/all.yml: not valid YAML" in caught.value.format_message()
+    assert "group_vars/all.yml:2: not valid YAML" in caught.value.format_message()
     assert caught.value.exit_code == 2
 
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import re
+import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from kubemedic import inputs
+from kubemedic.inputs import clip, shown
 
 MANIFEST = "bundle.json"
 FORMAT = 1
@@ -95,24 +98,39 @@ def registry_name(ref: str) -> str:
 
 def load_manifest(root: Path) -> dict[str, Any]:
     path = root / MANIFEST
+    if root.is_file():
+        kind = "a tar archive" if tarfile.is_tarfile(root) else "a file"
+        raise BundleError(str(root), f"is {kind}, not a bundle folder: a bundle is the folder "
+                                     f"holding {MANIFEST} (unpack it first)")
     if not root.is_dir():
         raise BundleError(str(root), "bundle folder does not exist")
+    if not path.is_file():
+        raise BundleError(MANIFEST, f"missing in {root} (not a kubemedic bundle?)")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise BundleError(MANIFEST, f"missing in {root} (not a kubemedic bundle?)") from exc
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BundleError(MANIFEST, f"unreadable or corrupt: {exc}") from exc
-    if not isinstance(data, dict) or data.get("format") != FORMAT \
-            or not isinstance(data.get("files"), dict) or not isinstance(data.get("images"), list):
+        data = inputs.load_json_file(path)
+    except inputs.InputError as exc:
+        raise BundleError(MANIFEST, f"unreadable or corrupt: {exc.message}"
+                                    + (f" (line {exc.line})" if exc.line else "")) from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise BundleError(MANIFEST, f"not a kubemedic bundle manifest (format {FORMAT})")
+    for key, kind in (("files", dict), ("images", list), ("packages", list)):
+        if not isinstance(data.get(key), kind):
+            raise BundleError(MANIFEST, f"field {key!r} must be a {'mapping' if kind is dict else 'list'}"
+                                        f", found {shown(data.get(key))}")
     for name, entry in data["files"].items():
         if not isinstance(entry, dict) or not re.fullmatch(r"[0-9a-f]{64}",
                                                           str(entry.get("sha256", ""))) \
-                or not isinstance(entry.get("size"), int):
-            raise BundleError(MANIFEST, f"entry for {name} lacks sha256/size")
-        if name.startswith("/") or ".." in Path(name).parts:
-            raise BundleError(MANIFEST, f"entry {name} points outside the bundle")
+                or not isinstance(entry.get("size"), int) or isinstance(entry.get("size"), bool):
+            raise BundleError(MANIFEST, f"files.{clip(str(name), 60)}: lacks sha256/size")
+        if name.startswith("/") or ".." in Path(name).parts or "\0" in name:
+            raise BundleError(MANIFEST, f"files.{clip(str(name), 60)}: points outside the bundle")
+    for index, image in enumerate(data["images"]):
+        if not isinstance(image, dict) or not isinstance(image.get("ref"), str):
+            raise BundleError(MANIFEST, f"images[{index}]: must be a mapping with a 'ref' string, "
+                                        f"found {shown(image)}")
+    for index, package in enumerate(data["packages"]):
+        if not isinstance(package, dict):
+            raise BundleError(MANIFEST, f"packages[{index}]: {shown(package)} is not a package")
     return data
 
 

@@ -27,8 +27,9 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from kubemedic import errors
+from kubemedic import errors, lock
 from kubemedic.doctor import checks, kb
+from kubemedic.engine import interruption
 from kubemedic.engine.progress import Display
 from kubemedic.engine.records import write_summary
 from kubemedic.engine.runner import RunRequest, run_playbook
@@ -129,7 +130,9 @@ def doctor(opts: RunOptions, min_severity: str) -> None:
         mitogen_by_default=False)
     result = run_playbook(request, Display(mode="quiet" if opts.json_output else "auto"))
     found, timings = collect(result.record)
-    findings = sort_findings([*found, *_run_failures(result.summary, opts.customer)])
+    findings = sort_findings([*found, *_run_failures(result.summary, opts.customer),
+                              *interruption.findings(opts.customer, opts.state_dir,
+                                                     lock.is_free(opts.customer, opts.state_dir))])
     hosts = sorted(result.summary.hosts)
     rc = exit_code(findings, result.rc)
     counts = {severity: sum(1 for f in findings if f["severity"] == severity)

@@ -18,6 +18,7 @@ from rich.table import Table
 
 from kubemedic import paths
 from kubemedic.errors import KubemedicUsageError
+from kubemedic.inputs import check_name, clip
 from kubemedic.options import (
     RunOptions,
     confirm_or_abort,
@@ -55,15 +56,21 @@ def resolve_snapshot(folder: Path, snapshot: str | None, latest: bool) -> Path:
                                       "run `kubemedic etcd backup` first")
         return found[-1]
     assert snapshot is not None
+    if "/" not in snapshot:  # a name in the backup folder (a path is checked by is_file below)
+        check_name("etcd snapshot name", snapshot, r"[\w.:+-]+",
+                   "a snapshot file name from `kubemedic etcd list`")
     candidates = [Path(snapshot).expanduser()]
     if "/" not in snapshot:
         name = snapshot if snapshot.endswith(".db") else f"{snapshot}.db"
         candidates.insert(0, folder / name)
     for candidate in candidates:
-        if candidate.is_file():
-            return candidate.resolve()
-    raise KubemedicUsageError(f"etcd snapshot {snapshot}: no such file "
-                              f"(looked at {', '.join(str(c) for c in candidates)})")
+        try:
+            if candidate.is_file():
+                return candidate.resolve()
+        except OSError:  # e.g. a path component longer than the file system allows
+            continue
+    raise KubemedicUsageError(f"etcd snapshot {clip(snapshot)}: no such file "
+                              f"(looked at {', '.join(clip(str(c)) for c in candidates)})")
 
 
 @click.group()

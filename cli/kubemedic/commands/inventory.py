@@ -29,10 +29,12 @@ def _inventory_dir() -> str | None:
 @click.argument("customer")
 @click.option("--vault-password-file", type=click.Path(exists=True, dir_okay=False),
               envvar="KUBEMEDIC_VAULT_PASSWORD_FILE", help="Decrypt vaulted values.")
+@click.option("--strict", is_flag=True, help="Warnings (host in no group, unknown group, orphan "
+              "host_vars, duplicate keys) are errors too.")
 @click.option("--json", "json_output", is_flag=True, help="Print the verdict as JSON.")
-def check(customer: str, vault_password_file: str | None, json_output: bool) -> None:
+def check(customer: str, vault_password_file: str | None, strict: bool, json_output: bool) -> None:
     """Validate inventories/CUSTOMER against the schema; contacts no host. Exit 2 if invalid."""
-    root, data = load_and_validate(customer, _inventory_dir(), vault_password_file)
+    root, data = load_and_validate(customer, _inventory_dir(), vault_password_file, strict)
     cluster = data.cluster_hosts()
     if json_output:
         output.emit_json({"customer": customer, "inventory": str(root), "valid": True,

@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from kubemedic import paths
+from kubemedic import inputs, paths
 
 SECRET_NAME = re.compile(r"(pass(word)?|secret|token|key|credential|vault)", re.IGNORECASE)
 REDACTED = "********"
@@ -57,6 +57,12 @@ class RunSummary:
     reports: list[dict[str, Any]] = field(default_factory=list)
     covers: list[str] = field(default_factory=list)  # `kubemedic report`: ids of the runs it covered
     extra: dict[str, Any] = field(default_factory=dict)
+    # Re-running it completes a run cut short (engine.interruption).
+    command: str = ""
+    # Per host: tasks_finished, last_finished, in_flight (when cut short), unreachable_at.
+    progress: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # {"signal": "SIGTERM", "at": <UTC time>} when SIGINT/SIGTERM stopped the run.
+    interrupted: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -104,6 +110,8 @@ def scrub_runner_env(record: Path) -> None:
 
 
 def list_runs(customer: str | None = None, state_dir: str | None = None) -> list[dict[str, Any]]:
+    if customer:
+        inputs.check_name("customer name", customer)
     base = runs_dir(state_dir)
     if not base.is_dir():
         return []

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from kubemedic import errors, paths
-from kubemedic.engine import records
+from kubemedic.engine import interruption, records
 from kubemedic.engine.progress import Display
 
 
@@ -165,7 +165,8 @@ def run_playbook(request: RunRequest, display: Display) -> RunResult:
         customer=request.customer, verb=request.verb, playbook=request.playbook,
         started=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         tags=request.tags, skip_tags=request.skip_tags, limit=request.limit,
-        check=request.check, extravars=records.redact(extravars))
+        check=request.check, extravars=records.redact(extravars),
+        command=interruption.rerun_command())
     records.write_summary(record, summary)
     flags = [flag for flag, on in (("--check", request.check), ("--diff", request.diff)) if on]
     if request.vault_password_file:
@@ -180,7 +181,7 @@ def run_playbook(request: RunRequest, display: Display) -> RunResult:
         return display.event(event)
 
     started = time.monotonic()
-    with display:
+    with display, interruption.catch_signals() as stop:
         runner = ansible_runner.run(
             private_data_dir=str(record),
             project_dir=str(project),
@@ -194,6 +195,7 @@ def run_playbook(request: RunRequest, display: Display) -> RunResult:
             verbosity=request.verbosity or None,
             envvars=envvars,
             event_handler=on_event,
+            cancel_callback=stop.cancelled,
             quiet=True,
             json_mode=False,
         )
@@ -205,7 +207,18 @@ def run_playbook(request: RunRequest, display: Display) -> RunResult:
     if request.diff:
         summary.extra["diffs"] = display.tracker.diffs
     summary.rc = exit_code_for(runner.status, summary.hosts, runner.rc)
-    if summary.rc == errors.EXIT_INTERNAL:
+    summary.progress = interruption.what_ran(events)
+    if stop.cancelled():
+        summary.status = "interrupted"
+        summary.rc = errors.EXIT_INTERRUPTED
+        summary.interrupted = {"signal": stop.signal_name, "at": stop.at}
+        summary.failures.append({"host": None, "task": None, "outcome": "interrupted",
+                                 "message": f"{stop.signal_name} at {stop.at}: stopped; in flight: "
+                                 + (", ".join(f"{h}: {p['in_flight']}"
+                                              for h, p in sorted(summary.progress.items())
+                                              if p["in_flight"]) or "no task")
+                                 + ". Re-run the same command to complete it"})
+    elif summary.rc == errors.EXIT_INTERNAL:
         summary.failures.append({"host": None, "task": None, "outcome": "ansible-error",
                                  "message": _tail(runner)})
     records.scrub_runner_env(record)

@@ -15,7 +15,9 @@ from typing import Any
 
 import yaml
 
+from kubemedic import inputs
 from kubemedic.heal import xid
+from kubemedic.inputs import clip, shown
 
 POLICY_FILE = "xid-policy.yml"  # inventories/<customer>/xid-policy.yml overrides the defaults
 DEFAULT_SOURCE = "<default xid policy>"
@@ -143,7 +145,7 @@ def _action(raw: Any, where: str, problems: _Problems) -> Action | None:
     attrs = dict(raw.get("attribute") or {}) if isinstance(raw.get("attribute"), dict) else {}
     attrs.update({k: v for k, v in raw.items() if k not in allowed})
     if name not in ACTION_ORDER:
-        problems.add(f"{where}.name", f"{name!r} is not an action; use one of "
+        problems.add(f"{where}.name", f"{shown(name)} is not an action; use one of "
                                       f"{', '.join(ACTION_ORDER)}")
         return None
     known = {"cordon": set(), "drain": {"wait"}, "reboot": {"wait", "uncordon"},
@@ -156,14 +158,14 @@ def _action(raw: Any, where: str, problems: _Problems) -> Action | None:
         try:
             action.wait_seconds = parse_duration(attrs.get("wait", DEFAULT_WAIT))
         except ValueError:
-            problems.add(f"{where}.wait", f"{attrs.get('wait')!r} is not a duration "
+            problems.add(f"{where}.wait", f"{shown(attrs.get('wait'))} is not a duration "
                                           "(e.g. 20m, 1h30m, 1day3h5min, or seconds)")
     if name == "reboot":
         uncordon = attrs.get("uncordon", False)
         if isinstance(uncordon, str) and uncordon.lower() in ("true", "false"):
             uncordon = uncordon.lower() == "true"  # the seed writes unCordon: "true"
         if not isinstance(uncordon, bool):
-            problems.add(f"{where}.uncordon", f"{uncordon!r} must be true or false")
+            problems.add(f"{where}.uncordon", f"{shown(uncordon)} must be true or false")
         else:
             action.uncordon = uncordon
     if name == "warm-spare":
@@ -188,13 +190,13 @@ def _rule(raw: Any, index: int, problems: _Problems) -> Rule | None:
         return None
     unknown = set(raw) - {"name", "priority", "error_codes", "errorCode", "xid_classes",
                           "node_selector", "nodeSelector", "actions"}
-    for key in sorted(unknown):
-        problems.add(f"{where}.{key}", "unknown field (allowed: name, priority, error_codes, "
+    for key in sorted(unknown, key=str):
+        problems.add(f"{where}.{clip(str(key), 40)}", "unknown field (allowed: name, priority, error_codes, "
                                        "xid_classes, node_selector, actions)")
     name = raw.get("name", f"rule-{index}")
     priority = raw.get("priority")
     if not isinstance(priority, int) or isinstance(priority, bool) or priority < 0:
-        problems.add(f"{where}.priority", f"{priority!r} must be an integer >= 0 "
+        problems.add(f"{where}.priority", f"{shown(priority)} must be an integer >= 0 "
                                           "(0 = the global rule)")
         priority = -1
     raw_codes = raw.get("error_codes", raw.get("errorCode", [])) or []
@@ -209,7 +211,7 @@ def _rule(raw: Any, index: int, problems: _Problems) -> Rule | None:
                     raise ValueError
                 codes.append(number)
             except ValueError:
-                problems.add(f"{where}.error_codes[{pos}]", f"{code!r} is not an Xid number")
+                problems.add(f"{where}.error_codes[{pos}]", f"{shown(code)} is not an Xid number")
     raw_classes = raw.get("xid_classes") or []
     classes: list[str] = []
     if not isinstance(raw_classes, list):
@@ -217,7 +219,7 @@ def _rule(raw: Any, index: int, problems: _Problems) -> Rule | None:
     else:
         for pos, cls in enumerate(raw_classes):
             if cls not in xid.CLASSES:
-                problems.add(f"{where}.xid_classes[{pos}]", f"{cls!r} is not an Xid class; use "
+                problems.add(f"{where}.xid_classes[{pos}]", f"{shown(cls)} is not an Xid class; use "
                                                             f"one of {', '.join(xid.CLASSES)}")
             else:
                 classes.append(cls)
@@ -230,7 +232,7 @@ def _rule(raw: Any, index: int, problems: _Problems) -> Rule | None:
             problems.add(f"{where}.node_selector.{key}", "unknown field (operator, labels)")
         operator = selector.get("operator", "any")
         if operator not in ("any", "all"):
-            problems.add(f"{where}.node_selector.operator", f"{operator!r} must be any or all")
+            problems.add(f"{where}.node_selector.operator", f"{shown(operator)} must be any or all")
         labels = selector.get("labels") or {}
         if not isinstance(labels, dict):
             problems.add(f"{where}.node_selector.labels", "must be a mapping label: value")
@@ -271,17 +273,17 @@ def parse_policy(data: Any, source: str) -> Policy:
     if not isinstance(data, dict):
         raise PolicyError(f"Xid policy {source} is invalid",
                                   [f"{source}: must be a mapping with rules"])
-    for key in sorted(set(data) - {"max_unavailable", "warm_spare_label", "rules"}):
-        problems.add(key, "unknown field (allowed: max_unavailable, warm_spare_label, rules)")
+    for key in sorted(set(data) - {"max_unavailable", "warm_spare_label", "rules"}, key=str):
+        problems.add(clip(str(key)), "unknown field (allowed: max_unavailable, warm_spare_label, rules)")
     max_unavailable = data.get("max_unavailable", 1)
     if not isinstance(max_unavailable, int) or isinstance(max_unavailable, bool) \
             or max_unavailable < 0:
-        problems.add("max_unavailable", f"{max_unavailable!r} must be an integer >= 0")
+        problems.add("max_unavailable", f"{shown(max_unavailable)} must be an integer >= 0")
         max_unavailable = 0
     spare = str(data.get("warm_spare_label", "kubemedic.io/warm-spare=true"))
     spare_match = _LABEL.match(spare)
     if not spare_match:
-        problems.add("warm_spare_label", f"{spare!r} must look like key=value")
+        problems.add("warm_spare_label", f"{shown(spare)} must look like key=value")
     rules_raw = data.get("rules")
     rules: list[Rule] = []
     if not isinstance(rules_raw, list) or not rules_raw:
@@ -296,7 +298,7 @@ def parse_policy(data: Any, source: str) -> Policy:
             problems.add("rules", f"more than one global (priority 0) rule: rules{globals_}")
         names = [r.name for r in rules]
         for dup in sorted({n for n in names if names.count(n) > 1}):
-            problems.add("rules", f"rule name {dup!r} is used twice")
+            problems.add("rules", f"rule name {shown(dup)} is used twice")
     if problems.items:
         raise PolicyError(f"Xid policy {source} is invalid", problems.items)
     return Policy(source=source, max_unavailable=max_unavailable,
@@ -322,11 +324,9 @@ def load_policy(path: Path | None) -> Policy:
     if path is None:
         return parse_policy(yaml.safe_load(default_policy_text()), DEFAULT_SOURCE)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise PolicyError(f"{path}: cannot read the Xid policy: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise PolicyError(f"{path}: not valid YAML: {exc}") from exc
+        data = inputs.load_yaml_file(path)
+    except inputs.InputError as exc:
+        raise PolicyError(f"Xid policy {exc}") from None
     return parse_policy(data, str(path))
 
 
@@ -399,7 +399,7 @@ def decide(policy: Policy, findings: dict[str, dict[str, Any]],
         rule, code = best
         via = "" if code in rule.error_codes or not rule.xid_classes else \
             f" (catalog class {xid.xid_class(code)})"
-        decision = Decision(host, node, codes, "planned", f"rule {rule.name!r} "
+        decision = Decision(host, node, codes, "planned", f"rule {shown(rule.name)} "
                             f"(priority {rule.priority}) matches Xid {code}{via}",
                             rule=rule.name, priority=rule.priority, trigger_code=code)
         names = {a.name for a in rule.actions}

@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
-import re
+import os
 from pathlib import Path
 from typing import Any
 
-import yaml
+import click
 
-from kubemedic import paths
+from kubemedic import inputs, paths
 from kubemedic.errors import KubemedicUsageError
-from kubemedic.inventory.validate import InventoryData, Problem, validate
+from kubemedic.inventory import schema
+from kubemedic.inventory.validate import InventoryData, validate
 
-_CUSTOMER = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _YAML_SUFFIXES = {".yml", ".yaml", ".json"}
+# Groups an inventory may hold besides schema.GROUPS: Ansible's own and the lab's.
+_KNOWN_GROUPS = {"all", "ungrouped", schema.CLUSTER_GROUP, schema.LAB_OUTSIDE_GROUP}
+STRICT_ENV = "KUBEMEDIC_STRICT"
 
 
 def customer_dir(customer: str, inventory_dir: str | None = None) -> Path:
-    if not _CUSTOMER.match(customer or ""):
-        raise KubemedicUsageError(
-            f"customer name {customer!r} is invalid: use lower-case letters, digits, '-' and '_'")
+    try:
+        inputs.check_name("customer name", customer)
+    except inputs.InputError as exc:
+        raise KubemedicUsageError(str(exc)) from None
     return paths.inventory_dir(inventory_dir) / customer
 
 
@@ -32,32 +36,35 @@ def _var_files(root: Path) -> list[Path]:
     return files
 
 
-def _parse_all(root: Path) -> dict[Path, Any]:
-    """Parse every YAML file first so a syntax error names its file and line."""
+def _parse_all(root: Path, warnings: list[str] | None = None) -> dict[Path, Any]:
+    """Parse every YAML file first (bounded: kubemedic.inputs) so a bad file names its line."""
     parsed: dict[Path, Any] = {}
     problems = []
     for path in [root / "hosts.yml", *_var_files(root)]:
         try:
-            text = path.read_text(encoding="utf-8")
-            if "$ANSIBLE_VAULT" in text:
-                parsed[path] = {}
+            text = inputs.read_text(path)
+            if text.lstrip().startswith("$ANSIBLE_VAULT"):
+                parsed[path] = {}  # a whole vaulted file: Ansible decrypts it with the password
                 continue
-            parsed[path] = yaml.load(text, Loader=_VaultTolerantLoader) or {}
-        except yaml.YAMLError as exc:
-            problems.append(f"{path}: not valid YAML: {exc}")
-        except OSError as exc:
-            problems.append(f"{path}: cannot read: {exc.strerror}")
+            parsed[path] = inputs.load_yaml(text, str(path), warnings) or {}
+        except inputs.InputError as exc:
+            problems.append(str(exc))
     if problems:
-        raise KubemedicUsageError(f"inventory {root} cannot be parsed", problems)
+        raise KubemedicUsageError(f"inventory {root} cannot be parsed; nothing was run", problems)
     return parsed
 
 
-class _VaultTolerantLoader(yaml.SafeLoader):
-    """SafeLoader that accepts `!vault` and `!unsafe` values without decrypting them."""
-
-
-_VaultTolerantLoader.add_constructor("!vault", lambda loader, node: "<vault>")
-_VaultTolerantLoader.add_constructor("!unsafe", lambda loader, node: loader.construct_scalar(node))
+def _inline_defines(data: Any, name: str) -> bool:
+    """Whether hosts.yml sets `name` in some `vars:` of a group (`all: vars:` included)."""
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if not isinstance(item, dict):
+            continue
+        if isinstance(item.get("vars"), dict) and name in item["vars"]:
+            return True
+        stack.extend(v for k, v in item.items() if k != "hosts")
+    return False
 
 
 def _make_locator(root: Path, parsed: dict[Path, Any], host_groups: dict[str, list[str]]):
@@ -85,7 +92,7 @@ def _make_locator(root: Path, parsed: dict[Path, Any], host_groups: dict[str, li
         for path in group_files("all"):
             if defines(path, name):
                 return str(path)
-        if name in ("groups", "first_master"):
+        if name in ("groups", "first_master") or _inline_defines(parsed.get(hosts_file), name):
             return str(hosts_file)
         default = root / "group_vars" / "all.yml"
         return str(default)
@@ -96,13 +103,67 @@ def _make_locator(root: Path, parsed: dict[Path, Any], host_groups: dict[str, li
 def load(customer: str, inventory_dir: str | None = None,
          vault_password_file: str | None = None) -> tuple[Path, InventoryData]:
     """Load a customer inventory; raises KubemedicUsageError if it is missing or unparsable."""
+    root, _parsed, data = _load(customer, inventory_dir, vault_password_file)
+    return root, data
+
+
+def _load(customer: str, inventory_dir: str | None,
+          vault_password_file: str | None) -> tuple[Path, dict[Path, Any], InventoryData]:
     root = customer_dir(customer, inventory_dir)
     if not (root / "hosts.yml").is_file():
         hint = f"run `kubemedic init {customer}`" if not root.exists() else "add hosts.yml"
         raise KubemedicUsageError(f"no inventory for customer {customer!r}: "
                                   f"{root / 'hosts.yml'} does not exist ({hint})")
-    parsed = _parse_all(root)
-    return root, load_path(root, parsed, vault_password_file)
+    warnings: list[str] = []
+    parsed = _parse_all(root, warnings)
+    data = load_path(root, parsed, vault_password_file)
+    data.warnings = warnings + data.warnings + structure_warnings(root, parsed, data)
+    return root, parsed, data
+
+
+def structure_warnings(root: Path, parsed: dict[Path, Any], data: InventoryData) -> list[str]:
+    """What Ansible accepts silently but an operator rarely means."""
+    hosts_file = root / "hosts.yml"
+    found = [f"{hosts_file}: host {inputs.shown(h)} is in no group: kubemedic runs nothing on it"
+             for h in data.groups.get("ungrouped", [])]
+    known = set(schema.GROUPS) | _KNOWN_GROUPS
+    found += [f"{hosts_file}: group {inputs.shown(g)} is not a kubemedic group (known: "
+              f"{', '.join(schema.GROUPS)}, {schema.CLUSTER_GROUP}, {schema.LAB_OUTSIDE_GROUP})"
+              for g in sorted(set(data.groups) - known)]
+    for path in parsed:
+        rel = path.relative_to(root)
+        kind = rel.parts[0]
+        name = rel.parts[1] if len(rel.parts) > 2 else path.stem
+        if kind == "host_vars" and name not in data.hosts:
+            found.append(f"{path}: host_vars for {inputs.shown(name)}, which is not a host of "
+                         "hosts.yml (ignored by Ansible)")
+        elif kind == "group_vars" and name not in data.groups:
+            found.append(f"{path}: group_vars for {inputs.shown(name)}, which is not a group of "
+                         "hosts.yml (ignored by Ansible)")
+    return found
+
+
+def command_lookup_problems(parsed: dict[Path, Any], data: InventoryData) -> list[str]:
+    """Inventory values that would run a command on the dev-box when a playbook templates them
+    (inventories arrive from customers and importers); refused unless the inventory opts in."""
+    if data.cluster_vars().get("cluster_allow_command_lookups") is True:
+        return []
+    return [f"{path}: {field}: templates the lookup {inputs.shown(plugin)}, which can run a "
+            "command on the dev-box: refused (set cluster_allow_command_lookups: true in "
+            "group_vars/all.yml if this inventory really needs it)"
+            for path, content in parsed.items()
+            for field, value in inputs.strings(content)
+            for plugin in [inputs.command_lookup(value)] if plugin]
+
+
+def strict_mode(strict: bool | None = None) -> bool:
+    """--strict (per verb or `kubemedic --strict`) or KUBEMEDIC_STRICT=1: warnings are errors."""
+    if strict:
+        return True
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and ctx.find_root().params.get("strict"):
+        return True
+    return os.environ.get(STRICT_ENV, "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def _vault_secrets(loader: Any, password_file: str) -> None:
@@ -137,16 +198,57 @@ def load_path(root: Path, parsed: dict[Path, Any] | None = None,
         raise KubemedicUsageError(f"inventory {root} cannot be loaded{hint}: {exc.message}") from exc
     groups = {name: [h.name for h in group.get_hosts()]
               for name, group in inventory.groups.items()}
-    return InventoryData(hosts=hosts, groups=groups,
+    data = InventoryData(hosts=hosts, groups=groups,
                          locate=_make_locator(root, parsed, host_groups))
+    problems = _open_vaulted(data, vault_password_file)
+    if problems:
+        raise KubemedicUsageError(f"inventory {root} has vaulted values that cannot be "
+                                  "decrypted; nothing was run", problems)
+    return data
+
+
+def _open_vaulted(data: InventoryData, vault_password_file: str | None) -> list[str]:
+    """Decrypt `!vault` values now, so a corrupt one is an error naming its file and field
+    (Ansible decrypts lazily: the first str() would raise deep inside validation). Without a
+    password they become a placeholder that validation skips, like a template."""
+    from ansible.parsing.vault import EncryptedString
+
+    problems: list[str] = []
+    for host, variables in data.hosts.items():
+        for name, value in list(variables.items()):
+            if not isinstance(value, EncryptedString):
+                continue
+            if not vault_password_file:
+                variables[name] = inputs.VAULT_PLACEHOLDER
+                note = (f"{data.locate(host, name)}: {name}: vaulted, not checked without "
+                        "--vault-password-file (a run needs it)")
+                if note not in data.warnings:
+                    data.warnings.append(note)
+                continue
+            try:
+                variables[name] = str(value)
+            except Exception as exc:  # Ansible raises several unrelated types for a bad vault
+                problem = (f"{data.locate(host, name)}: {name}: vaulted value cannot be "
+                           f"decrypted: {inputs.clip(str(exc), 120)}")
+                if problem not in problems:
+                    problems.append(problem)
+    return problems
 
 
 def load_and_validate(customer: str, inventory_dir: str | None = None,
-                      vault_password_file: str | None = None) -> tuple[Path, InventoryData]:
-    """What every verb does first: load, validate, and stop with exit 2 on any problem."""
-    root, data = load(customer, inventory_dir, vault_password_file)
-    problems: list[Problem] = validate(data)
+                      vault_password_file: str | None = None,
+                      strict: bool | None = None) -> tuple[Path, InventoryData]:
+    """What every verb does first: load, validate, and stop with exit 2 on any problem.
+    Warnings go to stderr; with --strict they are problems too."""
+    root, parsed, data = _load(customer, inventory_dir, vault_password_file)
+    problems: list[str] = [str(p) for p in validate(data)]
+    problems += command_lookup_problems(parsed, data)
+    if strict_mode(strict):
+        problems += [f"{w} (--strict)" for w in data.warnings]
+    else:
+        for warning in data.warnings:
+            click.echo(f"warning: {warning}", err=True)
     if problems:
         raise KubemedicUsageError(f"inventory {root} is invalid ({len(problems)} problems); "
-                                  "nothing was run", [str(p) for p in problems])
+                                  "nothing was run", problems)
     return root, data

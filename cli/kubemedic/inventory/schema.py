@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubemedic import firewall, kubeversions, playbook_tags
+from kubemedic.inputs import clip, shown
 
 # Groups every customer inventory declares (possibly empty), all children of `cluster`.
 CLUSTER_GROUP = "cluster"
@@ -36,7 +37,7 @@ def _ip(value: Any) -> str | None:
     try:
         ipaddress.ip_address(str(value))
     except ValueError:
-        return f"{value!r} is not an IP address"
+        return f"{shown(value)} is not an IP address"
     return None
 
 
@@ -44,7 +45,7 @@ def _cidr(value: Any) -> str | None:
     try:
         ipaddress.ip_network(str(value), strict=True)
     except ValueError as exc:
-        return f"{value!r} is not a network in CIDR form ({exc})"
+        return f"{shown(value)} is not a network in CIDR form ({clip(str(exc))})"
     return None
 
 
@@ -53,16 +54,16 @@ _HOSTNAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-
 
 def hostname_problem(name: str) -> str | None:
     if name != name.lower():
-        return (f"hostname {name!r} has upper-case letters; Kubernetes node names and the "
+        return (f"hostname {shown(name)} has upper-case letters; Kubernetes node names and the "
                 "OpenPAI layout require lower case")
     if not _HOSTNAME.match(name):
-        return f"hostname {name!r} is not a valid DNS name (a-z, 0-9, '-', '.')"
+        return f"hostname {shown(name)} is not a valid DNS name (a-z, 0-9, '-', '.')"
     return None
 
 
 def _version(value: Any) -> str | None:
     if not re.fullmatch(r"\d+\.\d+\.\d+", str(value)):
-        return f"{value!r} is not a version like 1.28.2 (no leading 'v')"
+        return f"{shown(value)} is not a version like 1.28.2 (no leading 'v')"
     return None
 
 
@@ -73,32 +74,32 @@ def _kube_version(value: Any) -> str | None:
 def _hostport(value: Any) -> str | None:
     match = re.fullmatch(r"([A-Za-z0-9.-]+):(\d{1,5})", str(value))
     if not match or not 0 < int(match.group(2)) < 65536:
-        return f"{value!r} is not host:port (e.g. 192.168.100.10:5000)"
+        return f"{shown(value)} is not host:port (e.g. 192.168.100.10:5000)"
     return None
 
 
 def _size(value: Any) -> str | None:
     if not re.fullmatch(r"\d+[kmg]", str(value)):
-        return f"{value!r} is not a size like 100m (number + k, m or g)"
+        return f"{shown(value)} is not a size like 100m (number + k, m or g)"
     return None
 
 
 def _abs_path(value: Any) -> str | None:
     if not str(value).startswith("/"):
-        return f"{value!r} is not an absolute path"
+        return f"{shown(value)} is not an absolute path"
     return None
 
 
 def _positive_int(value: Any) -> str | None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        return f"{value!r} is not a whole number >= 1"
+        return f"{shown(value)} is not a whole number >= 1"
     return None
 
 
 def _tag_list(value: Any) -> str | None:
     if not isinstance(value, list) or not all(
             isinstance(tag, str) and re.fullmatch(r"[a-z0-9_-]+", tag) for tag in value):
-        return f"{value!r} is not a list of tag names (a-z, 0-9, '_', '-')"
+        return f"{shown(value)} is not a list of tag names (a-z, 0-9, '_', '-')"
     problems = playbook_tags.unknown("site.yml", value)
     if problems:
         return "; ".join(problems) + " (playbooks/site.yml's tags are listed in docs/tags.md)"
@@ -112,14 +113,14 @@ def _public_ports(value: Any) -> str | None:
 
 def _bool(value: Any) -> str | None:
     if not isinstance(value, bool):
-        return f"{value!r} is not true or false"
+        return f"{shown(value)} is not true or false"
     return None
 
 
 def _choice(*choices: str) -> Check:
     def check(value: Any) -> str | None:
         if value not in choices:
-            return f"{value!r} is not one of {', '.join(choices)}"
+            return f"{shown(value)} is not one of {', '.join(choices)}"
         return None
 
     return check
@@ -129,13 +130,13 @@ def _package(value: Any) -> str | None:
     if value == "":
         return None
     if not re.fullmatch(r"[a-z0-9][a-z0-9+.~_-]*", str(value)):
-        return f"{value!r} is not a Debian package name or a .deb file name"
+        return f"{shown(value)} is not a Debian package name or a .deb file name"
     return None
 
 
 def _dns_label(value: Any) -> str | None:
     if not re.fullmatch(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?", str(value)):
-        return f"{value!r} is not a lower-case name (a-z, 0-9, '-')"
+        return f"{shown(value)} is not a lower-case name (a-z, 0-9, '-')"
     return None
 
 
@@ -220,6 +221,10 @@ CLUSTER_FIELDS: tuple[Field, ...] = (
     Field("cluster_bootstrap_skip_tags", "list", "site.yml tags `kubemedic bootstrap` skips when "
           "it is given neither --tags nor --skip-tags (the lab lists the roles it cannot run)",
           _tag_list, default=[]),
+    Field("cluster_allow_command_lookups", "bool", "Allow inventory values that template a "
+          "command-running lookup (`lookup('pipe', ...)`, `lines`, `query`/`q`, or any plugin "
+          "that is not a read-only one): Ansible would run it on the dev-box. Refused unless "
+          "this is true", _bool, default=False),
 )
 
 HOST_FIELDS: tuple[Field, ...] = (
@@ -273,6 +278,12 @@ def as_markdown() -> str:
         "- `cluster_nfs_enabled: true` needs exactly one host in `nfs_server`",
         "- when the `registry` group has a host, `cluster_registry` names it (IP or name)",
         "- unknown `cluster_*` keys are refused (they are almost always typos)",
+        "- values templating a command-running lookup are refused unless "
+        "`cluster_allow_command_lookups: true`",
+        "- warnings (errors with `--strict`): a host in no group, a group kubemedic does not know, "
+        "host_vars for a host the inventory does not have, a duplicate key in a YAML mapping",
+        "- every file is UTF-8, at most 8 MiB, nested at most 64 levels, and its YAML aliases "
+        "expand to at most 200,000 nodes",
         "",
     ]
     return "\n".join(lines)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from kubemedic.inputs import VAULT_PLACEHOLDER
 from kubemedic.inventory import schema
 
 # Given (host or None, field), the file that defines it, for error messages.
@@ -23,6 +24,8 @@ class InventoryData:
     hosts: dict[str, dict[str, Any]]
     groups: dict[str, list[str]]
     locate: Locator = field(default=lambda host, name: "inventory")
+    # Not errors, but rarely meant (a host in no group, duplicate keys, ...); --strict refuses.
+    warnings: list[str] = field(default_factory=list)
 
     def cluster_hosts(self) -> list[str]:
         return list(self.groups.get(schema.CLUSTER_GROUP, []))
@@ -46,7 +49,8 @@ class Problem:
 
 
 def _templated(value: Any) -> bool:
-    return isinstance(value, str) and "{{" in value
+    """Known only at run time: a template, or a vaulted value loaded without the password."""
+    return isinstance(value, str) and ("{{" in value or value == VAULT_PLACEHOLDER)
 
 
 def _check_fields(data: InventoryData, fields: tuple[schema.Field, ...], values: dict[str, Any],
@@ -128,9 +132,9 @@ def _check_accelerators(data: InventoryData) -> list[Problem]:
             problems.append(Problem(data.locate(host, "accelerator"), "groups",
                                     "is in both 'gpu' and 'npu'", host))
             continue
-        expected_group = schema.ACCELERATOR_GROUPS.get(kind)
         if kind not in ("nvidia", "ascend", "none"):
-            continue  # reported by the field check
+            continue  # reported by the field check (a list here is not even hashable)
+        expected_group = schema.ACCELERATOR_GROUPS.get(kind)
         if in_groups and expected_group != in_groups[0]:
             problems.append(Problem(data.locate(host, "accelerator"), "accelerator",
                                     f"is {kind!r} but the host is in group '{in_groups[0]}' "

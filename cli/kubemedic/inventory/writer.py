@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from kubemedic import paths
+from kubemedic import inputs, paths
 from kubemedic.errors import KubemedicUsageError
 from kubemedic.inventory import schema
 from kubemedic.inventory.loader import load_path
@@ -72,6 +72,8 @@ def _dump(data: Any) -> str:
 def write_inventory(target: Path, hosts: list[HostSpec], cluster_vars: dict[str, Any], *,
                     source: str, force: bool = False) -> Path:
     """Validate in a scratch folder first; only a valid inventory reaches `target`."""
+    inputs.refuse_jinja({"hosts": {h.name: {"ansible_host": h.ip} for h in hosts},
+                         "group_vars/all.yml": cluster_vars}, source)
     if target.exists() and not force:
         raise KubemedicUsageError(f"{target} already exists; choose another customer name "
                                   "or pass --force to replace it")

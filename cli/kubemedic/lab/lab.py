@@ -92,7 +92,7 @@ def podman(*args: str, check: bool = True, capture: bool = True) -> subprocess.C
 
 
 def validate_name(name: str) -> str:
-    if not _NAME.match(name or ""):
+    if not _NAME.fullmatch(name or ""):
         raise KubemedicUsageError(f"lab name {name!r} is invalid: lower-case letters, digits and "
                                   "'-', starting with a letter, at most 31 characters")
     return name

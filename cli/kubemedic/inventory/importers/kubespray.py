@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from kubemedic import inputs
 from kubemedic.errors import KubemedicUsageError
 from kubemedic.inventory.writer import HostSpec, covering_subnet, example_cluster_vars
 
@@ -32,6 +33,10 @@ def parse(path: Path) -> tuple[list[HostSpec], dict[str, Any]]:
 
     if not path.is_file():
         raise KubemedicUsageError(f"{path}: no such kubespray inventory file")
+    # Bounded and decoded by kubemedic first: Ansible's own parsers trace back on these.
+    text = inputs.read_text(path)
+    if path.suffix in (".yml", ".yaml"):
+        inputs.load_yaml(text, str(path))
     loader = DataLoader()
     inventory = InventoryManager(loader=loader, sources=[str(path)])
     variables = VariableManager(loader=loader, inventory=inventory)
@@ -51,6 +56,10 @@ def parse(path: Path) -> tuple[list[HostSpec], dict[str, Any]]:
         if not address:
             problems.append(f"{path}: host {host.name!r}: no ip/ansible_host")
             continue
+        if inputs.JINJA.search(str(address)):
+            problems.append(f"{path}: host {host.name!r}: address {inputs.shown(str(address))} "
+                            "contains Jinja; imported values must be plain")
+            continue
         hosts.append(HostSpec(name=str(host.name), ip=str(address), groups=groups))
         for source, (target, convert) in VAR_MAP.items():
             if source in hvars and "{{" not in str(hvars[source]):
@@ -62,6 +71,11 @@ def parse(path: Path) -> tuple[list[HostSpec], dict[str, Any]]:
         raise KubemedicUsageError(f"cannot import {path}", problems)
     masters[0].first_master = True
     masters[0].groups.add("registry")
-    cluster.update(cluster_subnet=covering_subnet([h.ip for h in hosts]),
+    try:
+        subnet = covering_subnet([h.ip for h in hosts])
+    except ValueError as exc:
+        raise KubemedicUsageError(f"cannot import {path}: host addresses: "
+                                  f"{inputs.clip(str(exc))}") from None
+    cluster.update(cluster_subnet=subnet,
                    cluster_registry=f"{masters[0].ip}:5000", cluster_nfs_enabled=False)
     return hosts, cluster
