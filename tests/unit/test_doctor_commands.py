@@ -145,6 +145,10 @@ KUBELET_PROBE = ('Oct 25 02:35:20 worknode1 kubelet[1022]: I1025 02:35:20.1 1022
 TRIGGERS: list[tuple[str, list[str], Any, dict[str, Any]]] = [
     ("node1", ["workers"], _set("disks|/|used_pct", 96.0), {}),
     ("node1", ["workers"], _set("disks|/|inode_used_pct", 99.0), {}),
+    # The private registry's own storage full (its folder is probed on registry nodes only).
+    ("node1", ["registry"], _set("disks|/var/lib/registry", {
+        "exists": True, "used_pct": 97.0, "inode_used_pct": 1.0, "device": 2}),
+     {"registry_storage_dir": "/var/lib/registry"}),
     ("node1", ["workers"], _set("swap", ["/swapfile"]), {}),
     ("node1", ["workers"], _set("swap", ["/swapfile"]), {"shared_kernel": True}),
     ("node1", ["workers"], _set("fstab_swap", ["/swapfile none swap sw 0 0"]), {}),
