@@ -81,7 +81,7 @@ def probe_owner(deployment: Any) -> dict[str, str]:
     meta = deployment.get("metadata") or {}
     labels = meta.get("labels") or {}
     for owner in meta.get("ownerReferences") or []:
-        api = str(owner.get("apiVersion") or "").split("/")[0]
+        api = str(owner.get("apiVersion") or "").split("/", maxsplit=1)[0]
         if api != ROOK_API:
             continue
         if owner.get("kind") == "CephObjectStore":

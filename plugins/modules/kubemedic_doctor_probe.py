@@ -562,7 +562,7 @@ def main():
             "containerd_config": {"type": "str", "required": True},
             "peers": {"type": "dict", "required": True},
             "portal_files": {"type": "list", "elements": "str", "required": True},
-            "portal_key": {"type": "str", "required": True},
+            "portal_key": {"type": "str", "required": True, "no_log": False},  # a key name
             "peer_port": {"type": "int", "required": True},
             "peer_timeout": {"type": "float", "required": True},
         },

@@ -3,14 +3,6 @@
 
 from __future__ import annotations
 
-import json
-import os
-import re
-import shutil
-import subprocess
-
-from ansible.module_utils.basic import AnsibleModule
-
 DOCUMENTATION = r"""
 module: kubemedic_security_probe
 short_description: Collect a node's exposures for kubemedic doctor's security checks
@@ -23,7 +15,7 @@ description:
   - Judgements are made on the controller (cli/kubemedic/doctor/security.py).
 options:
   kubelet_config: {description: kubelet's config file., type: str, required: true}
-  kubelet_flag_files: {description: Files holding kubelet flags (kubeadm-flags.env, /etc/default/kubelet)., type: list, elements: str, required: true}
+  kubelet_flag_files: {description: "Files holding kubelet flags (kubeadm-flags.env, /etc/default/kubelet).", type: list, elements: str, required: true}
   apiserver_manifest: {description: kube-apiserver's static pod manifest., type: str, required: true}
   etcd_manifest: {description: etcd's static pod manifest., type: str, required: true}
   etcd_env_file: {description: Environment file of a packaged etcd (Debian etcd-server)., type: str, required: true}
@@ -33,7 +25,7 @@ options:
   exports: {description: The NFS exports file., type: str, required: true}
   hosts_allow: {description: tcp-wrappers' hosts.allow., type: str, required: true}
   firewall_table: {description: Name of kubemedic's inet nftables table., type: str, required: true}
-author: kubemedic
+author: kubemedic maintainers (@kubemedic)
 """
 
 EXAMPLES = r"""
@@ -49,6 +41,14 @@ security:
   type: dict
   returned: always
 """
+
+import json
+import os
+import re
+import shutil
+import subprocess
+
+from ansible.module_utils.basic import AnsibleModule
 
 PROCESSES = ("kubelet", "kube-apiserver", "etcd", "dockerd", "docker-registry", "registry")
 
@@ -72,13 +72,13 @@ def _read(path):
 
 def listening():
     """Every listening TCP and bound UDP socket: proto, address, port, process name."""
-    rc, out, _ = _run(["ss", "-ltnupH"])
+    rc, out, _err = _run(["ss", "-ltnupH"])
     sockets = []
     for line in out.splitlines() if rc == 0 else []:
         parts = line.split()
         if len(parts) < 5 or parts[0] not in ("tcp", "udp"):
             continue
-        address, _, port = parts[4].rpartition(":")
+        address, _colon, port = parts[4].rpartition(":")
         if not port.isdigit():
             continue
         match = re.search(r'\(\("([^"]+)"', line)
@@ -280,7 +280,7 @@ def firewall(table):
     out = {"table": False, "mode": None, "sets": {}}
     if not shutil.which("nft"):
         return out
-    rc, text, _ = _run(["nft", "-j", "list", "table", "inet", table])
+    rc, text, _err = _run(["nft", "-j", "list", "table", "inet", table])
     if rc != 0:
         return out
     try:

@@ -3,11 +3,6 @@
 
 from __future__ import annotations
 
-import concurrent.futures
-import socket
-
-from ansible.module_utils.basic import AnsibleModule
-
 DOCUMENTATION = r"""
 module: kubemedic_tcp_reach
 short_description: Try a TCP connection to each port of one address, in parallel
@@ -18,7 +13,7 @@ options:
   host: {description: Address connected to., type: str, required: true}
   ports: {description: TCP ports tried., type: list, elements: int, required: true}
   timeout: {description: Seconds one connection attempt may take., type: float, required: true}
-author: kubemedic
+author: kubemedic maintainers (@kubemedic)
 """
 
 EXAMPLES = r"""
@@ -40,6 +35,11 @@ tested:
   type: list
   returned: always
 """
+
+import concurrent.futures
+import socket
+
+from ansible.module_utils.basic import AnsibleModule
 
 
 def _open(host, port, timeout):
