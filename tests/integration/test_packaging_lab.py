@@ -19,12 +19,14 @@ Real: the build tools, ansible-test, ansible-playbook, pip, the lab node's tcpd 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
 import subprocess
 import sys
 import tarfile
+import tempfile
 from pathlib import Path
 
 import jsonschema
@@ -53,7 +55,15 @@ def _outside_env(home: Path, **extra: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items()
            if not key.startswith(("ANSIBLE_", "KUBEMEDIC_", "PYTHON", "VIRTUAL_ENV"))}
     env.update(HOME=str(home), PATH=f"{ANSIBLE_BIN}:/usr/bin:/bin", **extra)
+    # ssh's ControlPath socket must fit a unix socket path (108 bytes): pytest's tmp HOME does not
+    # always (an operator's ~/.ansible/cp does), so the sockets go to a short folder of their own.
+    env["ANSIBLE_SSH_CONTROL_PATH_DIR"] = _short_control_dir()
     return env
+
+
+@functools.cache
+def _short_control_dir() -> str:
+    return tempfile.mkdtemp(prefix="km-cp-")
 
 
 def _copy_dependencies(collections_root: Path) -> None:

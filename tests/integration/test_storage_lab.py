@@ -251,8 +251,9 @@ def test_firewall_rolls_back_rules_that_refuse_a_fresh_connection(lab) -> None:
     once, the timer is cancelled, and the file the boot unit loads holds the previous rules."""
     live = "nft list table inet kubemedic | grep comment"
     before = lab.ssh(CLIENT, f"{live}; md5sum /etc/kubemedic/firewall.nft", check=True).stdout
+    # named-ports mode: its rules name the ssh port (default deny admits the dev-box whole).
     result = bootstrap(lab, "firewall", "--limit", CLIENT, "-e", "firewall_ssh_port=2222",
-                       "-e", "firewall_reconnect_timeout=3")
+                       "-e", "firewall_mode=named-ports", "-e", "firewall_reconnect_timeout=3")
     out = result.stdout + result.stderr
     assert result.returncode == 3, out
     assert "refused a fresh ssh connection" in out
