@@ -193,7 +193,7 @@ def services(names):
     out = {}
     for name in names:
         _rc, state, _stderr = _run(["systemctl", "show", name, "-p", "LoadState,ActiveState,SubState",
-                             "--value"])
+                                    "--value"])
         parts = state.split()
         load = parts[0] if parts else "unknown"
         out[name] = {"installed": load == "loaded", "active": parts[1:2] == ["active"],
@@ -204,8 +204,8 @@ def services(names):
 def versions():
     found = {}
     rc, out, _stderr = _run(["dpkg-query", "-W", "-f", "${Package} ${Version} ${db:Status-Abbrev}\n",
-                       "docker.io", "docker-ce", "containerd", "containerd.io", "kubelet", "kubeadm",
-                       "kubectl", "runc"])
+                             "docker.io", "docker-ce", "containerd", "containerd.io", "kubelet", "kubeadm",
+                             "kubectl", "runc"])
     for line in out.splitlines():
         parts = line.split()
         if len(parts) >= 3 and parts[2].startswith("ii"):
@@ -481,7 +481,7 @@ def big_logs(data_root, limit):
 def unit_started(unit):
     """Epoch seconds of the unit's last start (ActiveEnterTimestamp), None if never started."""
     rc, out, _stderr = _run(["systemctl", "show", "--timestamp=unix", "-p", "ActiveEnterTimestamp",
-                       "--value", unit])
+                             "--value", unit])
     match = re.fullmatch(r"@(\d+)", out.strip()) if rc == 0 else None
     return int(match.group(1)) if match else None
 
@@ -496,7 +496,7 @@ def journal(units, since, max_lines):
         start = unit_started(unit)
         unit_since = f"@{max(since, start)}" if start else f"@{since}"
         rc, out, _stderr = _run(["journalctl", "--no-pager", "-q", "-o", "short-iso", "--since",
-                           unit_since, "-n", str(max_lines), "-u", unit], timeout=30)
+                                 unit_since, "-n", str(max_lines), "-u", unit], timeout=30)
         if rc == 0 and out.strip():
             chunks.append(out.rstrip("\n"))
     return "\n".join(chunks)
