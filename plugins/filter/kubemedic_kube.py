@@ -29,11 +29,7 @@ def probe_timeout_patch(deployment: Any, timeout_seconds: Any, container: Any = 
 
     `deployment` is the object as a dict or as the JSON text kubectl printed.
     """
-    if isinstance(deployment, str):
-        try:
-            deployment = json.loads(deployment)
-        except ValueError as exc:
-            raise AnsibleFilterError(f"kubemedic_probe_timeout_patch: not a JSON object: {exc}") from exc
+    deployment = _object(deployment, "kubemedic_probe_timeout_patch")
     try:
         containers = deployment["spec"]["template"]["spec"]["containers"]
     except (KeyError, TypeError) as exc:
