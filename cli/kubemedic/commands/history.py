@@ -8,8 +8,7 @@ the runs it reported on; history shows them per run as `covered_by`.
 
 from __future__ import annotations
 
-import re
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,35 +17,26 @@ from rich.console import Console
 from rich.table import Table
 
 from kubemedic import output
+from kubemedic.engine import record_query
 from kubemedic.engine.records import list_runs
 from kubemedic.errors import KubemedicUsageError
 
 # ansible-runner's final statuses, plus "running" for a record whose run has not ended (or died).
 STATUSES = ("successful", "failed", "timeout", "canceled", "running")
-_RELATIVE = re.compile(r"^(\d+)([mhd])$")
-_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
-
-
 def parse_since(value: str, now: datetime | None = None) -> datetime:
-    """--since: an ISO date/time (UTC unless it says otherwise) or an age: 30m, 12h, 7d."""
-    relative = _RELATIVE.match(value.strip())
-    if relative:
-        amount, unit = relative.groups()
-        return (now or datetime.now(timezone.utc)) - timedelta(**{_UNITS[unit]: int(amount)})
+    """--since: an ISO date/time (UTC unless it says otherwise) or an age: 30m, 12h, 7d
+    (the same times `kubemedic report --since` reads)."""
     try:
-        moment = datetime.fromisoformat(value.strip())
-    except ValueError as exc:
-        raise KubemedicUsageError(f"--since {value!r}: expected an ISO time (2026-12-01, "
-                                  "2026-12-01T08:00) or an age (30m, 12h, 7d)") from exc
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+        return record_query.parse_time(value, now)
+    except record_query.RecordQueryError as exc:
+        raise KubemedicUsageError(f"--since {exc}") from None
 
 
 def _started(run: dict[str, Any]) -> datetime | None:
     try:
-        moment = datetime.fromisoformat(str(run.get("started", "")))
+        return record_query.started_at(run)
     except ValueError:
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def _covers(run: dict[str, Any]) -> list[str]:
