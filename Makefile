@@ -39,28 +39,23 @@ unit: setup
 	pytest -q tests/unit
 
 # Everything: lint, unit tests, lab integration tests and molecule scenarios (run by pytest).
-# scripts/build-kubernetes (~15-30 min cold on 2 cores, 0.3 s when cached) runs in the
+# scripts/build-kubernetes (~7-15 min cold on 2 cores, 0.3 s when cached) runs in the
 # background, niced, while lint and the tests run: `lab up --kubernetes` (the real-cluster
 # module) calls it too and waits on its lock, so only that module waits for the build.
-# The second pass reruns, with the linear strategy (what plain ansible-playbook and AWX use),
-# the modules that converge every role the lab runs; the others ran with the CLI's default
-# (Mitogen when installed) and, where they call plain ansible-playbook, linear already.
-LINEAR_TESTS := tests/integration/test_foundation_lab.py tests/integration/test_storage_lab.py \
-	tests/integration/test_runtime_bundle_flow.py
+# Modules marked linear_strategy (the ones converging every role the lab runs) use the linear
+# strategy plain ansible-playbook and AWX use; the others the CLI's default (Mitogen).
 KUBE_BUILD_LOG := .cache/build-kubernetes.log
 test: setup
 	@mkdir -p .cache
 	nice -n 10 scripts/build-kubernetes >$(KUBE_BUILD_LOG) 2>&1 & build=$$!; \
-	  scripts/lint && pytest -v -p no:cacheprovider -n 3 --dist loadfile --durations=60 tests; \
+	  scripts/lint && pytest -v -p no:cacheprovider -n 3 --dist loadfile --no-loadscope-reorder --durations=60 tests; \
 	  status=$$?; [ $$status -eq 0 ] || kill $$build 2>/dev/null; \
 	  wait $$build || { echo "== scripts/build-kubernetes failed ($(KUBE_BUILD_LOG)):"; \
 	                    tail -40 $(KUBE_BUILD_LOG); [ $$status -ne 0 ] || status=1; }; \
 	  exit $$status
-	@echo "== the role-converging lab modules again with the linear strategy"
-	KUBEMEDIC_MITOGEN=0 pytest -v -p no:cacheprovider -n 3 --dist loadfile $(LINEAR_TESTS)
 
 # Real Kubernetes 1.20.2 (kubeadm, kubelet, kubectl .debs + control-plane/etcd/pause image archive)
-# built from Debian's source package, cached by content in the kubemedic cache dir: ~14 min cold
+# built from Debian's source package, cached by content in the kubemedic cache dir: ~8.5 min cold
 # on 2 cores, seconds when cached (docs/lab.md "Real Kubernetes"). `make test` runs it too.
 kubernetes:
 	scripts/build-kubernetes

@@ -22,6 +22,37 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("ANSIBLE_CONFIG", str(REPO / "ansible.cfg"))
 
 
+# Test modules by wall time, longest first, as `make test`'s --durations measured them
+# (2026-12-02). pytest-xdist's loadfile hands modules out in collection order (make test passes
+# --no-loadscope-reorder: by default xdist puts the modules with the MOST tests first, which sends
+# these few-test, many-minute lab modules to the end and leaves one worker running alone).
+# The real-cluster module is first: it waits for the background Kubernetes build, and waiting
+# costs no CPU. Modules not listed follow, unit tests (seconds each) fill in at the end.
+LONGEST_FIRST = (
+    "integration/test_kubernetes_real.py", "integration/test_drills.py",
+    "integration/test_foundation_lab.py", "integration/test_accelerators_lab.py",
+    "integration/test_drills_seed000.py", "integration/test_firewall_default_deny_lab.py",
+    "molecule/test_scenarios.py", "integration/test_runtime_bundle_flow.py",
+    "integration/test_report_lab.py", "integration/test_packaging_lab.py",
+    "integration/test_interruption_lab.py", "integration/test_storage_lab.py",
+    "integration/test_kube_lifecycle.py", "integration/test_defects_lab.py",
+    "integration/test_doctor_lab.py", "integration/test_etcd_lab.py",
+    "integration/test_lab_containers.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    rank = {name: position for position, name in enumerate(LONGEST_FIRST)}
+
+    def order(item: pytest.Item) -> tuple[int, int]:
+        module = item.path.relative_to(REPO / "tests").as_posix()
+        if module in rank:
+            return (0, rank[module])
+        return (1 if item.get_closest_marker("lab") else 2, 0)
+
+    items.sort(key=order)   # stable: file order within a module is kept
+
+
 def run_kubemedic(*args: str, input: str | None = None, env: dict[str, str] | None = None,
                   timeout: float = 900) -> subprocess.CompletedProcess:
     """Run the CLI as an operator would (a separate process), capturing its output."""
@@ -32,10 +63,32 @@ def run_kubemedic(*args: str, input: str | None = None, env: dict[str, str] | No
 
 def strategy_env() -> dict[str, str]:
     """The ANSIBLE_STRATEGY* settings the CLI picks here (Mitogen, or linear with
-    KUBEMEDIC_MITOGEN=0); `make test` runs both."""
+    KUBEMEDIC_MITOGEN=0, as in modules marked `linear_strategy`)."""
     from kubemedic.engine import runner
 
     return runner.strategy_environment()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _strategy_of_the_module(request: pytest.FixtureRequest):
+    """Modules marked `linear_strategy` run every kubemedic call with KUBEMEDIC_MITOGEN=0: the
+    linear strategy plain ansible-playbook and AWX use. The others keep the CLI's default
+    (Mitogen when installed), so one `pytest tests` covers both. Autouse at module scope: set
+    before the module's lab fixtures converge anything, restored after the module."""
+    if request.node.get_closest_marker("linear_strategy") is None:
+        yield
+        return
+    from kubemedic.engine import runner
+
+    before = os.environ.get(runner.MITOGEN_ENV)
+    os.environ[runner.MITOGEN_ENV] = "0"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(runner.MITOGEN_ENV, None)
+        else:
+            os.environ[runner.MITOGEN_ENV] = before
 
 
 @dataclass

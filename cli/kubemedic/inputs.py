@@ -151,10 +151,12 @@ SafeLoader.add_constructor("!vault", lambda loader, node: VAULT_PLACEHOLDER)
 SafeLoader.add_constructor("!unsafe", lambda loader, node: loader.construct_scalar(node))
 
 
-def _expanded_size(root: yaml.Node) -> int:
+def _expanded_size(root: yaml.Node) -> int | None:
     """Nodes the document would have with every alias expanded, computed once per shared node
-    (linear in the file, whatever the expansion would be)."""
+    (linear in the file, whatever the expansion would be); None when an alias refers to a node
+    that contains it (`x: &a [*a]`), which no expansion ends."""
     sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()   # on the current path from the root
     stack: list[tuple[yaml.Node, bool]] = [(root, False)]
     while stack:
         node, children_done = stack.pop()
@@ -167,9 +169,17 @@ def _expanded_size(root: yaml.Node) -> int:
             children = [n for pair in node.value for n in pair]
         if children_done or not children:
             sizes[id(node)] = 1 + sum(sizes.get(id(c), 0) for c in children)
+            open_nodes.discard(id(node))
             continue
+        if id(node) in open_nodes:
+            return None
+        open_nodes.add(id(node))
         stack.append((node, True))
-        stack.extend((c, False) for c in children if id(c) not in sizes)
+        for child in children:
+            if id(child) in open_nodes:
+                return None
+            if id(child) not in sizes:
+                stack.append((child, False))
     return sizes[id(root)]
 
 
@@ -220,6 +230,9 @@ def load_yaml(text: str, source: str, warnings: list[str] | None = None) -> Any:
         if node is None:
             return None
         size = _expanded_size(node)
+        if size is None:
+            raise InputError(source, "a YAML alias refers to a node that contains it "
+                                     "(it would expand forever)", node.start_mark.line + 1)
         if size > MAX_EXPANDED:
             raise InputError(source, f"YAML aliases expand to {size} nodes (more than "
                                      f"{MAX_EXPANDED}): an alias bomb?", node.start_mark.line + 1)

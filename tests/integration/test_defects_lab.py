@@ -1,17 +1,16 @@
 """Defects of issue 14 reproduced on real lab nodes, each repaired by the step or path that had it.
 
 One lab (km-def: 2 cluster nodes on 192.168.226.0/24 + 1 outside node on 192.168.227.0/24; the
-subnets no other lab module uses) for the module; tests run in file order on FRESH nodes:
-1. `bootstrap --check --diff` before any converge exits 0, changes nothing (docker, chrony and the
-   hosts.allow block are not there afterwards) and the record holds the diffs that would apply.
-2. hosts-allow (node2): seed 000 #6's "fix" (`ALL: ALL` in hosts.allow, hosts.deny deleted);
+subnets no other lab module uses) for the module; tests run in file order on FRESH nodes
+(`bootstrap --check --diff` on fresh nodes is tests/integration/test_foundation_lab.py's):
+1. hosts-allow (node2): seed 000 #6's "fix" (`ALL: ALL` in hosts.allow, hosts.deny deleted);
    the step neutralises the wildcard, restores hosts.deny, and tcpdmatch denies the outside node
    and grants a cluster address; the original file is in the run record.
-3. disk-cleanup (node2): a 200 MB container log without a newline; the step finishes in seconds
+2. disk-cleanup (node2): a 200 MB container log without a newline; the step finishes in seconds
    and the tail it keeps in the record is within the byte budget.
-4. registry-gc (node1, after docker + registry converge): on a registry nothing was pushed to,
+3. registry-gc (node1, after docker + registry converge): on a registry nothing was pushed to,
    the step succeeds and docker-registry is running.
-5. shim-crash-capture (node1): the audit rules file has one rule per line, each parsing the way
+4. shim-crash-capture (node1): the audit rules file has one rule per line, each parsing the way
    auditctl -R reads a rules file.
 
 Real: systemd, sshd, apt, tcpd/tcpdmatch (libwrap's own verdicts), docker.io, Debian's
@@ -24,7 +23,6 @@ writes the file only on such nodes (cluster_shared_kernel). The file is parsed i
 from __future__ import annotations
 
 import json
-import re
 import shlex
 import subprocess
 from pathlib import Path
@@ -49,26 +47,6 @@ def lab(lab_factory):
 def summary(result: subprocess.CompletedProcess) -> dict:
     assert result.stdout.strip(), result.stderr
     return json.loads(result.stdout)
-
-
-def events_text(record: str) -> str:
-    return "\n".join(p.read_text(errors="replace")
-                     for p in sorted(Path(record).glob("artifacts/*/job_events/*.json")))
-
-
-def test_check_diff_on_fresh_nodes_changes_nothing(lab) -> None:
-    result = lab.kubemedic("bootstrap", "-c", NAME, "--check", "--diff", "--json", timeout=1200)
-    info = summary(result)
-    assert result.returncode == 0, (info["failures"], result.stderr[-2000:])
-    assert info["check"] is True
-    for node in (N1, N2):
-        assert lab.ssh(node, "command -v docker").returncode != 0, f"{node}: docker installed by --check"
-        assert lab.ssh(node, "test -e /etc/chrony/conf.d/kubemedic.conf").returncode != 0
-        assert lab.ssh(node, f"grep -q '{MARK}' /etc/hosts.allow").returncode != 0
-    events = events_text(info["record"])
-    headers = set(re.findall(r'"(?:before|after)_header": "([^"]+)"', events))
-    assert "/etc/docker/daemon.json" in headers, sorted(headers)
-    assert {"/etc/chrony/conf.d/kubemedic.conf", "/etc/default/chrony (content)"} & headers, sorted(headers)
 
 
 def test_hosts_allow_neutralises_a_wildcard_allow(lab) -> None:

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-pytestmark = [pytest.mark.lab, pytest.mark.slow]
+pytestmark = [pytest.mark.lab, pytest.mark.slow, pytest.mark.linear_strategy]
 
 HERE = Path(__file__).resolve().parent
 NAME = "km-rt"

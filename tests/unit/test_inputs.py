@@ -111,6 +111,18 @@ def test_alias_bomb_as_rule_priority_refused(tmp_path: Path) -> None:
         load_policy(policy)
 
 
+@pytest.mark.parametrize("text", ["x: &a [*a]\n", "rules: &r\n  - name: *r\n",
+                                  "a: &x [1, &y {k: *y}]\n"])
+def test_alias_inside_its_own_node_refused_in_bounded_memory(tmp_path: Path, text: str) -> None:
+    """A self-containing alias (found by the property test: it once grew memory until the OOM
+    killer stopped the run) is refused like a bomb, naming the file."""
+    policy = tmp_path / "policy.yml"
+    policy.write_text(text)
+    with pytest.raises(PolicyError, match=r"policy.yml:1: a YAML alias refers to a node that "
+                                          r"contains it"):
+        load_policy(policy)
+
+
 def test_heal_policy_latin1(tmp_path: Path) -> None:
     policy = tmp_path / "policy.yml"
     policy.write_bytes(b"max_unavailable: 1\n# caf\xe9\n")
