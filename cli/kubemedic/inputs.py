@@ -18,7 +18,7 @@ import re
 import reprlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import yaml
 
@@ -97,15 +97,25 @@ def decode(data: bytes, source: str) -> str:
                          _bad_byte_line(data, exc.start)) from None
 
 
-def read_bytes(path: Path | str, max_bytes: int = MAX_BYTES) -> bytes:
+def open_file(path: Path | str) -> BinaryIO:
+    """`path` opened to read bytes: every file kubemedic reads is opened here (logs `explain`
+    streams included), so a folder or an unreadable file gets the same message everywhere."""
     path = Path(path)
+    if path.is_dir():
+        raise InputError(str(path), "is a folder, not a file")
     try:
-        if path.is_dir():
-            raise InputError(str(path), "is a folder, not a file")
-        with path.open("rb") as handle:
-            data = handle.read(max_bytes + 1)
+        return path.open("rb")
     except OSError as exc:
         raise InputError(str(path), f"cannot read: {exc.strerror or exc}") from None
+
+
+def read_bytes(path: Path | str, max_bytes: int = MAX_BYTES) -> bytes:
+    path = Path(path)
+    with open_file(path) as handle:
+        try:
+            data = handle.read(max_bytes + 1)
+        except OSError as exc:  # e.g. EIO, or EISDIR on a path that became a folder
+            raise InputError(str(path), f"cannot read: {exc.strerror or exc}") from None
     if len(data) > max_bytes:
         raise InputError(str(path), f"is larger than {max_bytes // (1024 * 1024)} MiB: "
                                     "not an input kubemedic reads")

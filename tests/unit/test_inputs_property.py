@@ -3,10 +3,10 @@ success or exit 2 (its own usage/policy/bundle error), never another exit code, 
 traceback, each example within a few seconds.
 
 Mutations start from real inputs (the example inventory, the default Xid policy, a bundle
-manifest, OpenPAI's layout.yaml) and apply what issue 18 found by hand plus random ones: byte
-flips and insertions (Latin-1, UTF-16, NUL), truncation, nasty YAML snippets (deep nesting,
-alias bombs, python tags, duplicate keys, lookups, huge scalars) and random values at random
-keys. Fixed seed (derandomize): the same examples on every run and in CI.
+manifest, OpenPAI's layout.yaml, `-e` values and @files) and apply what issue 18 found by hand
+plus random ones: byte flips and insertions (Latin-1, UTF-16, NUL), truncation, nasty YAML
+snippets (deep nesting, alias bombs, python tags, duplicate keys, lookups, huge scalars) and
+random values at random keys. Fixed seed (derandomize): the same examples on every run and in CI.
 """
 
 from __future__ import annotations
@@ -22,8 +22,11 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from kubemedic import inputs
+from kubemedic.errors import KubemedicUsageError
 from kubemedic.heal.policy import Policy, PolicyError, default_policy_text, load_policy
 from kubemedic.main import cli
+from kubemedic.options import parse_extravars
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "inventories" / "example"
@@ -163,3 +166,27 @@ def test_openpai_import_answers_0_or_2(data: bytes) -> None:
         assert_clean(CliRunner().invoke(cli, [
             "--inventory-dir", str(Path(scratch) / "inv"), "inventory", "import", "--from",
             "openpai", "-c", "pai", str(layout)]))
+
+
+extra_var_values = st.one_of(
+    st.text(max_size=60).map(lambda text: f"key={text}"),
+    st.sampled_from(SNIPPETS).map(lambda snippet: f"key={snippet}"),
+    st.text(max_size=30), st.sampled_from(SNIPPETS).map(lambda snippet: "{" + snippet),
+    values.map(lambda value: json.dumps(value, default=str)),
+)
+
+
+@_profile(800)
+@given(st.lists(extra_var_values, min_size=1, max_size=3), st.binary(max_size=200))
+def test_extra_vars_parse_or_are_refused(values_given: list[str], file_bytes: bytes) -> None:
+    """-e key=value / JSON / @file: a mapping of variable names, or the CLI's usage error (exit 2)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        var_file = Path(scratch) / "vars.yml"
+        var_file.write_bytes(file_bytes)
+        for given_values in (values_given, [f"@{var_file}"]):
+            try:
+                parsed = parse_extravars(tuple(given_values))
+            except (KubemedicUsageError, inputs.InputError) as exc:
+                assert len(str(exc)) < 2_000
+            else:
+                assert isinstance(parsed, dict) and all(isinstance(k, str) for k in parsed)

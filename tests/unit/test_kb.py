@@ -359,7 +359,7 @@ def _explain(*args, **kwargs):
 
 def test_explain_directory_is_refused(tmp_path) -> None:
     result = _explain(str(tmp_path))
-    assert result.exit_code == 2 and "is a directory" in result.output
+    assert result.exit_code == 2 and "is a folder, not a file" in result.output
     assert str(tmp_path) in result.output and "Traceback" not in result.output
 
 

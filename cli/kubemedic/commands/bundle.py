@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from kubemedic import inputs
 from kubemedic.errors import KubemedicUsageError
 
 
@@ -68,7 +69,7 @@ def bundle() -> None:
 @click.option("-o", "--output", type=click.Path(file_okay=False),
               help="Bundle folder (default: the customer's cluster_bundle_dir).")
 @click.option("--image", "images", multiple=True, help="Image to include (repeat).")
-@click.option("--images-file", type=click.File("r"),
+@click.option("--images-file", type=click.Path(),
               help="File with one image per line (# comments allowed).")
 @click.option("--kubernetes-version", help="Add kubeadm's images for this version "
               "(default: the customer's cluster_kubernetes_version).")
@@ -105,9 +106,9 @@ def create(customer, output, images, images_file, kubernetes_version, kubeadm_im
         raise KubemedicUsageError("no output folder: pass -o DIR or -c CUSTOMER with "
                                   "cluster_bundle_dir")
     refs = list(images)
-    if images_file:
-        refs += [line.split("#", 1)[0].strip() for line in images_file]
-        refs = [r for r in refs if r]
+    if images_file:  # read like every input: bounded, UTF-8 or exit 2 naming the file and line
+        lines = inputs.read_text(images_file).splitlines()
+        refs += [ref for ref in (line.split("#", 1)[0].strip() for line in lines) if ref]
     version = kubernetes_version or settings.get("cluster_kubernetes_version")
     if kubeadm_images and version:
         try:

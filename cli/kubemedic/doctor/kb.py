@@ -38,6 +38,8 @@ from typing import Any, BinaryIO
 
 import yaml
 
+from kubemedic import inputs
+
 try:  # the fast multi-pattern engine; optional (pyproject extra `speed`)
     import re2 as _re2
 except ImportError:  # pragma: no cover - exercised by the fallback test via ENGINE switch
@@ -800,16 +802,12 @@ def match_file(path: str | Path, source: str = "any",
                signatures: tuple[Signature, ...] | None = None,
                engine: str | None = None) -> ScanResult:
     """Match a log file; LogInputError (naming the file) when it cannot be read as text."""
-    name = str(path)
-    target = Path(path)
-    if target.is_dir():
-        raise LogInputError(f"{name}: is a directory, not a log file")
     try:
-        stream = target.open("rb")
-    except OSError as exc:
-        raise LogInputError(f"{name}: cannot read: {exc.strerror or exc}") from exc
+        stream = inputs.open_file(path)
+    except inputs.InputError as exc:
+        raise LogInputError(str(exc)) from None
     with stream:
-        return match_stream(stream, name, source, signatures, engine)
+        return match_stream(stream, str(path), source, signatures, engine)
 
 
 def match_text(text: str, source: str = "any",
