@@ -42,8 +42,9 @@ unit: setup
 # scripts/build-kubernetes (~7-15 min cold on 2 cores, 0.3 s when cached) runs in the
 # background, niced, while lint and the tests run: `lab up --kubernetes` (the real-cluster
 # module) calls it too and waits on its lock, so only that module waits for the build.
-# Modules marked linear_strategy (the ones converging every role the lab runs) use the linear
-# strategy plain ansible-playbook and AWX use; the others the CLI's default (Mitogen).
+# test_foundation_lab (marked linear_strategy: it converges every role the lab runs, twice, and
+# checks them) runs with the linear strategy plain ansible-playbook and AWX use, as do the tests
+# calling plain ansible-playbook; the others run with the CLI's default (Mitogen).
 KUBE_BUILD_LOG := .cache/build-kubernetes.log
 test: setup
 	@mkdir -p .cache

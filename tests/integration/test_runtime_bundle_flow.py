@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-pytestmark = [pytest.mark.lab, pytest.mark.slow, pytest.mark.linear_strategy]
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
 HERE = Path(__file__).resolve().parent
 NAME = "km-rt"

@@ -28,7 +28,7 @@ import subprocess
 
 import pytest
 
-pytestmark = [pytest.mark.lab, pytest.mark.slow, pytest.mark.linear_strategy]
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
 NAME = "km-sto"
 SUBNET = "192.168.236.0/24"

@@ -3,7 +3,7 @@
 Scenarios use molecule/resources/create.yml + destroy.yml, which build real systemd + sshd
 podman nodes through `kubemedic lab up`; verifiers are testinfra over ssh. Molecule calls
 ansible-playbook itself, so the scenarios get the strategy the CLI would pick: mitogen_linear
-when the speed extra is installed, linear with KUBEMEDIC_MITOGEN=0 (`make test` runs both).
+when the speed extra is installed, linear with KUBEMEDIC_MITOGEN=0.
 """
 
 from __future__ import annotations
