@@ -6,9 +6,10 @@ have a task that is certainly still running when the test acts, the TEST DOUBLE
 tests/integration/doubles/fake-apt-get-gate is installed as /usr/local/bin/apt-get (first on
 root's PATH over ssh): it waits while /run/kubemedic-gate exists, then runs the real apt-get.
 The test waits until the double has started on every node (it writes its pid), then acts:
-1. SIGINT to the kubemedic process: exit 8, the record says "interrupted" with the task in
-   flight on each node; the next doctor names the run and the command to re-run; re-running it
-   completes (exit 0) and the finding is gone.
+1. while the run holds the customer's lock, a second mutating run exits 7 naming it (pid,
+   --wait) and `history` still answers; then SIGINT to the kubemedic process: exit 8, the
+   record says "interrupted" with the task in flight on each node; the next doctor names the
+   run and the command to re-run; re-running it completes (exit 0) and the finding is gone.
 2. `podman stop` of node3 while the task runs there: node1 and node2 finish, exit 4, the record
    names node3 and the task it was lost at; after `podman start`, re-running completes on all.
 
@@ -91,6 +92,13 @@ def test_ctrl_c_mid_run_is_recorded_and_doctor_names_the_repair(lab) -> None:
         lab.ssh(node, f"touch {GATE}; rm -f {GATE}.entered", check=True)
     process = start(*COMMAND)
     wait_in_gate(lab, nodes, process)
+    # Mid-run, the customer's lock is held: a second mutating run is refused naming the holder
+    # (exit 7, nothing run on any node), while a read-only verb still answers.
+    second = lab.kubemedic("recover", "hosts-allow", "-c", NAME, "--yes", timeout=300)
+    said = second.stdout + second.stderr
+    assert second.returncode == 7, said[-3000:]
+    assert f"pid {process.pid}" in said and "--wait" in said, said[-3000:]
+    assert lab.kubemedic("history", "-c", NAME, "--json", timeout=300).returncode == 0
     process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=600)
     assert process.returncode == 8, stderr
