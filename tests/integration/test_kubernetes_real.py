@@ -378,10 +378,14 @@ def test_certs_renew_drill_on_the_real_control_plane(cluster) -> None:
     if sleepers_running(lab) != 2:
         problems.append("the sleeper Deployment's pods are not Running")
     # the whole control plane back (controller-manager and scheduler restarted too)
+    step = time.monotonic()
     if not wait_for(lambda: control_plane_running(lab), timeout=180, step=3):
         problems.append(f"kube-system: {lab.ssh(N1, f'{KUBECTL} get pods -n kube-system').stdout}")
+    timed("control plane Running and ready after the repair", step)
 
+    checked = time.monotonic()
     after = doctor(lab, N1)
+    timed("doctor after the repair", checked)
     timed("drill certs-renew: injection -> doctor clean", started)
     for check in ("kubeadm-certs", "kubernetes-api", "log:apiserver-refused",
                   "event:apiserver-refused"):
