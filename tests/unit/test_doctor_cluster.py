@@ -174,3 +174,57 @@ def test_deployment_of_a_pod() -> None:
     assert daemon.deployment is None
     assert cluster.guess_ref("portal", "portal-web-5c7d9f8b6c-pv9wz").deployment == "portal-web"
     assert cluster.guess_ref("storage", "minio-0").deployment is None
+
+
+# What kubelet logs on a master while its API server restarts (kubeadm init, recover
+# certs-renew), and the probe event it posts for the apiserver pod.
+KUBELET_REFUSED = (
+    'Dec 02 07:01:12 master1 kubelet[913]: E1202 07:01:12.5 913 reflector.go:138] '
+    'k8s.io/client-go/informers/factory.go:134: Failed to watch *v1.Node: failed to list *v1.Node: '
+    'Get "https://192.168.100.10:6443/api/v1/nodes?limit=500": dial tcp 192.168.100.10:6443: '
+    'connect: connection refused')
+
+
+def _refused_in_the_journal(probe: dict[str, Any]) -> None:
+    probe["logs"]["journal"] = KUBELET_REFUSED
+
+
+def test_api_refusals_in_the_journal_are_history_when_the_api_answers() -> None:
+    """The master's kubelet journal keeps the refusals of every control-plane restart: while
+    kubectl reads the cluster in the same run, they name no repair (doctor said after-reboot
+    after every successful certs-renew and on every freshly bootstrapped master)."""
+    found = by_check(doctor("master1", mutate=_refused_in_the_journal))
+    refused = found["log:apiserver-refused"]
+    assert (refused["severity"], refused["step"], refused["command"]) == ("info", None, None)
+    assert "reads the cluster now: history" in refused["message"]
+    assert "6443: connect: connection refused" in refused["evidence"]
+    # the API not answering in this run: the same lines name the repair (under kubernetes-api)
+    down = {"available": False, "kubeconfig_present": True, "now": NOW,
+            "reason": "The connection to the server 192.168.100.10:6443 was refused"}
+    found = by_check(doctor("master1", down, _refused_in_the_journal))
+    refused = found["log:apiserver-refused"]
+    assert (refused["severity"], refused["step"]) == ("critical", "after-reboot")
+    assert refused["caused_by"] == "kubernetes-api"
+    # no cluster read at all (doctor_cluster: false): unchanged, the repair is named
+    probe = copy.deepcopy(HEALTHY)
+    _refused_in_the_journal(probe)
+    alone = by_check(checks.evaluate("master1", probe, {**SETTINGS, "groups": ["masters"],
+                                                         "first_master": "master1"}))
+    assert alone["log:apiserver-refused"]["step"] == "after-reboot"
+
+
+def test_api_refused_probe_events_are_history() -> None:
+    view = cluster_view()
+    view["events"]["items"].append({
+        "kind": "Event", "type": "Warning", "reason": "Unhealthy", "count": 3,
+        "involvedObject": {"kind": "Pod", "namespace": "kube-system",
+                           "name": "kube-apiserver-master1"},
+        "metadata": {"namespace": "kube-system", "name": "kube-apiserver-master1.17a"},
+        "source": {"component": "kubelet", "host": "master1"},
+        "firstTimestamp": "2026-12-01T21:50:00Z", "lastTimestamp": "2026-12-01T21:51:00Z",
+        "message": 'Startup probe failed: Get "https://192.168.100.10:6443/livez": dial tcp '
+                   '192.168.100.10:6443: connect: connection refused'})
+    event = by_check(doctor("master1", view))["event:apiserver-refused"]
+    assert (event["severity"], event["command"]) == ("info", None)
+    assert "kube-system/kube-apiserver-master1" in event["message"]
+    assert "[event Unhealthy (x3)]" in event["message"]

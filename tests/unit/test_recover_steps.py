@@ -116,7 +116,6 @@ NOT_DRILLED_YET = {
     "device-plugin-restart": "needs a cluster with a device-plugin DaemonSet",
     "npu-collector": "needs an NPU node converged with the Ascend doubles",
     "master-ip-change": "needs a cluster to rebuild",
-    "certs-renew": "needs kubeadm certificates (real kubeadm 1.20: branch k8s)",
     "nfs-reinstall": "no nfsd on the shared kernel: needs an nfsd double",
     "nfs-remount": "no NFS mount on the shared kernel: needs a mount double",
 }

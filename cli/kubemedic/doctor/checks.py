@@ -80,6 +80,13 @@ FIRST_MASTER_WHEN = {"nginx-restart": "nginx_pod_deployment"}
 SERVICE_STEPS = {"nginx": "nginx-restart"}
 # Containers of the web portal (seed 000 #11: the platform's nginx runs as a pod on the master).
 PORTAL_CONTAINERS = frozenset({"nginx"})
+# Signatures whose cause is "nothing answers on the API port": history when kubectl on the first
+# master read the cluster in this same run. Every control-plane restart (kubeadm init, recover
+# certs-renew) leaves such lines in the master's kubelet journal and probe-failure events on the
+# apiserver pod; a node that really cannot reach the API is reported NotReady (node-ready).
+API_DOWN_SIGNATURES = frozenset({"apiserver-refused"})
+API_ANSWERS_NOW = ("; kubectl on the first master reads the cluster now: history (the control "
+                   "plane restarted), no repair needed")
 
 
 @dataclass
@@ -537,6 +544,7 @@ def _check_logs(ctx: _Ctx, probe: dict[str, Any]) -> None:
     if not ctx.settings["kb"]:
         return
     logs = probe.get("logs") or {}
+    api_answers = bool((probe.get("cluster") or {}).get("available"))
     for source in ("journal", "kernel", "container"):
         text = logs.get(source) or ""
         if not text:
@@ -546,6 +554,10 @@ def _check_logs(ctx: _Ctx, probe: dict[str, Any]) -> None:
                 _xid_findings(ctx, text, source)
                 continue
             times = f" ({match.count}x)" if match.count > 1 else ""
+            if api_answers and match.signature.id in API_DOWN_SIGNATURES:
+                ctx.add(f"log:{match.signature.id}", "info", match.evidence,
+                        f"{match.signature.cause} [{source} log{times}]{API_ANSWERS_NOW}")
+                continue
             # A weak match (below kb.MIN_CONFIDENCE) is only a hint, never a critical finding.
             weak = "" if match.convincing else f", weak match {match.confidence:.2f}"
             ref = (_log_pod(probe, match.evidence)
@@ -706,6 +718,12 @@ def _check_cluster(ctx: _Ctx, probe: dict[str, Any]) -> None:
             continue
         seen.add(key)
         times = f" (x{event.count})" if event.count > 1 else ""
+        if match.signature.id in API_DOWN_SIGNATURES:
+            # Read through the API server: it answers now.
+            ctx.add(f"event:{match.signature.id}", "info", match.evidence,
+                    f"{event.kind} {event.namespace}/{event.name}: {match.signature.cause} "
+                    f"[event {event.reason}{times}]{API_ANSWERS_NOW}", subject=_subject(ref))
+            continue
         _add_signature(ctx, f"event:{match.signature.id}", match,
                        f"{event.kind} {event.namespace}/{event.name}: {match.signature.cause} "
                        f"[event {event.reason}{times}]", ref)
