@@ -28,6 +28,8 @@ import subprocess
 
 import pytest
 
+from kubemedic.lab.lab import kernel_has_filesystem
+
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
 NAME = "km-sto"
@@ -132,13 +134,27 @@ def test_exports_and_fixed_ports(lab) -> None:
 
 def test_fstab_and_automount_units(lab) -> None:
     """Mounting cannot be real here (no NFS in the shared kernel): check what survives a reboot,
-    the fstab line and the units systemd-fstab-generator makes of it."""
+    the fstab line and the units systemd-fstab-generator makes of it. Where the shared kernel has
+    no autofs either (`lab up` then writes nfs_client_automount: false), the mounts are plain
+    _netdev ones, and asking for automount is refused before fstab is touched."""
+    automount = kernel_has_filesystem("autofs")
     fstab = lab.ssh(CLIENT, "grep -E '\\s/share\\s' /etc/fstab", check=True).stdout.splitlines()
     assert len(fstab) == 1, fstab
     src, path, fstype, opts = fstab[0].split()[:4]
     assert (src, path, fstype) == (f"{SERVER_IP}:/share", "/share", "nfs")
-    assert opts.split(",")[:3] == ["nfsvers=4.1", "hard", "noatime"]
-    assert {"_netdev", "x-systemd.automount", "x-systemd.mount-timeout=30"} <= set(opts.split(","))
+    assert opts.split(",")[:4] == ["nfsvers=4.1", "hard", "noatime", "_netdev"]
+    if not automount:
+        assert "x-systemd.automount" not in opts, opts
+        units = lab.ssh(CLIENT, "systemctl cat share.mount", check=True).stdout
+        assert "/run/systemd/generator/share.mount" in units
+        assert f"What={SERVER_IP}:/share" in units and "Type=nfs" in units
+        refused = bootstrap(lab, "nfs-client", "--limit", CLIENT, "-e", "nfs_client_automount=true")
+        assert refused.returncode == 3, refused.stdout[-2000:] + refused.stderr[-2000:]
+        assert "has no autofs filesystem" in refused.stdout + refused.stderr
+        assert lab.ssh(CLIENT, "grep -E '\\s/share\\s' /etc/fstab", check=True
+                       ).stdout.splitlines() == fstab, "refused, so fstab is untouched"
+        return
+    assert {"x-systemd.automount", "x-systemd.mount-timeout=30"} <= set(opts.split(","))
     units = lab.ssh(CLIENT, "systemctl cat share.automount share.mount", check=True).stdout
     assert "/run/systemd/generator/share.automount" in units
     assert f"What={SERVER_IP}:/share" in units and "Type=nfs" in units

@@ -166,6 +166,15 @@ def _write_ssh_config(directory: Path, key: Path, nodes: list[LabNode]) -> Path:
     return config
 
 
+def kernel_has_filesystem(name: str, filesystems: Path = Path("/proc/filesystems")) -> bool:
+    """Whether the dev-box kernel, which lab nodes share, supports filesystem NAME."""
+    try:
+        lines = filesystems.read_text().splitlines()
+    except OSError:
+        return False
+    return any(line.split()[-1:] == [name] for line in lines)
+
+
 def _write_inventory(target: Path, info: LabInfo, extra: dict[str, Any] | None = None) -> None:
     cluster_nodes = [n for n in info.nodes if n.role == "cluster"]
     first = cluster_nodes[0]
@@ -219,6 +228,10 @@ def _write_inventory(target: Path, info: LabInfo, extra: dict[str, Any] | None =
         # The shared kernel has no nfsd: nfs_server configures everything but does not start
         # the kernel server (it fails early on such a kernel unless told so, as here).
         "nfs_server_require_kernel_nfsd": False,
+        # systemd automount needs autofs in that same kernel; where it has none (some VM
+        # kernels), the mounts are plain _netdev fstab mounts (nfs_client refuses automount
+        # on such a kernel with a clear message instead of systemd's "unit type not supported").
+        "nfs_client_automount": kernel_has_filesystem("autofs"),
         # What the lab cannot run (no kubeadm/kubelet, no GPU/NPU, no offline bundle): plain
         # `kubemedic bootstrap -c <lab>` converges everything else.
         # With --bundle, offline-images runs from that bundle (cluster_bundle_dir below).
