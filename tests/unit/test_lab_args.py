@@ -63,6 +63,34 @@ def test_lab_inventory_passes_the_schema_with_its_storage_settings(tmp_path) -> 
     assert settings["cluster_containerd_snapshotter"] == "native"
 
 
+@pytest.mark.parametrize("autofs", [True, False])
+def test_lab_inventory_declares_nfs_mounts_only_where_the_kernel_can_automount(
+        tmp_path, monkeypatch, autofs) -> None:
+    """On a VM kernel without autofs (and no NFS client), a declared mount could only ever be
+    reported missing by doctor: the lab declares none there and turns automount off."""
+    from kubemedic.inventory.loader import load_and_validate
+
+    filesystems = tmp_path / "filesystems"
+    filesystems.write_text("nodev\tsysfs\nnodev\ttmpfs\n\text4\n"
+                           + ("nodev\tautofs\n" if autofs else ""))
+    assert lab_mod.kernel_has_filesystem("autofs", filesystems) is autofs
+    assert lab_mod.kernel_has_filesystem("autofs", tmp_path / "absent") is False
+    monkeypatch.setattr(lab_mod, "kernel_has_filesystem", lambda name: autofs)
+    info = lab_mod.LabInfo(name="nfs-unit", subnet="192.168.246.0/24",
+                           outside_subnet="192.168.247.0/24", gateway="192.168.246.1",
+                           image="img", inventory=str(tmp_path / "nfs-unit"), ssh_config="cfg",
+                           key=str(tmp_path / "key"),
+                           nodes=[lab_mod.LabNode("nfs-unit-node1", "192.168.246.11",
+                                                  "nfs-unit-cluster", "cluster")])
+    lab_mod._write_inventory(tmp_path / "nfs-unit", info)
+    _root, data = load_and_validate("nfs-unit", str(tmp_path))
+    settings = data.cluster_vars()
+    if autofs:
+        assert "nfs_client_mounts" not in settings and "nfs_client_automount" not in settings
+    else:
+        assert settings["nfs_client_mounts"] == [] and settings["nfs_client_automount"] is False
+
+
 def test_nested_cgroup_lines_from_a_node_are_filtered(monkeypatch) -> None:
     import subprocess
 
