@@ -30,6 +30,9 @@ LABEL_FROM_CONTEXT = {
     # Xid 45 lines that name the NVLink Xid 145/149 (reset class) behind them in their text
     # ("caused by previous Xid 149"); only the 45 lines are in the excerpt.
     "heal-ogkm-1150",
+    # Xid 13/31 (application class) on all eight GPUs, but the whole node's GPUs hung until the
+    # host was rebooted: the reboot is read from the thread, not from the Xid codes.
+    "heal-flashinfer-3869",
 }
 
 
