@@ -2,7 +2,9 @@
 
 TEST DOUBLES: kubectl is tests/doubles/fake-kubectl (records every call, keeps node state in a
 JSON file next to its kubeconfig); the kernel log is a file per host fed with real Xid lines in
-the seed 003 / driver format (never /dev/kmsg: it is shared with the host).
+the seed 003 / driver format and a real RmInitAdapter line (corpus heal-ogkm-1230) (never
+/dev/kmsg: it is shared with the host); nvidia-smi is `cat` of a file per host in `nvidia-smi -q`'s
+layout (no GPU here).
 """
 
 from __future__ import annotations
@@ -28,20 +30,29 @@ def cluster(tmp_path: Path):
     kube.mkdir()
     (kube / "nodes.json").write_text(json.dumps({
         "master1": {}, "gpu1": {"labels": {"app": "demo"}}, "gpu2": {}, "gpu3": {}}))
-    logs = {}
+    logs, smi = {}, {}
     for host, lines in {"gpu1": ["NVRM: Xid (0000:03:00): 62, Channel 00000001"],
                         "gpu2": ["[Thu Jul  4 11:09:40 2024] NVRM: Xid (PCI:0000:10:1c): 48, "
                                  "pid=1896, DBE"],
-                        "gpu3": ["kernel: nothing to see"]}.items():
+                        # GPU faults without an Xid line: a failed init in the kernel log, a
+                        # pending row remap in nvidia-smi
+                        "gpu3": ["kernel: nothing to see",
+                                 "[  101.209077] NVRM: GPU 0000:a1:00.0: RmInitAdapter failed! "
+                                 "(0x62:0x40:2168)"]}.items():
         logs[host] = tmp_path / f"{host}.log"
         logs[host].write_text("\n".join(lines) + "\n")
+        smi[host] = tmp_path / f"{host}.smi"
+        smi[host].write_text("" if host != "gpu3" else
+                             "GPU 00000000:07:00.0\n    Remapped Rows\n        Pending"
+                             "                           : Yes\n")
     common = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
               "ansible_host": "127.0.0.1",
               "kube_api_kubectl": str(FAKE_KUBECTL), "kube_api_kubeconfig": str(kube / "config")}
     hosts = {"master1": {**common, "ansible_host": "127.0.0.10"}}
     for number, host in enumerate(("gpu1", "gpu2", "gpu3"), start=11):
         hosts[host] = {**common, "ansible_host": f"127.0.0.{number}", "accelerator": "nvidia",
-                       "gpu_heal_log_command": f"cat {logs[host]}"}
+                       "gpu_heal_log_command": f"cat {logs[host]}",
+                       "gpu_heal_smi_command": f"cat {smi[host]}"}
     root = write_inventory(tmp_path / "inv", "heal", hosts)
     inventory = yaml.safe_load((root / "hosts.yml").read_text())
     inventory["all"]["children"]["cluster"]["children"]["gpu"] = {
@@ -52,7 +63,9 @@ def cluster(tmp_path: Path):
         {"name": "demo", "priority": 20, "error_codes": [62],
          "node_selector": {"operator": "any", "labels": {"app": "demo"}},
          "actions": ["cordon", {"name": "drain", "wait": "1m"}]},
-        {"name": "dbe", "priority": 10, "error_codes": [48], "actions": ["cordon"]}]}))
+        {"name": "dbe", "priority": 10, "error_codes": [48], "actions": ["cordon"]},
+        {"name": "remap", "priority": 15, "error_codes": ["row-remap-pending"],
+         "actions": ["cordon"]}]}))
     env = {"KUBEMEDIC_INVENTORY_DIR": str(tmp_path / "inv"),
            "KUBEMEDIC_STATE_DIR": str(tmp_path / "state")}
     return env, kube, root
@@ -80,8 +93,12 @@ def test_dry_run_decides_records_and_changes_nothing(cluster) -> None:
     by_node = {d["node"]: d for d in heal["decisions"]}
     assert by_node["gpu1"]["rule"] == "demo" and by_node["gpu1"]["status"] == "planned"
     assert by_node["gpu2"]["status"] == "deferred"  # max_unavailable 1: gpu1 took the slot
-    assert "gpu3" not in by_node
+    # no Xid line: the kernel's failed init and nvidia-smi's pending remap, by the remap rule
+    assert (by_node["gpu3"]["codes"], by_node["gpu3"]["rule"], by_node["gpu3"]["status"]) == (
+        ["gpu-init-failed", "row-remap-pending"], "remap", "deferred")
     assert heal["findings"]["gpu2"]["events"][0]["pci"] == "0000:10:1c"
+    assert [e["pci"] for e in heal["findings"]["gpu3"]["events"]] == ["0000:a1:00.0",
+                                                                     "00000000:07:00.0"]
 
 
 def test_heal_runs_the_plan_through_the_playbook(cluster) -> None:
@@ -100,7 +117,7 @@ def test_heal_runs_the_plan_through_the_playbook(cluster) -> None:
     again = run_kubemedic("heal", "-c", "heal", "--yes", "--dry-run", env=env)
     assert again.returncode == 0
     statuses = {d["node"]: d["status"] for d in _summary(env, "heal")["extra"]["heal"]["decisions"]}
-    assert statuses == {"gpu1": "already-out", "gpu2": "deferred"}
+    assert statuses == {"gpu1": "already-out", "gpu2": "deferred", "gpu3": "deferred"}
 
 
 def test_invalid_policy_exits_2_before_any_host(cluster, tmp_path: Path) -> None:
@@ -140,7 +157,7 @@ def test_plain_ansible_playbook_decides_and_heals_by_policy(cluster, tmp_path: P
                                      "--force --timeout=60s"]
     statuses = {d["node"]: d["status"] for d in
                 json.loads((tmp_path / "decisions.json").read_text())["decisions"]}
-    assert statuses == {"gpu1": "planned", "gpu2": "deferred"}
+    assert statuses == {"gpu1": "planned", "gpu2": "deferred", "gpu3": "deferred"}
 
 
 def test_plain_ansible_playbook_invalid_policy_names_file_and_field(cluster, tmp_path) -> None:

@@ -65,6 +65,14 @@ def test_bad_durations(text) -> None:
     ([31, 79], "xid-reboot", ["cordon", "drain", "reboot"]),
     # not in NVIDIA's table: the global rule only notifies
     ([999], "global", ["notify"]),
+    # GPU faults without an Xid (the catalog's events): the class NVIDIA's documentation gives
+    (["gpu-init-failed"], "xid-reset", ["cordon", "drain", "reboot"]),
+    (["gpu-reset-required"], "xid-reset", ["cordon", "drain", "reboot"]),
+    (["row-remap-pending"], "xid-reset", ["cordon", "drain", "reboot"]),
+    (["page-retirement-pending"], "xid-reboot", ["cordon", "drain", "reboot"]),
+    (["row-remap-failure"], "xid-rma", ["cordon", "drain", "notify"]),
+    # an application Xid next to a pending remap: the remap needs the reset
+    ([94, "row-remap-pending"], "xid-reset", ["cordon", "drain", "reboot"]),
 ])
 def test_default_policy_follows_the_xid_catalog_classes(codes, rule, actions) -> None:
     policy = load_policy(None)
@@ -104,6 +112,72 @@ def test_xid_classes_in_a_custom_policy_and_their_validation() -> None:
     problems = "\n".join(err.value.problems)
     assert "p.yml: rules[0]: priority 0 is the global rule" in problems
     assert "p.yml: rules[1].xid_classes[0]: 'explode' is not an Xid class" in problems
+
+
+def test_error_codes_may_name_catalog_events_and_unknown_names_are_refused() -> None:
+    policy = parse_policy({"rules": [
+        {"name": "global", "priority": 0, "actions": ["cordon"]},
+        {"name": "remap-later", "priority": 50, "error_codes": ["row-remap-pending"],
+         "actions": [{"name": "notify", "message": "reset in the next window"}]}]}, "p.yml")
+    assert policy.best_rule(["row-remap-pending"], {})[0].name == "remap-later"
+    assert policy.best_rule(["gpu-init-failed"], {})[0].name == "global"
+    decision = decide(policy, {"h": {"node": "n", "codes": ["row-remap-pending"]}}, {}, ["n"])[0]
+    assert decision.trigger_code == "row-remap-pending"
+    assert "matches row-remap-pending (no Xid)" in decision.reason
+    with pytest.raises(PolicyError) as err:
+        parse_policy({"rules": [{"name": "x", "priority": 3, "error_codes": ["row-remap"],
+                                 "actions": ["cordon"]}]}, "p.yml")
+    assert ("p.yml: rules[0].error_codes[0]: 'row-remap' is not an Xid number or a catalog "
+            "event (gpu-init-failed, gpu-reset-required, row-remap-pending") in err.value.problems[0]
+
+
+def _filter_plugin():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "plugins" / "filter" / "kubemedic_heal.py"
+    spec = importlib.util.spec_from_file_location("kubemedic_heal_filter", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.FilterModule().filters()["kubemedic_heal_plan"]
+
+
+def test_filter_plugin_heals_gpu_faults_without_an_xid_line() -> None:
+    """heal.yml's scan as the filter `kubemedic_heal_plan` gets it: each host's NVRM lines and
+    nvidia-smi output. Kernel lines verbatim from the corpus (training split): heal-ogkm-1230
+    (a failed RmInitAdapter, GSP boot "may need to be reset"); nvidia-smi lines in its `-q` layout."""
+    plan = _filter_plugin()
+    scan = {"hosts": {
+        "g1": ["[  101.209077] NVRM: GPU 0000:a1:00.0: RmInitAdapter failed! (0x62:0x40:2168)",
+               "[  101.210899] NVRM: GPU 0000:a1:00.0: rm_init_adapter failed, device minor "
+               "number 7"],
+        "g2": [], "g3": [], "g4": []},
+        "smi": {"g2": ["GPU 00000000:07:00.0", "    Remapped Rows",
+                       "        Pending                           : Yes"],
+                "g3": ["GPU 00000000:3B:00.0", "    Remapped Rows",
+                       "        Remapping Failure Occurred        : Yes"],
+                "g4": ["nvidia-smi: command not found"]},
+        "nodes": {}}
+    record = plan(scan, "", "", "true")
+    findings = record["findings"]
+    assert findings["g1"]["codes"] == ["gpu-init-failed"]
+    assert findings["g1"]["events"][0]["pci"] == "0000:a1:00.0"
+    assert findings["g2"]["codes"] == ["row-remap-pending"]
+    assert findings["g2"]["events"][0]["pci"] == "00000000:07:00.0"
+    assert findings["g4"]["codes"] == []
+    by_host = {d["host"]: d for d in record["decisions"]}
+    assert set(by_host) == {"g1", "g2", "g3"}
+    # the rma fault takes the only max_unavailable slot; the resets wait for the next run
+    assert (by_host["g3"]["rule"], by_host["g3"]["status"]) == ("xid-rma", "planned")
+    assert [a["name"] for a in by_host["g3"]["actions"]] == ["cordon", "drain", "notify"]
+    for host in ("g1", "g2"):
+        assert (by_host[host]["rule"], by_host[host]["status"]) == ("xid-reset", "deferred")
+    assert "matches row-remap-failure (no Xid) (catalog class rma)" in by_host["g3"]["reason"]
+    assert record["act"] == [] and record["plan"][0]["host"] == "g3"
+    # without the smi key (an older scan): the kernel log alone still decides
+    alone = plan({"hosts": scan["hosts"], "nodes": {}}, "", "", "true")
+    assert [(d["host"], d["rule"], d["status"]) for d in alone["decisions"]] == [
+        ("g1", "xid-reset", "planned")]
+    assert [a["name"] for a in alone["decisions"][0]["actions"]] == ["cordon", "drain", "reboot"]
 
 
 POLICY = {

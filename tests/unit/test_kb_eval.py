@@ -19,15 +19,15 @@ from kubemedic.doctor import kb
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "kb_eval"
 
 # Issue 13 asks for >= 90 % top-1 and <= 5 % of distractors given a repair on the held-out split.
-# The distractor target is met (0 of 12). The top-1 target is NOT reached honestly: the misses are
+# The distractor target is met (0 of 15). The top-1 target is NOT reached honestly: the misses are
 # wordings the training split does not show (NIC link, nginx, registry disk, kernel driver, NFS,
 # kubelet's older wordings, an unreadable hosts.allow), and per-entry held-out results are
 # deliberately not looked at. The floor sits just below the measured figure (benchmarks/kb_eval,
-# docs/doctor.md): 65 of 79 (82.3 %) on 2 December 2026 (the 78 held-out entries of the previous
-# run at 65, the 1 added since not answered). Raise it as signatures improve; lower it only when
-# the corpus grows with entries the matcher does not know yet (never to pass after a change of
+# docs/doctor.md): 76 of 90 (84.4 %) on 3 December 2026 (the 79 held-out entries of the previous
+# run still at 65, the 11 added since all answered). Raise it as signatures improve; lower it only
+# when the corpus grows with entries the matcher does not know yet (never to pass after a change of
 # the matcher).
-HELDOUT_TOP1_FLOOR = 0.82
+HELDOUT_TOP1_FLOOR = 0.84
 DISTRACTOR_REPAIR_CEILING = 0.05
 
 

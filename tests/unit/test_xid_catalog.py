@@ -1,6 +1,7 @@
-"""NVIDIA's Xid catalog (kubemedic/data/xid-catalog.yml), Xid parsing over real kernel-log
-excerpts (tests/data/logs/heal.yml, training split only) and the per-Xid findings explain and
-doctor print (each with a command the operator can paste)."""
+"""NVIDIA's Xid catalog (kubemedic/data/xid-catalog.yml) and its GPU faults without an Xid, heal's
+parsing over real kernel-log and nvidia-smi excerpts (tests/data/logs/heal.yml, training split
+only) and the per-Xid findings explain and doctor print (each with a command the operator can
+paste)."""
 
 from __future__ import annotations
 
@@ -19,12 +20,19 @@ from tests.unit.test_doctor_checks import SETTINGS
 from tests.unit.test_log_corpus import heldout
 
 CORPUS = yaml.safe_load((REPO / "tests" / "data" / "logs" / "heal.yml").read_text())
-TRAINING = [e for e in CORPUS if not heldout(e["id"]) and xid.parse(e["text"])]
+# heal's scan reads an excerpt as kernel log (NVRM lines) and as nvidia-smi output
+TRAINING = [e for e in CORPUS if not heldout(e["id"]) and xid.scan(e["text"], e["text"])]
 # Training entries whose label is decided by context, not by the Xid's catalog class.
 LABEL_FROM_CONTEXT = {
     # Xid 45 alone is "follow the other Xid" (NVIDIA's WORKFLOW_XID_45: app class); the label is
     # reboot because of the hung D-state tasks after it, which no Xid rule can see.
     "heal-gpud-pr117-xid45",
+    # Xid 45 lines that name the NVLink Xid 145/149 (reset class) behind them in their text
+    # ("caused by previous Xid 149"); only the 45 lines are in the excerpt.
+    "heal-ogkm-1150",
+    # Xid 13/31 (application class) on all eight GPUs, but the whole node's GPUs hung until the
+    # host was rebooted: the reboot is read from the thread, not from the Xid codes.
+    "heal-flashinfer-3869",
 }
 
 
@@ -33,8 +41,8 @@ def by_id(entry_id: str) -> dict:
 
 
 def test_catalog_has_every_code_of_nvidias_table_once_with_a_known_class() -> None:
-    raw = yaml.safe_load(resources.files("kubemedic.data").joinpath(xid.CATALOG_FILE)
-                         .read_text())
+    raw = [e for e in yaml.safe_load(resources.files("kubemedic.data").joinpath(xid.CATALOG_FILE)
+                                     .read_text()) if "event" not in e]
     assert [e["code"] for e in raw] == list(range(1, 173))
     for entry in raw:
         assert entry["class"] in xid.CLASSES, entry["code"]
@@ -59,8 +67,8 @@ def test_documented_anchors(codes, expected) -> None:
 
 def test_every_nvidia_bucket_maps_to_one_class() -> None:
     """Same immediate action, same class (the exceptions carry a `basis`)."""
-    raw = yaml.safe_load(resources.files("kubemedic.data").joinpath(xid.CATALOG_FILE)
-                         .read_text())
+    raw = [e for e in yaml.safe_load(resources.files("kubemedic.data").joinpath(xid.CATALOG_FILE)
+                                     .read_text()) if "event" not in e]
     seen: dict[str, set[str]] = {}
     for entry in raw:
         if not entry.get("basis"):
@@ -71,7 +79,7 @@ def test_every_nvidia_bucket_maps_to_one_class() -> None:
 
 @pytest.mark.parametrize("entry", TRAINING, ids=lambda e: e["id"])
 def test_real_excerpts_get_their_labelled_class(entry) -> None:
-    events = xid.parse(entry["text"])
+    events = xid.scan(entry["text"], entry["text"])
     if "xid" in entry:
         assert entry["xid"] in xid.codes(events)
     if entry["id"] in LABEL_FROM_CONTEXT:
@@ -144,3 +152,115 @@ def test_doctor_kernel_log_finding_per_xid() -> None:
         "log:nvidia-xid-154": ("warning", "kubemedic heal -c acme --limit gpu1 --dry-run"),
         "log:nvidia-xid-13": ("warning", "kubemedic heal -c acme --limit gpu1 --dry-run")}
     assert found[0]["check"] == "log:nvidia-xid-120"  # critical first
+
+
+# ------------------------------------------------------------ GPU faults without an Xid number
+
+def test_catalog_events_have_a_class_a_basis_and_a_heal_signature() -> None:
+    signatures = {s.id: s for s in kb.load()}
+    assert set(xid.events()) == {"gpu-init-failed", "gpu-reset-required", "row-remap-pending",
+                                 "row-remap-failure", "page-retirement-pending"}
+    for info in xid.events().values():
+        assert info.xid_class in xid.CLASSES and info.basis and info.cause, info.name
+        assert signatures[info.kb].label == "heal", info.name
+        assert all("NVRM" in p.pattern for p in info.kernel), info.name  # the scan keeps NVRM
+    classes = {name: info.xid_class for name, info in xid.events().items()}
+    # NVIDIA: a failed init / NV_ERR_RESET_REQUIRED / a pending row remap need a GPU reset,
+    # pending page retirement a reboot (driver reload), a remapping failure an RMA
+    assert classes == {"gpu-init-failed": "reset", "gpu-reset-required": "reset",
+                       "row-remap-pending": "reset", "page-retirement-pending": "reboot",
+                       "row-remap-failure": "rma"}
+    assert xid.xid_class("row-remap-pending") == "reset" and xid.xid_class("nope") is None
+    assert xid.describe(62) == "Xid 62" and xid.describe("row-remap-pending") == \
+        "row-remap-pending (no Xid)"
+
+
+@pytest.mark.parametrize("signature", ["nvidia-gpu-reset-required", "nvidia-row-remap-pending"])
+def test_what_a_heal_signature_finds_heal_finds_too(signature) -> None:
+    """The command these findings print (`kubemedic heal --limit HOST`) acts on the same lines:
+    every example of the signature is a catalog event of that signature for heal's scan."""
+    entry = next(s for s in kb.load() if s.id == signature)
+    for example in entry.examples:
+        events = xid.scan(example, example)
+        assert events, example
+        assert {xid.events()[e.code].kb for e in events} == {signature}, example
+
+
+# TEST DOUBLE: two GPUs in `nvidia-smi -q`'s layout (section titles, `Name : value` fields nested
+# by indentation, a `GPU <PCI>` header per GPU), written here; the real reports are corpus entries.
+TWO_GPUS = """==============NVSMI LOG==============
+
+Attached GPUs                             : 2
+GPU 00000000:07:00.0
+    ECC Mode
+        Current                           : Enabled
+        Pending                           : Enabled
+    Retired Pages
+        Pending Page Blacklist            : N/A
+    Remapped Rows
+        Correctable Error                 : 0
+        Uncorrectable Error               : 2
+        Pending                           : Yes
+        Remapping Failure Occurred        : No
+        Bank Remap Availability Histogram
+            Max                           : 638 bank(s)
+GPU 00000000:3B:00.0
+    Remapped Rows
+        Pending                           : No
+        Remapping Failure Occurred        : Yes
+"""
+
+
+def test_nvidia_smi_fields_per_gpu() -> None:
+    events = xid.parse_smi(TWO_GPUS)
+    assert [(e.code, e.pci) for e in events] == [("row-remap-pending", "00000000:07:00.0"),
+                                                 ("row-remap-failure", "00000000:3B:00.0")]
+    assert events[0].line.startswith("Pending") and events[0].line.endswith(": Yes")
+    assert xid.worst_class(xid.codes(events)) == "rma"
+    # "ECC Mode / Pending : Enabled", "Pending : No", a field outside its section: not faults
+    assert xid.parse_smi("    ECC Mode\n        Pending : Yes\n    Pending : Yes\n"
+                         "    Remapped Rows\n        Pending : No\n") == []
+    # a real report (older GPU, lower-case `Retired pages`): pending page retirement
+    retired = xid.parse_smi(by_id("heal-mlengineering-debug-page-blacklist")["text"])
+    assert [(e.code, xid.xid_class(e.code)) for e in retired] == [
+        ("page-retirement-pending", "reboot")]
+    # NVML_ERROR_RESET_REQUIRED as nvidia-smi prints it for a field it cannot read (the form a
+    # public write-up quotes) and as nvidia-container-cli words it
+    for line in ("        Channel Repair Pending: GPU requires reset",
+                 "nvidia-container-cli: detection error: nvml error: gpu requires reset"):
+        assert [e.code for e in xid.parse_smi(line)] == ["gpu-reset-required"], line
+
+
+def test_kernel_faults_without_xid_and_their_order_with_xid_lines() -> None:
+    text = "\n".join([by_id("heal-ogkm-789")["text"], "NVRM: Xid (0000:03:00): 79, off the bus"])
+    found = xid.scan(text)
+    assert xid.codes(found) == ["gpu-init-failed", 79]
+    assert [e.line_no for e in found] == sorted(e.line_no for e in found)
+    assert {e.pci for e in found if e.code == "gpu-init-failed"} >= {"0000:98:00.0"}
+    assert xid.worst_class(xid.codes(found)) == "reboot"   # Xid 79 is the worse of the two
+    # an Xid line is the Xid's, never also a fault: no double count
+    assert xid.codes(xid.scan("NVRM: Xid (PCI:0000:3b:00): 119, NV_ERR_RESET_REQUIRED")) == [119]
+    # explain/doctor expand Xid lines only; the faults are their own signatures' findings
+    assert [f["code"] for f in xid.findings(text)] == [79]
+
+
+@pytest.mark.parametrize(("mutate", "message"), [
+    (lambda e: e.update({"class": "soon"}), "class must be one of"),
+    (lambda e: e.update({"kernel": ["RmInitAdapter failed"]}), "must contain NVRM"),
+    (lambda e: e.update({"kernel": ["NVRM: ("]}), "kernel"),
+    (lambda e: e.pop("basis"), "needs basis"),
+    (lambda e: e.update({"nvidia_smi": {"fields": [{"section": "Remapped Rows"}]}}),
+     "nvidia_smi.fields[0]"),
+    (lambda e: e.update({"colour": "red"}), "unknown field(s) colour"),
+])
+def test_malformed_events_are_refused_naming_the_entry(monkeypatch, mutate, message) -> None:
+    entries = [dict(e) for e in xid._entries()]
+    mutate(entries[-5])  # gpu-init-failed
+    monkeypatch.setattr(xid, "_entries", lambda: entries)
+    xid.events.cache_clear()
+    try:
+        with pytest.raises(xid.CatalogError, match=r"entry 172 \(event gpu-init-failed\)") as exc:
+            xid.events()
+        assert message in str(exc.value)
+    finally:
+        xid.events.cache_clear()

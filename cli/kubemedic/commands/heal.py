@@ -44,10 +44,10 @@ def resolve_policy(opts: RunOptions, policy_file: str | None) -> tuple[Policy, P
 def _print(decisions: list[dict], dry_run: bool) -> None:
     console = Console(stderr=True, width=160)
     if not decisions:
-        console.print("heal: no Xid errors on any GPU node")
+        console.print("heal: no Xid errors or other GPU faults on any GPU node")
         return
     table = Table(title="GPU Xid healing" + (" (dry run: nothing done)" if dry_run else ""))
-    for column in ("node", "Xid", "rule", "decision", "actions", "why"):
+    for column in ("node", "Xid / fault", "rule", "decision", "actions", "why"):
         table.add_column(column, overflow="fold")
     for d in decisions:
         table.add_row(d["node"], ",".join(map(str, d["codes"])), d["rule"] or "-", d["status"],
@@ -88,7 +88,7 @@ def _run(opts: RunOptions, root: Path, extravars: dict[str, Any], *, confirmed: 
                    "packaged defaults).")
 @run_options
 def heal(opts: RunOptions, dry_run: bool, policy_file: str | None) -> None:
-    """Find NVIDIA Xid errors on every GPU node and heal them by policy.
+    """Find NVIDIA Xid errors (and GPU faults without one) on every GPU node, heal by policy.
 
     cordon / drain / warm spare / reboot / uncordon, never more than max_unavailable nodes out
     at once. Reboots and drains ask unless --yes.

@@ -32,17 +32,20 @@ def node_states(nodes_json: dict[str, Any]) -> dict[str, NodeState]:
 def heal_record(policy: Policy, scan: dict[str, Any], dry_run: bool = False) -> dict[str, Any]:
     """The decisions for one scan.
 
-    scan: {"hosts": {host: [kernel log lines]}, "node_names": {host: Kubernetes name},
-           "nodes": kubectl get nodes -o json}
+    scan: {"hosts": {host: [kernel log lines]}, "smi": {host: [nvidia-smi -q output lines]},
+           "node_names": {host: Kubernetes name}, "nodes": kubectl get nodes -o json}
+    A host's `codes` are its Xid numbers and the names of the catalog's GPU faults without an
+    Xid (xid.scan: a failed RmInitAdapter in the kernel log, a pending row remap in nvidia-smi).
     Returns {policy, max_unavailable, warm_spare_label, dry_run, kubernetes, findings,
     decisions, plan, act, disruptive}: `plan` is what the policy decided (recorded in a dry run
     too), `act` what heal.yml runs ([] in a dry run), `disruptive` the nodes `act` drains or
     reboots (the play confirms them first).
     """
     names = scan.get("node_names") or {}
+    smi = scan.get("smi") or {}
     findings = {}
     for host, lines in (scan.get("hosts") or {}).items():
-        events = xid.parse("\n".join(lines or []))
+        events = xid.scan("\n".join(lines or []), "\n".join(smi.get(host) or []))
         findings[host] = {"node": names.get(host) or host, "codes": xid.codes(events),
                           "events": [e.to_json() for e in events]}
     nodes_json = scan.get("nodes") or {}

@@ -80,7 +80,7 @@ class Action:
 class Rule:
     name: str
     priority: int
-    error_codes: list[int]
+    error_codes: list[int | str]  # Xid numbers and names of the catalog's events without one
     operator: str  # any | all
     labels: dict[str, str]
     actions: list[Action]
@@ -93,10 +93,10 @@ class Rule:
     def is_global(self) -> bool:
         return self.priority == 0
 
-    def covers(self, code: int) -> bool:
+    def covers(self, code: int | str) -> bool:
         return code in self.error_codes or xid.xid_class(code) in self.xid_classes
 
-    def matches(self, code: int, node_labels: dict[str, str]) -> bool:
+    def matches(self, code: int | str, node_labels: dict[str, str]) -> bool:
         if (self.error_codes or self.xid_classes) and not self.covers(code):
             return False
         if not self.labels:
@@ -113,9 +113,10 @@ class Policy:
     warm_spare_label: tuple[str, str]
     rules: list[Rule]
 
-    def best_rule(self, codes: list[int], labels: dict[str, str]) -> tuple[Rule, int] | None:
+    def best_rule(self, codes: list[int | str],
+                  labels: dict[str, str]) -> tuple[Rule, int | str] | None:
         """(rule, code) of the highest-priority rule matching the node for any of its codes."""
-        best: tuple[Rule, int] | None = None
+        best: tuple[Rule, int | str] | None = None
         for code in codes:
             for rule in self.rules:
                 if not rule.matches(code, labels):
@@ -200,18 +201,23 @@ def _rule(raw: Any, index: int, problems: _Problems) -> Rule | None:
                                           "(0 = the global rule)")
         priority = -1
     raw_codes = raw.get("error_codes", raw.get("errorCode", [])) or []
-    codes: list[int] = []
+    codes: list[int | str] = []
     if not isinstance(raw_codes, list):
-        problems.add(f"{where}.error_codes", "must be a list of Xid numbers")
+        problems.add(f"{where}.error_codes", "must be a list of Xid numbers (or catalog events)")
     else:
         for pos, code in enumerate(raw_codes):
+            if isinstance(code, str) and code in xid.events():
+                codes.append(code)  # a GPU fault without an Xid number, e.g. row-remap-pending
+                continue
             try:
                 number = int(str(code))
                 if number <= 0:
                     raise ValueError
                 codes.append(number)
             except ValueError:
-                problems.add(f"{where}.error_codes[{pos}]", f"{shown(code)} is not an Xid number")
+                problems.add(f"{where}.error_codes[{pos}]", f"{shown(code)} is not an Xid number "
+                                                            "or a catalog event ("
+                                                            f"{', '.join(xid.events())})")
     raw_classes = raw.get("xid_classes") or []
     classes: list[str] = []
     if not isinstance(raw_classes, list):
@@ -348,12 +354,12 @@ class NodeState:
 class Decision:
     host: str
     node: str
-    codes: list[int]
+    codes: list[int | str]
     status: str  # planned | deferred | already-out | no-rule
     reason: str
     rule: str | None = None
     priority: int | None = None
-    trigger_code: int | None = None
+    trigger_code: int | str | None = None
     actions: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -365,9 +371,9 @@ class Decision:
 
 def decide(policy: Policy, findings: dict[str, dict[str, Any]],
            nodes: dict[str, NodeState], gpu_nodes: list[str]) -> list[Decision]:
-    """Plan the healing of every node with Xid codes.
+    """Plan the healing of every node with Xid codes (or catalog events without an Xid).
 
-    findings: inventory host -> {"node": kubernetes node name, "codes": [xid, ...]}
+    findings: inventory host -> {"node": kubernetes node name, "codes": [xid or event, ...]}
     nodes: Kubernetes node name -> state (labels, unschedulable, ready)
     gpu_nodes: Kubernetes names of every GPU node (the max_unavailable budget is over these)
     """
@@ -400,7 +406,7 @@ def decide(policy: Policy, findings: dict[str, dict[str, Any]],
         via = "" if code in rule.error_codes or not rule.xid_classes else \
             f" (catalog class {xid.xid_class(code)})"
         decision = Decision(host, node, codes, "planned", f"rule {shown(rule.name)} "
-                            f"(priority {rule.priority}) matches Xid {code}{via}",
+                            f"(priority {rule.priority}) matches {xid.describe(code)}{via}",
                             rule=rule.name, priority=rule.priority, trigger_code=code)
         names = {a.name for a in rule.actions}
         if names & TAKES_NODE_OUT:

@@ -15,6 +15,12 @@ class (app | reset | reboot | rma). It is the one source of an Xid's treatment: 
 policy selects rules by class (policy.py), and `explain`/doctor turn Xid lines into one finding
 per code with the command that applies (`findings()`). Plain Python + PyYAML (the heal filter
 plugin imports this inside ansible-playbook).
+
+The same file lists GPU faults NVIDIA reports without an Xid number (`event:` entries: a failed
+RmInitAdapter, NV_ERR_RESET_REQUIRED, pending row remaps or page retirements, a remapping
+failure), read from the kernel log's NVRM lines and from `nvidia-smi -q`. heal's scan hands both
+to `scan()`: an event's `code` is then its name (a str) instead of an Xid number, and its class
+comes from the catalog like an Xid's.
 """
 
 from __future__ import annotations
@@ -67,6 +73,13 @@ class CatalogError(ValueError):
     """kubemedic/data/xid-catalog.yml is malformed."""
 
 
+# `nvidia-smi -q`: a GPU's header line, and `Name : value` field lines (anything else that is not
+# blank is a section title; sections nest by indentation).
+SMI_GPU = re.compile(r"^GPU (?P<pci>[0-9A-Fa-f]{4,8}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}\.[0-9A-Fa-f])\s*$")
+SMI_FIELD = re.compile(r"^(?P<name>[^:]*?[^:\s])\s*:\s*(?P<value>.*?)\s*$")
+EVENT_NAME = re.compile(r"^[a-z][a-z0-9-]*$")
+
+
 @dataclass(frozen=True)
 class XidInfo:
     code: int
@@ -79,8 +92,23 @@ class XidInfo:
 
 
 @dataclass(frozen=True)
+class EventInfo:
+    """A GPU fault without an Xid number (an `event:` entry of the catalog)."""
+    name: str
+    description: str
+    cause: str
+    xid_class: str
+    basis: str
+    kb: str
+    kernel: tuple[re.Pattern[str], ...] = ()
+    smi_lines: tuple[re.Pattern[str], ...] = ()
+    # (section, names, value), all lower-cased
+    smi_fields: tuple[tuple[str, tuple[str, ...], str], ...] = ()
+
+
+@dataclass(frozen=True)
 class XidEvent:
-    code: int
+    code: int | str  # an Xid number, or the name of a catalog event without one
     pci: str
     detail: str
     line: str
@@ -125,27 +153,34 @@ def parse(text: str) -> list[XidEvent]:
     return events
 
 
-def codes(events: list[XidEvent]) -> list[int]:
-    """Distinct codes, first occurrence order."""
-    seen: list[int] = []
-    for event in events:
+def codes(found: list[XidEvent]) -> list[int | str]:
+    """Distinct codes (Xid numbers, event names), first occurrence order."""
+    seen: list[int | str] = []
+    for event in found:
         if event.code not in seen:
             seen.append(event.code)
     return seen
 
 
 @lru_cache(maxsize=1)
-def catalog() -> dict[int, XidInfo]:
-    """Xid code -> XidInfo, from kubemedic/data/xid-catalog.yml."""
+def _entries() -> list[Any]:
     text = resources.files("kubemedic.data").joinpath(CATALOG_FILE).read_text(encoding="utf-8")
     entries = yaml.safe_load(text)
     if not isinstance(entries, list):
         raise CatalogError(f"{CATALOG_FILE}: must be a list of Xid entries")
+    return entries
+
+
+@lru_cache(maxsize=1)
+def catalog() -> dict[int, XidInfo]:
+    """Xid code -> XidInfo, from kubemedic/data/xid-catalog.yml."""
     found: dict[int, XidInfo] = {}
-    for index, entry in enumerate(entries):
+    for index, entry in enumerate(_entries()):
         where = f"{CATALOG_FILE}: entry {index}"
+        if isinstance(entry, dict) and "event" in entry and "code" not in entry:
+            continue  # a fault without an Xid number: events()
         if not isinstance(entry, dict) or not isinstance(entry.get("code"), int):
-            raise CatalogError(f"{where}: needs an integer code")
+            raise CatalogError(f"{where}: needs an integer code (or an event name)")
         code = entry["code"]
         if code in found:
             raise CatalogError(f"{where}: Xid {code} listed twice")
@@ -161,17 +196,149 @@ def catalog() -> dict[int, XidInfo]:
     return found
 
 
-def xid_class(code: int) -> str | None:
-    """The catalog's action class of `code` (None: not in NVIDIA's table)."""
-    info = catalog().get(code)
+def _regexes(raw: Any, where: str) -> tuple[re.Pattern[str], ...]:
+    if not isinstance(raw, list) or not raw or not all(isinstance(r, str) for r in raw):
+        raise CatalogError(f"{where}: must be a non-empty list of regexes")
+    try:
+        return tuple(re.compile(r) for r in raw)
+    except re.error as exc:
+        raise CatalogError(f"{where}: {exc}") from None
+
+
+@lru_cache(maxsize=1)
+def events() -> dict[str, EventInfo]:
+    """Event name -> EventInfo: the catalog's GPU faults without an Xid number."""
+    found: dict[str, EventInfo] = {}
+    for index, entry in enumerate(_entries()):
+        if not isinstance(entry, dict) or "event" not in entry or "code" in entry:
+            continue
+        name = entry["event"]
+        where = f"{CATALOG_FILE}: entry {index} (event {name})"
+        if not isinstance(name, str) or not EVENT_NAME.match(name):
+            raise CatalogError(f"{where}: event must be a lower-case name (a-z, 0-9, -)")
+        if name in found:
+            raise CatalogError(f"{where}: listed twice")
+        if entry.get("class") not in CLASSES:
+            raise CatalogError(f"{where}: class must be one of {CLASSES}")
+        unknown = set(entry) - {"event", "description", "kernel", "nvidia_smi", "class", "basis",
+                                "cause", "kb"}
+        if unknown:
+            raise CatalogError(f"{where}: unknown field(s) {', '.join(sorted(map(str, unknown)))}")
+        for key in ("description", "basis", "cause", "kb"):
+            if not isinstance(entry.get(key), str) or not entry[key].strip():
+                raise CatalogError(f"{where}: needs {key}")
+        kernel = _regexes(entry["kernel"], f"{where}: kernel") if "kernel" in entry else ()
+        if any("NVRM" not in p.pattern for p in kernel):
+            raise CatalogError(f"{where}: kernel: every regex must contain NVRM (heal's scan "
+                               "keeps the NVRM lines only)")
+        smi = entry.get("nvidia_smi") or {}
+        if not isinstance(smi, dict) or set(smi) - {"lines", "fields"}:
+            raise CatalogError(f"{where}: nvidia_smi: a mapping of lines and/or fields")
+        lines = _regexes(smi["lines"], f"{where}: nvidia_smi.lines") if "lines" in smi else ()
+        fields = []
+        for pos, field in enumerate(smi.get("fields") or []):
+            names = field.get("name") if isinstance(field, dict) else None
+            names = [names] if isinstance(names, str) else names
+            if (not isinstance(field, dict) or set(field) != {"section", "name", "value"}
+                    or not isinstance(names, list) or not all(isinstance(n, str) for n in names)
+                    or not isinstance(field["section"], str) or not isinstance(field["value"], str)):
+                raise CatalogError(f"{where}: nvidia_smi.fields[{pos}]: needs section, name (one "
+                                   "or a list) and value, all strings")
+            fields.append((field["section"].lower(), tuple(n.lower() for n in names),
+                           field["value"].lower()))
+        if not (kernel or lines or fields):
+            raise CatalogError(f"{where}: needs kernel regexes or nvidia_smi lines/fields")
+        found[name] = EventInfo(name=name, description=entry["description"].strip(),
+                                cause=" ".join(entry["cause"].split()), xid_class=entry["class"],
+                                basis=" ".join(entry["basis"].split()), kb=entry["kb"],
+                                kernel=kernel, smi_lines=lines, smi_fields=tuple(fields))
+    return found
+
+
+def xid_class(code: int | str) -> str | None:
+    """The catalog's action class of `code`, an Xid number or an event name (None: unknown)."""
+    info: XidInfo | EventInfo | None = (events().get(code) if isinstance(code, str)
+                                        else catalog().get(code))
     return info.xid_class if info else None
+
+
+def describe(code: int | str) -> str:
+    """`Xid 62`, or `row-remap-pending (no Xid)`: how decisions name what triggered them."""
+    return f"{code} (no Xid)" if isinstance(code, str) else f"Xid {code}"
+
+
+def _event(name: str, raw: str, index: int, pci: str = "") -> XidEvent:
+    if not pci:
+        found = _PCI.search(raw)
+        pci = found["pci"] if found else ""
+    return XidEvent(code=name, pci=pci, detail=events()[name].description, line=raw.strip(),
+                    line_no=index + 1)
+
+
+def parse_faults(text: str) -> list[XidEvent]:
+    """The catalog's faults without an Xid number in kernel-log `text` (one event per line)."""
+    found: list[XidEvent] = []
+    for index, raw in enumerate(text.splitlines()):
+        if "NVRM" not in raw or XID_LINE.search(raw):
+            continue  # an Xid line is parse()'s
+        for info in events().values():
+            match = next((m for m in (p.search(raw) for p in info.kernel) if m), None)
+            if match:
+                pci = match.groupdict().get("pci") or ""
+                found.append(_event(info.name, raw, index, pci))
+                break
+    return found
+
+
+def parse_smi(text: str) -> list[XidEvent]:
+    """The catalog's faults in `nvidia-smi -q` output (fields under their section, per GPU) and
+    in nvidia-smi's messages (`lines`)."""
+    found: list[XidEvent] = []
+    gpu = ""
+    stack: list[tuple[int, str]] = []  # (indent, lower-cased section title)
+    for index, raw in enumerate(text.splitlines()):
+        line = raw.rstrip()
+        if not line.strip():
+            continue
+        for info in events().values():
+            if any(p.search(line) for p in info.smi_lines):
+                found.append(_event(info.name, line, index))
+                break
+        indent = len(line) - len(line.lstrip())
+        header = SMI_GPU.match(line.strip())
+        if header:
+            gpu, stack = header["pci"], []
+            continue
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        field = SMI_FIELD.match(line.strip())
+        if field is None:
+            stack.append((indent, " ".join(line.split()).lower()))
+            continue
+        if not stack:
+            continue
+        section, name = stack[-1][1], " ".join(field["name"].split()).lower()
+        value = field["value"].lower()
+        for info in events().values():
+            if any(section == s and name in names and value == v
+                   for s, names, v in info.smi_fields):
+                found.append(_event(info.name, line, index, gpu))
+                break
+    return found
+
+
+def scan(kernel_text: str, smi_text: str = "") -> list[XidEvent]:
+    """What heal acts on: the Xid events and the faults without an Xid in the kernel log, then
+    the faults nvidia-smi reports."""
+    kernel = sorted(parse(kernel_text) + parse_faults(kernel_text), key=lambda e: e.line_no)
+    return kernel + parse_smi(smi_text)
 
 
 def codes_of_class(name: str) -> list[int]:
     return sorted(code for code, info in catalog().items() if info.xid_class == name)
 
 
-def worst_class(event_codes: list[int]) -> str | None:
+def worst_class(event_codes: list[int | str]) -> str | None:
     """The most disruptive class among `event_codes` (None if none is in the catalog)."""
     classes = [c for c in (xid_class(code) for code in event_codes) if c]
     return max(classes, key=CLASSES.index) if classes else None
