@@ -125,6 +125,19 @@ def test_unparsable_yaml_names_the_file(inventories: Path) -> None:
     assert caught.value.exit_code == 2
 
 
+def test_yaml_that_is_no_inventory_is_refused_naming_the_file(inventories: Path) -> None:
+    """Found by the property test: hosts.yml cut after `workers:` parses as YAML, Ansible only
+    warns that no plugin can read it and keeps the half-filled groups, so cluster_vars() hit a
+    host with no variables (KeyError traceback instead of exit 2)."""
+    hosts = inventories / "acme" / "hosts.yml"
+    text = hosts.read_text()
+    hosts.write_text(text[:text.index("        workers:")] + "        workers:\n          hos")
+    result = run_kubemedic("--inventory-dir", str(inventories), "inventory", "check", "acme")
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert f"inventory {hosts} is not a valid Ansible YAML inventory" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_missing_inventory_and_bad_customer_name(tmp_path: Path) -> None:
     with pytest.raises(KubemedicUsageError, match="kubemedic init nobody"):
         loader.load("nobody", str(tmp_path))

@@ -188,7 +188,13 @@ def load_path(root: Path, parsed: dict[Path, Any] | None = None,
     try:
         if vault_password_file:
             _vault_secrets(loader, vault_password_file)
-        inventory = InventoryManager(loader=loader, sources=[str(root / "hosts.yml")])
+        source = str(root / "hosts.yml")
+        inventory = InventoryManager(loader=loader, sources=[source])
+        if source not in inventory._inventory.processed_sources:
+            # Ansible only warns when no plugin parses a source, and keeps the groups it filled
+            # before giving up (their hosts then have no variables at all).
+            raise KubemedicUsageError(f"inventory {source} is not a valid Ansible YAML "
+                                      f"inventory: {_yaml_inventory_error(loader, source)}")
         variables = VariableManager(loader=loader, inventory=inventory)
         for host in inventory.get_hosts():
             hosts[str(host.name)] = dict(variables.get_vars(host=host, include_hostvars=False))
@@ -205,6 +211,19 @@ def load_path(root: Path, parsed: dict[Path, Any] | None = None,
         raise KubemedicUsageError(f"inventory {root} has vaulted values that cannot be "
                                   "decrypted; nothing was run", problems)
     return data
+
+
+def _yaml_inventory_error(loader: Any, source: str) -> str:
+    """Why Ansible's yaml inventory plugin refuses SOURCE (Ansible itself only warns)."""
+    from ansible.inventory.data import InventoryData as AnsibleInventoryData
+    from ansible.plugins.loader import inventory_loader
+
+    plugin = inventory_loader.get("yaml")
+    try:
+        plugin.parse(AnsibleInventoryData(), loader, source, cache=False)
+    except Exception as exc:  # any refusal is the answer asked for
+        return getattr(exc, "message", None) or str(exc)
+    return "no inventory plugin could parse it"
 
 
 def _open_vaulted(data: InventoryData, vault_password_file: str | None) -> list[str]:
