@@ -109,12 +109,16 @@ def test_nested_cgroups_stay_under_the_node_and_lab_down_leaves_no_leak(runtime)
                            capture_output=True, check=False).stdout.split()
     assert found and all(f"libpod-{node_id}" in path for path in found), found
 
-    # Hierarchies the host does not mount: at the top, shared by every node.
+    # Hierarchies the host does not mount: at the top, shared by every node. A kernel that has
+    # these controllers only in cgroup v2 (/proc/cgroups hierarchy 0; the 2 December 2026 VM
+    # kernels) has no such v1 hierarchy, so nothing can leak there.
     leaky = lab_mod.nested_cgroups(NODE)
-    paths = {path for _, path in leaky}
-    assert f"/system.slice/docker-{docker_id}.scope" in paths, leaky
-    assert "/kmtest/ctr-sleeper" in paths, leaky
-    assert {controller for controller, _ in leaky} == set(lab_mod.LEAKY_CONTROLLERS)
+    expected = set(lab_mod.leaky_controllers())
+    assert {controller for controller, _ in leaky} == expected, leaky
+    if expected:
+        paths = {path for _, path in leaky}
+        assert f"/system.slice/docker-{docker_id}.scope" in paths, leaky
+        assert "/kmtest/ctr-sleeper" in paths, leaky
     assert host_cgroup_dirs_exist(leaky) == leaky
 
     # Force-remove the node while both nested containers run.

@@ -91,6 +91,18 @@ def test_lab_inventory_declares_nfs_mounts_only_where_the_kernel_can_automount(
         assert settings["nfs_client_mounts"] == [] and settings["nfs_client_automount"] is False
 
 
+def test_leaky_controllers_are_the_mounted_v1_ones(tmp_path, monkeypatch) -> None:
+    cgroups = tmp_path / "cgroups"
+    cgroups.write_text("#subsys_name\thierarchy\tnum_cgroups\tenabled\ncpu\t1\t9\t1\n"
+                       "net_cls\t0\t9\t1\nnet_prio\t0\t9\t1\nperf_event\t5\t9\t1\n"
+                       "hugetlb\t0\t9\t1\n")
+    assert lab_mod.mounted_v1_controllers(cgroups) == {"cpu", "perf_event"}
+    assert lab_mod.mounted_v1_controllers(tmp_path / "absent") == set()
+    monkeypatch.setattr(lab_mod, "mounted_v1_controllers", lambda: {"net_cls", "net_prio",
+                                                                    "hugetlb"})
+    assert lab_mod.leaky_controllers() == ["net_cls,net_prio", "hugetlb"]
+
+
 def test_nested_cgroup_lines_from_a_node_are_filtered(monkeypatch) -> None:
     import subprocess
 

@@ -433,6 +433,24 @@ done
 """
 
 
+def mounted_v1_controllers(proc_cgroups: Path = Path("/proc/cgroups")) -> set[str]:
+    """Controllers the kernel has attached to a cgroup v1 hierarchy (hierarchy id > 0); the
+    others (id 0) are only in cgroup v2 or nowhere, so nested containers cannot leave dirs in
+    them."""
+    try:
+        lines = proc_cgroups.read_text().splitlines()
+    except OSError:
+        return set()
+    return {fields[0] for fields in (line.split() for line in lines if not line.startswith("#"))
+            if len(fields) >= 2 and fields[1] != "0"}
+
+
+def leaky_controllers() -> list[str]:
+    """The LEAKY_CONTROLLERS this kernel really has as v1 hierarchies."""
+    mounted = mounted_v1_controllers()
+    return [c for c in LEAKY_CONTROLLERS if set(c.split(",")) <= mounted]
+
+
 def nested_cgroups(container: str) -> list[tuple[str, str]]:
     """(controller, path) of the cgroup dirs a running node's nested containers hold at the top of
     the shared hierarchies (LEAKY_CONTROLLERS); [] when the node is not running."""
