@@ -144,14 +144,17 @@ def lab(lab_factory, tmp_path_factory):
 
     # Inventory: node1 = first master + GPU (seed 000's master-as-worker), node2 = NPU, node3 = GPU.
     inv = lab.inventory
-    hosts = yaml.safe_load((inv / "hosts.yml").read_text())
+    hosts_text = (inv / "hosts.yml").read_text()
+    hosts = yaml.safe_load(hosts_text)
     children = hosts["all"]["children"]["cluster"]["children"]
     workers = children["workers"]["hosts"]
     workers[lab.n1]["accelerator"] = workers[lab.n3]["accelerator"] = "nvidia"
     workers[lab.n2]["accelerator"] = "ascend"
     children["gpu"] = {"hosts": {lab.n1: None, lab.n3: None}}
     children["npu"] = {"hosts": {lab.n2: None}}
-    (inv / "hosts.yml").write_text(yaml.safe_dump(hosts, sort_keys=False))  # keeps host order
+    # keeps host order, and the header `kubemedic lab drill` recognises a lab's inventory by
+    header = "".join(line for line in hosts_text.splitlines(keepends=True) if line.startswith("#"))
+    (inv / "hosts.yml").write_text(header + yaml.safe_dump(hosts, sort_keys=False))
     all_yml = yaml.safe_load((inv / "group_vars" / "all.yml").read_text())
     all_yml["cluster_bundle_dir"] = str(bundle)
     (inv / "group_vars" / "all.yml").write_text(yaml.safe_dump(all_yml))
