@@ -144,14 +144,17 @@ def lab(lab_factory, tmp_path_factory):
 
     # Inventory: node1 = first master + GPU (seed 000's master-as-worker), node2 = NPU, node3 = GPU.
     inv = lab.inventory
-    hosts = yaml.safe_load((inv / "hosts.yml").read_text())
+    hosts_text = (inv / "hosts.yml").read_text()
+    hosts = yaml.safe_load(hosts_text)
     children = hosts["all"]["children"]["cluster"]["children"]
     workers = children["workers"]["hosts"]
     workers[lab.n1]["accelerator"] = workers[lab.n3]["accelerator"] = "nvidia"
     workers[lab.n2]["accelerator"] = "ascend"
     children["gpu"] = {"hosts": {lab.n1: None, lab.n3: None}}
     children["npu"] = {"hosts": {lab.n2: None}}
-    (inv / "hosts.yml").write_text(yaml.safe_dump(hosts, sort_keys=False))  # keeps host order
+    # keeps host order, and the header `kubemedic lab drill` recognises a lab's inventory by
+    header = "".join(line for line in hosts_text.splitlines(keepends=True) if line.startswith("#"))
+    (inv / "hosts.yml").write_text(header + yaml.safe_dump(hosts, sort_keys=False))
     all_yml = yaml.safe_load((inv / "group_vars" / "all.yml").read_text())
     all_yml["cluster_bundle_dir"] = str(bundle)
     (inv / "group_vars" / "all.yml").write_text(yaml.safe_dump(all_yml))
@@ -302,6 +305,47 @@ def test_npu_collector_is_restarted_by_systemd_after_being_killed(lab) -> None:
     assert host.service("npu-info-collector").is_running
     log = lab.ssh(lab.n2, "tail -n 1 /var/log/npu/npu-info-collector.log", check=True).stdout
     assert json.loads(log)["npus"] == 1
+
+
+def test_npu_collector_drill_killed_with_its_unit_gone(lab) -> None:
+    """Drill npu-collector (seed 000 #7, leftover 1.3: the collector not restarted): its systemd
+    unit removed, then the process killed, so nothing starts it again (`lab drill
+    npu-collector-killed`). Doctor names `kubemedic recover npu-collector` on the NPU node; that
+    command puts the unit back and starts the collector; doctor is clean for it, the NPU logs
+    on the data disk (the collector's own log included) are intact.
+    TEST DOUBLES (module docstring): the collector is tests/doubles/npu_info_gen.py, the NPU
+    driver and npu-smi the Ascend doubles; systemd, the unit, the kill and doctor are real."""
+    started = time.monotonic()
+    lines_before = lab.ssh(lab.n2, "wc -l < /var/log/npu/npu-info-collector.log",
+                           check=True).stdout.strip()
+    fault = lab.kubemedic("lab", "drill", "-c", NAME, "npu-collector-killed", "--limit", lab.n2,
+                          "--json")
+    assert fault.returncode == 0, fault.stdout[-3000:] + fault.stderr[-2000:]
+    time.sleep(3)  # longer than the unit's RestartSec (1 s): nothing may bring it back
+    assert lab.ssh(lab.n2, "pgrep -f npu_info_gen.py").returncode != 0, "collector still runs"
+    answer = lab.kubemedic("doctor", "-c", NAME, "--limit", lab.n2, "--json")
+    assert answer.returncode in (0, 5), answer.stdout[-3000:] + answer.stderr[-2000:]
+    found = [f for f in json.loads(answer.stdout)["findings"]
+             if f["host"] == lab.n2 and f["check"] == "npu-collector"]
+    assert [(f["step"], f["caused_by"], f["command"]) for f in found] == [
+        ("npu-collector", None, f"kubemedic recover npu-collector -c {NAME} --limit {lab.n2}")
+    ], found
+    repair = lab.kubemedic(*found[0]["command"].split()[1:], "--yes", "--json")
+    assert repair.returncode == 0, repair.stdout[-3000:] + repair.stderr[-2000:]
+    host = lab.host(lab.n2)
+    assert host.service("npu-info-collector").is_enabled
+    assert host.service("npu-info-collector").is_running
+    assert lab.ssh(lab.n2, "pgrep -f npu_info_gen.py").returncode == 0
+    after = lab.kubemedic("doctor", "-c", NAME, "--limit", lab.n2, "--json")
+    assert after.returncode in (0, 5), after.stdout[-3000:] + after.stderr[-2000:]
+    left = [f for f in json.loads(after.stdout)["findings"] if f["check"] == "npu-collector"]
+    print(f"\ndrill npu-collector {time.monotonic() - started:6.1f} s injection -> clean")
+    assert left == [], left
+    # the NPU logs on the data disk survived; the collector appends to its log again
+    assert lab.ssh(lab.n2, "cat /var/log/npu/probe.log", check=True).stdout == "hello\n"
+    lines_after = lab.ssh(lab.n2, "wc -l < /var/log/npu/npu-info-collector.log",
+                          check=True).stdout.strip()
+    assert int(lines_after) > int(lines_before), (lines_before, lines_after)
 
 
 def test_heal_dry_run_changes_nothing_then_heal_reboots_by_policy(lab) -> None:

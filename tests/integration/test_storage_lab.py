@@ -18,13 +18,21 @@ Not real: the lab's shared kernel has no nfsd and no NFS client module, so the k
 not started (the inventory sets nfs_server_require_kernel_nfsd: false; the default refusal is
 tested) and no NFS mount can succeed: the client side is checked through the fstab entry and the
 units systemd-fstab-generator makes from it, and `recover nfs-remount` is checked to report the
-missing mount and fail honestly.
+missing mount and fail honestly. Where the host kernel has no autofs either (this machine's,
+since 2026-12), nfs_client writes no systemd automount and the test checks that instead.
+
+The last two tests drill nfs-reinstall and nfs-remount (issue 14) through TEST DOUBLES for the
+kernel parts, all under tests/doubles/ and named in each test's docstring; apt, rpcbind,
+rpc.mountd, rpc.statd, exportfs, /etc/fstab, systemd's units and the run record are real.
 """
 
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
+import time
+from pathlib import Path
 
 import pytest
 
@@ -40,6 +48,8 @@ OUTSIDE = "km-sto-outside1"
 ALL_TAGS = "nfs-server,tcp-wrappers,nfs-client,firewall"
 MARK = "kubemedic tcp_wrappers"
 OPERATOR_ALLOW = "sshd: 10.9.8.7 # operator line"
+DOUBLES = Path(__file__).resolve().parents[1] / "doubles"
+NFSD_ERROR = "rpc.nfsd: writing fd to kernel failed: errno 111 (Connection refused)"
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +57,7 @@ def lab(lab_factory):
     lab = lab_factory(NAME, nodes=3, subnet=SUBNET, outside=1)
     if not kernel_has_filesystem("autofs"):
         # `lab up` declares no NFS mount on a kernel without autofs (lab.py): this module
-        # is about the client's fstab and units, so it declares the role's default mount again.
+        # is about the client's fstab, units and remount, so it declares the role's default.
         (lab.inventory / "group_vars" / "cluster.yml").write_text(
             "nfs_client_mounts:\n  - path: /share\n")
     return lab
@@ -89,14 +99,15 @@ def _apt_install(packages: str) -> str:
 
 @pytest.fixture(scope="module")
 def helpers(lab):
-    """Things that are not part of the roles: an rpcinfo client on the outside node and a Redis
-    server on node2 listening on every address (the service the firewall must protect).
-    Installed in the background while the first converge runs."""
+    """Things that are not part of the roles: an rpcinfo client on the outside node, a Redis
+    server on node2 listening on every address (the service the firewall must protect) and sshfs
+    on node2 (the NFS mount double's transport, test_nfs_remount_drill...). Installed in the
+    background while the first converge runs."""
     jobs = [
         subprocess.Popen(["ssh", "-F", str(lab.ssh_config), OUTSIDE,
                           _apt_install("rpcbind netbase")]),
         subprocess.Popen(["ssh", "-F", str(lab.ssh_config), CLIENT,
-                          _apt_install("redis-server") + " && "
+                          _apt_install("redis-server sshfs") + " && "
                           "sed -i 's/^bind .*/bind 0.0.0.0/; s/^protected-mode yes/"
                           "protected-mode no/' /etc/redis/redis.conf && "
                           "systemctl restart redis-server"]),
@@ -138,32 +149,33 @@ def test_exports_and_fixed_ports(lab) -> None:
     assert lab.ssh(SERVER, "systemctl is-active nfs-server").stdout.strip() != "active"
 
 
+def host_has_autofs() -> bool:
+    """The nodes share this machine's kernel: autofs there is autofs in every node."""
+    return kernel_has_filesystem("autofs")
+
+
 def test_fstab_and_automount_units(lab) -> None:
     """Mounting cannot be real here (no NFS in the shared kernel): check what survives a reboot,
-    the fstab line and the units systemd-fstab-generator makes of it. Where the shared kernel has
-    no autofs either (`lab up` then writes nfs_client_automount: false), the mounts are plain
-    _netdev ones, and asking for automount is refused before fstab is touched."""
-    automount = kernel_has_filesystem("autofs")
+    the fstab line and the units systemd-fstab-generator makes of it. A systemd automount needs
+    autofs in the kernel: without it the role writes none (its unit could not start) and
+    remote-fs.target wants the mount itself."""
     fstab = lab.ssh(CLIENT, "grep -E '\\s/share\\s' /etc/fstab", check=True).stdout.splitlines()
     assert len(fstab) == 1, fstab
     src, path, fstype, opts = fstab[0].split()[:4]
     assert (src, path, fstype) == (f"{SERVER_IP}:/share", "/share", "nfs")
-    assert opts.split(",")[:4] == ["nfsvers=4.1", "hard", "noatime", "_netdev"]
-    if not automount:
-        assert "x-systemd.automount" not in opts, opts
-        units = lab.ssh(CLIENT, "systemctl cat share.mount", check=True).stdout
-        assert "/run/systemd/generator/share.mount" in units
-        assert f"What={SERVER_IP}:/share" in units and "Type=nfs" in units
-        refused = bootstrap(lab, "nfs-client", "--limit", CLIENT, "-e", "nfs_client_automount=true")
-        assert refused.returncode == 3, refused.stdout[-2000:] + refused.stderr[-2000:]
-        assert "has no autofs filesystem" in refused.stdout + refused.stderr
-        assert lab.ssh(CLIENT, "grep -E '\\s/share\\s' /etc/fstab", check=True
-                       ).stdout.splitlines() == fstab, "refused, so fstab is untouched"
-        return
-    assert {"x-systemd.automount", "x-systemd.mount-timeout=30"} <= set(opts.split(","))
-    units = lab.ssh(CLIENT, "systemctl cat share.automount share.mount", check=True).stdout
-    assert "/run/systemd/generator/share.automount" in units
+    assert opts.split(",")[:3] == ["nfsvers=4.1", "hard", "noatime"]
+    units = lab.ssh(CLIENT, "systemctl cat share.mount", check=True).stdout
     assert f"What={SERVER_IP}:/share" in units and "Type=nfs" in units
+    if not host_has_autofs():
+        assert "_netdev" in opts.split(",") and "x-systemd.automount" not in opts, opts
+        assert "/run/systemd/generator/share.mount" in units
+        assert "remote-fs.target" in lab.ssh(CLIENT, "systemctl show -p WantedBy -p RequiredBy "
+                                                     "share.mount", check=True).stdout
+        assert lab.ssh(CLIENT, "systemctl cat share.automount").returncode != 0
+        return
+    assert {"_netdev", "x-systemd.automount", "x-systemd.mount-timeout=30"} <= set(opts.split(","))
+    units = lab.ssh(CLIENT, "systemctl cat share.automount", check=True).stdout
+    assert "/run/systemd/generator/share.automount" in units
     assert "remote-fs.target" in lab.ssh(CLIENT, "systemctl show -p WantedBy -p RequiredBy "
                                                  "share.automount", check=True).stdout
     assert lab.ssh(CLIENT, "systemctl is-active share.automount").stdout.strip() == "active"
@@ -286,3 +298,138 @@ def test_firewall_rolls_back_rules_that_refuse_a_fresh_connection(lab) -> None:
                                  ).stdout
     assert redis_ping(lab, OUTSIDE).startswith("refused")
     assert redis_ping(lab, OTHER) == "+PONG"
+
+
+def doctor_findings(lab, node: str) -> list[dict]:
+    result = lab.kubemedic("doctor", "-c", NAME, "--limit", node, "--json")
+    assert result.returncode in (0, 5), result.stdout[-3000:] + result.stderr[-2000:]
+    return [f for f in json.loads(result.stdout)["findings"] if f["host"] == node]
+
+
+def run_printed(lab, command: str) -> dict:
+    """Run the command doctor printed, as an operator pastes it (plus --yes --json)."""
+    argv = shlex.split(command)
+    assert argv[0] == "kubemedic", command
+    result = lab.kubemedic(*argv[1:], "--yes", "--json")
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    return json.loads(result.stdout)
+
+
+def copy_to(lab, node: str, source: Path, target: str) -> None:
+    subprocess.run(["scp", "-q", "-F", str(lab.ssh_config), str(source), f"{node}:{target}"],
+                   check=True, capture_output=True, timeout=60)
+
+
+def test_nfs_reinstall_drill_rpcbind_half_removed(lab) -> None:
+    """Drill nfs-reinstall (seed 000 #6) on the NFS server: rpcbind half removed (its program
+    deleted, stopped), the NFS server started again as at the next boot: `rpc.nfsd: writing fd
+    to kernel failed: errno 111 (Connection refused)` in nfs-server's journal. Doctor names
+    `kubemedic recover nfs-reinstall` as the root cause; that command reinstalls the packages
+    (real apt, the lab's Debian mirror), restarts rpcbind before statd and the NFS server, and
+    the export, its file and the configuration (backed up into the run record) survive.
+
+    TEST DOUBLES (the shared kernel has no nfsd), installed on node1 by
+    tests/doubles/install-nfsd-double: rpc.nfsd is tests/doubles/fake-rpc-nfsd (diverted with
+    dpkg-divert, so the reinstall keeps it: it fails with the seed's errno 111 when rpcbind does
+    not answer, else listens on 2049 and registers NFS v3/v4 with the real rpcbind);
+    nfs-server.service and nfs-mountd.service are the package's units without the nfsd file
+    system mount; the host_vars point nfs_server_kernel_filesystems at a copy of
+    /proc/filesystems listing nfsd. Real: rpcbind, rpc.mountd and rpc.statd registering on their
+    fixed ports, exportfs, apt, systemd, the run record."""
+    lab.ssh(SERVER, "mkdir -p /root/kubemedic-test", check=True)
+    for double in ("fake-rpc-nfsd", "install-nfsd-double"):
+        copy_to(lab, SERVER, DOUBLES / double, f"/root/kubemedic-test/{double}")
+    lab.ssh(SERVER, "sh /root/kubemedic-test/install-nfsd-double "
+                    "/root/kubemedic-test/fake-rpc-nfsd", check=True)
+    (lab.inventory / "host_vars").mkdir(exist_ok=True)
+    (lab.inventory / "host_vars" / f"{SERVER}.yml").write_text(
+        "# TEST DOUBLE: the nfsd line of tests/doubles/install-nfsd-double\n"
+        "nfs_server_kernel_filesystems: /run/fake-nfsd/filesystems\n")
+    converge = bootstrap(lab, "nfs-server", "--limit", SERVER)
+    assert converge.returncode == 0, converge.stdout[-3000:] + converge.stderr[-2000:]
+    registered = lab.ssh(SERVER, "rpcinfo -p 127.0.0.1", check=True).stdout
+    assert " 2049  nfs" in registered and " 20048  mountd" in registered, registered
+    exports = lab.ssh(SERVER, "cat /etc/exports", check=True).stdout
+    lab.ssh(SERVER, "echo precious > /share/keep.txt", check=True)
+
+    started = time.monotonic()
+    fault = lab.kubemedic("lab", "drill", "-c", NAME, "nfs-rpcbind-broken", "--limit", SERVER,
+                          "--json")
+    assert fault.returncode == 0, fault.stdout[-3000:] + fault.stderr[-2000:]
+    journal = lab.ssh(SERVER, "journalctl -u nfs-server -n 20 --no-pager -o cat").stdout
+    assert NFSD_ERROR in journal, journal
+    before = doctor_findings(lab, SERVER)
+    found = [f for f in before if f["check"] == "log:nfsd-writing-fd"]
+    assert [(f["severity"], f["step"], f["caused_by"]) for f in found] == [
+        ("critical", "nfs-reinstall", None)], before
+    assert found[0]["command"] == f"kubemedic recover nfs-reinstall -c {NAME} --limit {SERVER}"
+    info = run_printed(lab, found[0]["command"])
+    assert info["hosts"][SERVER]["changed"] >= 1, info
+
+    backups = Path(info["record"]) / "backups" / SERVER / "etc"
+    assert (backups / "exports").read_text() == exports
+    assert (backups / "hosts.allow").is_file() and (backups / "nfs.conf.d" / "kubemedic.conf").is_file()
+    assert lab.ssh(SERVER, "test -x /sbin/rpcbind && dpkg --verify rpcbind",
+                   check=True).stdout == "", "rpcbind's files are not whole again"
+    assert lab.ssh(SERVER, "systemctl is-active rpcbind.socket rpcbind nfs-server "
+                           "rpc-statd").returncode == 0
+    registered = lab.ssh(SERVER, "rpcinfo -p 127.0.0.1", check=True).stdout
+    for port, service in (("2049", "nfs"), ("20048", "mountd"), ("32765", "status")):
+        assert f" {port}  {service}" in registered, registered
+    assert lab.ssh(SERVER, "cat /etc/exports", check=True).stdout == exports
+    assert lab.ssh(SERVER, "cat /share/keep.txt", check=True).stdout == "precious\n"
+    assert "started" in lab.ssh(SERVER, "tail -n 1 /var/lib/fake-nfsd/calls.log").stdout
+    after = doctor_findings(lab, SERVER)
+    print(f"\ndrill nfs-reinstall {time.monotonic() - started:6.1f} s injection -> clean")
+    assert not [f for f in after if f["step"] == "nfs-reinstall"], after
+
+
+def test_nfs_remount_drill_mount_lost_after_the_server_rebooted(lab) -> None:
+    """Drill nfs-remount (seed 000: worker mounts lost after the master rebooted) on node2, after
+    the server's repair above: its NFS mount of /share is gone (the .mount unit stopped, and
+    the automount where the kernel has autofs). Doctor names `kubemedic recover nfs-remount`;
+    that command mounts it again through the .mount unit systemd-fstab-generator made from
+    /etc/fstab; the file on the export is read through the mount and a file written there
+    lands on the server.
+
+    TEST DOUBLE (the shared kernel has no NFS client): mount.nfs is tests/doubles/fake-mount-nfs
+    (dpkg-divert): it connects to the server's port 2049 as the kernel client does (the nfsd
+    double answers there) and mounts the export with sshfs, source `<server>:/share` as an NFS
+    mount's (its type shows as fuse.sshfs; the step goes by target and source); its ssh key is
+    the lab's. Real: fstab, systemd's mount unit, mount(8), the firewall, the data on node1."""
+    lab.ssh(CLIENT, "mkdir -p /etc/kubemedic-test /root/kubemedic-test", check=True)
+    copy_to(lab, CLIENT, lab.key, "/etc/kubemedic-test/nfs-double.key")
+    copy_to(lab, CLIENT, DOUBLES / "fake-mount-nfs", "/root/kubemedic-test/fake-mount-nfs")
+    lab.ssh(CLIENT, "set -e; chmod 0600 /etc/kubemedic-test/nfs-double.key; "
+                    "dpkg-divert --list /sbin/mount.nfs | grep -q . || dpkg-divert --local "
+                    "--rename --divert /sbin/mount.nfs.distrib --add /sbin/mount.nfs; "
+                    "install -m 0755 /root/kubemedic-test/fake-mount-nfs /sbin/mount.nfs; "
+                    "systemctl reset-failed share.mount || true; systemctl start share.mount",
+            check=True)
+    assert lab.ssh(CLIENT, "cat /share/keep.txt", check=True).stdout == "precious\n"
+
+    started = time.monotonic()
+    fault = lab.kubemedic("lab", "drill", "-c", NAME, "nfs-mount-lost", "--limit", CLIENT,
+                          "--json")
+    assert fault.returncode == 0, fault.stdout[-3000:] + fault.stderr[-2000:]
+    assert lab.ssh(CLIENT, "findmnt /share").returncode != 0
+    before = doctor_findings(lab, CLIENT)
+    found = [f for f in before if f["check"] == "nfs-mount"]
+    assert [(f["severity"], f["step"], f["caused_by"]) for f in found] == [
+        ("critical", "nfs-remount", None)], before
+    assert found[0]["command"] == f"kubemedic recover nfs-remount -c {NAME} --limit {CLIENT}"
+    info = run_printed(lab, found[0]["command"])
+    assert info["hosts"][CLIENT]["changed"] >= 1, info
+    mounted = lab.ssh(CLIENT, "findmnt --noheadings --raw --output SOURCE /share",
+                      check=True).stdout.split()
+    assert f"{SERVER_IP}:/share" in mounted, mounted
+    assert lab.ssh(CLIENT, "cat /share/keep.txt", check=True).stdout == "precious\n"
+    lab.ssh(CLIENT, "echo from-node2 > /share/from-node2.txt", check=True)
+    assert lab.ssh(SERVER, "cat /share/from-node2.txt", check=True).stdout == "from-node2\n"
+    after = doctor_findings(lab, CLIENT)
+    print(f"\ndrill nfs-remount {time.monotonic() - started:6.1f} s injection -> clean")
+    assert not [f for f in after if f["check"] == "nfs-mount"], after
+    # Nothing missing: a second run mounts nothing.
+    again = run_printed(lab, found[0]["command"])
+    assert again["hosts"][CLIENT]["changed"] == 0, again
+    lab.ssh(CLIENT, "umount /share", check=True)  # the FUSE mount goes before the lab does

@@ -101,7 +101,7 @@ def assert_runnable(command: str, host: str, first_master: str = "master1") -> N
         assert step in STEPS, f"{command}: no recovery step {step!r}"
         on_master = step in checks.FIRST_MASTER_STEPS or bool(
             extra.get(checks.FIRST_MASTER_WHEN.get(step, "")))
-        where = first_master if on_master else host
+        where = None if step in checks.CLUSTER_STEPS else first_master if on_master else host
         assert params.get("limit") == where, f"{command}: must be --limit {where}"
         roles = [loc["role"] for loc in step_locations()[step]]
         for key in extra:
@@ -256,7 +256,20 @@ def _job_scripts_missing_view() -> dict[str, Any]:
     return view
 
 
+def _job_service_down_view() -> dict[str, Any]:
+    """Seed 000 #12: the job manager's pod restarting in a loop: jobs Fail or Error."""
+    view = _job_scripts_missing_view()
+    view["events"]["items"].pop()
+    pod = view["pods"]["items"][-1]
+    pod["spec"]["containers"] = [{"name": "jobmanager", "image": "registry.local:5000/job:1"}]
+    pod["status"]["containerStatuses"] = [{"name": "jobmanager", "restartCount": 6, "state": {
+        "waiting": {"reason": "CrashLoopBackOff", "message": "back-off 5m0s restarting"}}}]
+    return view
+
+
 TRIGGERS += [
+    ("worknode1", ["workers"], _cluster(_job_service_down_view()),
+     {"job_services": ["default/restfulapi", "default/jobmanager"]}),
     ("master1", ["masters"], _cluster(_portal_nginx_down_view()), {}),
     ("node1", ["workers"], _set("peers", {"checked": 2, "unreachable": {"a": "x", "b": "y"}}), {}),
     ("node1", ["workers"], _set("peers", {"checked": 3, "unreachable": {"a": "x"}}), {}),

@@ -67,7 +67,7 @@ def test_lab_inventory_passes_the_schema_with_its_storage_settings(tmp_path) -> 
 def test_lab_inventory_declares_nfs_mounts_only_where_the_kernel_can_automount(
         tmp_path, monkeypatch, autofs) -> None:
     """On a VM kernel without autofs (and no NFS client), a declared mount could only ever be
-    reported missing by doctor: the lab declares none there and turns automount off."""
+    reported missing by doctor: the lab declares none there."""
     from kubemedic.inventory.loader import load_and_validate
 
     filesystems = tmp_path / "filesystems"
@@ -86,9 +86,9 @@ def test_lab_inventory_declares_nfs_mounts_only_where_the_kernel_can_automount(
     _root, data = load_and_validate("nfs-unit", str(tmp_path))
     settings = data.cluster_vars()
     if autofs:
-        assert "nfs_client_mounts" not in settings and "nfs_client_automount" not in settings
+        assert "nfs_client_mounts" not in settings
     else:
-        assert settings["nfs_client_mounts"] == [] and settings["nfs_client_automount"] is False
+        assert settings["nfs_client_mounts"] == []
 
 
 def test_leaky_controllers_are_the_mounted_v1_ones(tmp_path, monkeypatch) -> None:

@@ -49,6 +49,7 @@ SETTINGS: tuple[str, ...] = (
     "window_minutes",                  # events older than this are history
     "grafana_url",                     # grafana's right URL (portal_grafana_url; "" = unknown)
     "job_scripts_configmap",           # the platform's job scripts ConfigMap (NPU logs)
+    "job_services",                    # the platform's job services, NS/DEPLOYMENT (seed 000 #12)
     "security_trusted_cidrs",          # the cluster's own networks (security checks, issue 20)
 )
 
@@ -73,6 +74,8 @@ FIRST_MASTER_STEPS = frozenset({"probe-timeout", "npu-log-configmap"})
 # Variables a step cannot run without (its tasks assert them); without them doctor prints no
 # command (it would fail) but says in the message what to pass.
 STEP_REQUIRED_VARS = {"probe-timeout": ("kube_api_probe_namespace", "kube_api_probe_deployment")}
+# Steps that check and repair every node of the cluster at once: their command has no --limit.
+CLUSTER_STEPS = frozenset({"job-path"})
 # Steps that repair a host service or, given this variable, a Kubernetes workload with kubectl on
 # the first master (their command is then limited to it).
 FIRST_MASTER_WHEN = {"nginx-restart": "nginx_pod_deployment"}
@@ -115,8 +118,9 @@ def render_command(step: str | None, fix: str | None, customer: str, host: str,
     """The one way a repair is written, for doctor's findings and for `kubemedic explain`.
 
     step: `kubemedic recover STEP -c CUSTOMER --limit HOST [-e key=value ...]`, limited to the
-    first master for steps that run kubectl there; None when a variable the step needs is not
-    known. fix: a signature's or check's `kubemedic ...` command with {customer} and {host}.
+    first master for steps that run kubectl there, not limited for steps of the whole cluster
+    (CLUSTER_STEPS); None when a variable the step needs is not known. fix: a signature's or
+    check's `kubemedic ...` command with {customer} and {host}.
     """
     extravars = dict(extravars or {})
     if step:
@@ -124,7 +128,9 @@ def render_command(step: str | None, fix: str | None, customer: str, host: str,
             return None
         on_master = step in FIRST_MASTER_STEPS or bool(extravars.get(FIRST_MASTER_WHEN.get(step, "")))
         where = (first_master or host) if on_master else host
-        parts = ["kubemedic", "recover", step, "-c", customer, "--limit", where]
+        parts = ["kubemedic", "recover", step, "-c", customer]
+        if step not in CLUSTER_STEPS:
+            parts += ["--limit", where]
         for key, value in extravars.items():
             parts += ["-e", f"{key}={value}"]
         return shlex.join(parts)
@@ -620,6 +626,15 @@ def _pod_check(ctx: _Ctx, problem: cluster.ContainerProblem, where: str) -> None
         _add_signature(ctx, f"pod:{match.signature.id}", match,
                        f"{message}: {match.signature.cause}", ref)
         return
+    if (ref.deployment and f"{ref.namespace}/{ref.deployment}" in (s["job_services"] or [])
+            and problem.state != "restarts"):
+        ctx.add("job-services", "critical", evidence, message + ": a job service of the platform "
+                "is down, so jobs Fail or Error (seed 000 #12): the job images are pulled from the "
+                "private registry on every node, every NFS mount checked, then the job services "
+                "restarted", step="job-path",
+                extravars={"container_runtime_job_images": problem.image} if problem.image
+                else None, subject=subject)
+        return
     if (problem.container in PORTAL_CONTAINERS and ref.deployment
             and problem.state not in ("restarts", "ImagePullBackOff", "ErrImagePull",
                                       "ContainerCannotRun")):
@@ -773,6 +788,8 @@ EXPLAINS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("pause-image", ("log:pause-sandbox-image", "event:pause-sandbox-image",
                      "log:upstream-registry-unreachable", "event:upstream-registry-unreachable")),
     ("hosts-allow-subnet", ("log:nfs-mount-denied",)),
+    # a job service failing on a node without its NFS mount: the mount first (seed 000 #12)
+    ("nfs-mount", ("job-services",)),
     ("apt-sources", ("log:apt-gpg-error",)),
     ("kubernetes-api", ("log:apiserver-refused",)),
 )

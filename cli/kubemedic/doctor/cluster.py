@@ -124,6 +124,7 @@ class ContainerProblem:
     message: str        # the waiting/terminated message (goes through the knowledge base)
     last_reason: str    # lastState.terminated.reason (OOMKilled, Error, ContainerCannotRun)
     exit_code: int | None
+    image: str = ""     # the container's image (pod spec)
 
 
 def container_problems(pods: Any, restart_warn: int) -> list[ContainerProblem]:
@@ -131,6 +132,9 @@ def container_problems(pods: Any, restart_warn: int) -> list[ContainerProblem]:
     for pod in items(pods):
         ref = pod_ref(pod)
         status = pod.get("status") or {}
+        spec = pod.get("spec") or {}
+        images = {c.get("name"): c.get("image") or "" for c in
+                  [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]}
         for cs in [*(status.get("initContainerStatuses") or []),
                    *(status.get("containerStatuses") or [])]:
             state = cs.get("state") or {}
@@ -149,7 +153,8 @@ def container_problems(pods: Any, restart_warn: int) -> list[ContainerProblem]:
                                            last.get("message")) if m)
             out.append(ContainerProblem(ref, cs.get("name") or "", reason, restarts, message,
                                         last.get("reason") or terminated.get("reason") or "",
-                                        last.get("exitCode", terminated.get("exitCode"))))
+                                        last.get("exitCode", terminated.get("exitCode")),
+                                        images.get(cs.get("name"), "")))
     return out
 
 

@@ -230,11 +230,9 @@ def _write_inventory(target: Path, info: LabInfo, extra: dict[str, Any] | None =
         "nfs_server_require_kernel_nfsd": False,
         # Nor an NFS client: with autofs in that kernel, the mounts are systemd automounts
         # (made on first access, so nothing is reported missing). Without autofs (some VM
-        # kernels), a declared mount could only ever be reported missing by doctor, so the lab
-        # declares none; tests that need one add it (nfs_client refuses automount on such a
-        # kernel with a clear message instead of systemd's "unit type not supported").
-        **({} if kernel_has_filesystem("autofs") else
-           {"nfs_client_automount": False, "nfs_client_mounts": []}),
+        # kernels) nfs_client writes plain _netdev mounts, which could only ever be reported
+        # missing by doctor here, so the lab declares none; tests that need one add it.
+        **({} if kernel_has_filesystem("autofs") else {"nfs_client_mounts": []}),
         # What the lab cannot run (no kubeadm/kubelet, no GPU/NPU, no offline bundle): plain
         # `kubemedic bootstrap -c <lab>` converges everything else.
         # With --bundle, offline-images runs from that bundle (cluster_bundle_dir below).
