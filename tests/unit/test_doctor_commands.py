@@ -102,7 +102,10 @@ def assert_runnable(command: str, host: str, first_master: str = "master1") -> N
         on_master = step in checks.FIRST_MASTER_STEPS or bool(
             extra.get(checks.FIRST_MASTER_WHEN.get(step, "")))
         where = first_master if on_master else host
-        assert params.get("limit") == where, f"{command}: must be --limit {where}"
+        if step in checks.CLUSTER_STEPS:
+            assert params.get("limit") is None, f"{command}: rebuilds the cluster: no --limit"
+        else:
+            assert params.get("limit") == where, f"{command}: must be --limit {where}"
         roles = [loc["role"] for loc in step_locations()[step]]
         for key in extra:
             assert any(role_reads(role, key) for role in roles), \
@@ -266,6 +269,8 @@ TRIGGERS += [
     ("master1", ["masters"], _set("portal", {"/etc/Dashboard/local.yaml": {
         "grafana": "http://10.0.0.99:3000", "reachable": False, "error": "timed out"}}), {}),
     ("worknode1", ["workers"], _cluster(_job_scripts_missing_view()), {}),
+    ("master1", ["masters"], _set("kubeadm|apiserver_advertise", "192.168.100.10"), {}),
+    ("worknode1", ["workers"], _all(_cluster({**cluster_view(), "ca_sha256": "d" * 64})), {}),
 ]
 
 

@@ -70,6 +70,10 @@ BOOTSTRAP_FIX = "kubemedic bootstrap -c {customer} --tags %s --limit {host}"
 # masters, `when: inventory_hostname == kubemedic_first_master`): their command is limited to
 # the first master whatever node the finding concerns. Kept in sync with recover.yml by a test.
 FIRST_MASTER_STEPS = frozenset({"probe-timeout", "npu-log-configmap"})
+# Steps that rebuild the whole cluster (every master and worker is reset and joins again): their
+# command is never limited to the host a finding concerns (a partial run would leave the other
+# nodes pointing at the old cluster).
+CLUSTER_STEPS = frozenset({"master-ip-change"})
 # Variables a step cannot run without (its tasks assert them); without them doctor prints no
 # command (it would fail) but says in the message what to pass.
 STEP_REQUIRED_VARS = {"probe-timeout": ("kube_api_probe_namespace", "kube_api_probe_deployment")}
@@ -115,7 +119,8 @@ def render_command(step: str | None, fix: str | None, customer: str, host: str,
     """The one way a repair is written, for doctor's findings and for `kubemedic explain`.
 
     step: `kubemedic recover STEP -c CUSTOMER --limit HOST [-e key=value ...]`, limited to the
-    first master for steps that run kubectl there; None when a variable the step needs is not
+    first master for steps that run kubectl there, not limited for steps that rebuild the whole
+    cluster (CLUSTER_STEPS); None when a variable the step needs is not
     known. fix: a signature's or check's `kubemedic ...` command with {customer} and {host}.
     """
     extravars = dict(extravars or {})
@@ -124,7 +129,9 @@ def render_command(step: str | None, fix: str | None, customer: str, host: str,
             return None
         on_master = step in FIRST_MASTER_STEPS or bool(extravars.get(FIRST_MASTER_WHEN.get(step, "")))
         where = (first_master or host) if on_master else host
-        parts = ["kubemedic", "recover", step, "-c", customer, "--limit", where]
+        parts = ["kubemedic", "recover", step, "-c", customer]
+        if step not in CLUSTER_STEPS:
+            parts += ["--limit", where]
         for key, value in extravars.items():
             parts += ["-e", f"{key}={value}"]
         return shlex.join(parts)
@@ -326,6 +333,34 @@ def _check_docker(ctx: _Ctx, probe: dict[str, Any]) -> None:
         ctx.add("kubeadm-images", "warning", ", ".join(missing),
                 "kubeadm images are missing: kubeadm would try the internet (k8s.gcr.io)",
                 fix="kubemedic images load -c {customer} --limit {host}")
+
+
+def _check_kubeadm(ctx: _Ctx, probe: dict[str, Any]) -> None:
+    """The node's kubeadm state against the node itself and the cluster (kubectl's first master)."""
+    state = probe.get("kubeadm") or {}
+    advertise, addresses = state.get("apiserver_advertise"), state.get("addresses")
+    if advertise and addresses is not None and advertise not in addresses:
+        # Seed 001: the master's IP changed. etcd listens on the old address and cannot start,
+        # the certificates and every kubeconfig name it: the cluster is rebuilt.
+        ctx.add("apiserver-address", "critical", f"kube-apiserver --advertise-address={advertise}"
+                f"; this node's addresses: {', '.join(addresses) or 'none'}",
+                "the master's IP address changed: its API server, etcd, certificates and the "
+                "nodes' kubeconfigs still use the old one (etcd cannot listen there, the API is "
+                "down); rebuild the cluster for the new address, with the new address in the "
+                "inventory first (seed 001)", step="master-ip-change")
+    mine, cluster_ca = state.get("ca_sha256"), (probe.get("cluster") or {}).get("ca_sha256")
+    if (mine and cluster_ca and mine != cluster_ca and ctx.host != ctx.settings["first_master"]
+            and _kubernetes_node(ctx)):
+        # A node joined to a cluster that was since re-initialised without it (a reset --reinit
+        # while it was down or outside --limit): kubelet's certificates are signed by the old CA.
+        ctx.add("kubeadm-cluster-ca", "critical",
+                f"/etc/kubernetes/pki/ca.crt sha256 {mine[:16]}..., the first master's "
+                f"{cluster_ca[:16]}...",
+                "this node belongs to another (older) cluster: its kubeadm state trusts a CA "
+                "that is not the first master's, so kubelet cannot register (`x509: certificate "
+                "signed by unknown authority`) and a join skips it (kubelet.conf exists); reset "
+                "it (backups first) and join it again", step="kube-reset",
+                extravars={"kubernetes_reset_reinit": "true"})
 
 
 def _check_nfs(ctx: _Ctx, probe: dict[str, Any]) -> None:
@@ -750,6 +785,9 @@ def _check_certs(ctx: _Ctx, view: dict[str, Any]) -> None:
 # What explains what on one host: (cause check, symptom check patterns). A symptom is folded
 # under the first cause listed here that is present; the more fundamental causes come first.
 EXPLAINS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("apiserver-address", ("kubernetes-api", "log:apiserver-refused", "log:apiserver-cert-wrong-ip",
+                           "node-ready", "kubelet-active")),
+    ("kubeadm-cluster-ca", ("node-registered", "node-ready", "log:apiserver-refused")),
     ("kubeadm-certs", ("kubernetes-api", "log:apiserver-refused")),
     ("containerd-config", ("containerd-active", "docker-active", "kubelet-active", "node-ready",
                            "kubernetes-api")),
@@ -883,7 +921,7 @@ def _check_security(ctx: _Ctx, probe: dict[str, Any]) -> None:
 
 
 CHECKS = (_check_disks, _check_swap, _check_ntp, _check_services, _check_containerd_config,
-          _check_docker, _check_nfs, _check_tcp_wrappers, _check_kernel, _check_nics,
+          _check_docker, _check_kubeadm, _check_nfs, _check_tcp_wrappers, _check_kernel, _check_nics,
           _check_peers, _check_portal, _check_apt, _check_mysql_backup, _check_logs,
           _check_cluster, _check_security)
 
