@@ -112,10 +112,8 @@ def test_list_shows_role_and_file_read_from_recover_yml() -> None:
 # gains a drill must leave it (and the drill must name the step), a step that loses its
 # drilled_by fails the test below.
 NOT_DRILLED_YET = {
-    "kube-reset": "only run through `kubemedic reset --reinit` (test_kube_lifecycle.py)",
     "device-plugin-restart": "needs a cluster with a device-plugin DaemonSet",
     "npu-collector": "needs an NPU node converged with the Ascend doubles",
-    "master-ip-change": "needs a cluster to rebuild",
     "nfs-reinstall": "no nfsd on the shared kernel: needs an nfsd double",
     "nfs-remount": "no NFS mount on the shared kernel: needs a mount double",
 }
