@@ -386,6 +386,7 @@ def test_node_remove_then_add_a_worker(cluster) -> None:
         lab.ssh(N1, f"{KUBECTL} get pods -o wide").stdout
     before = leftovers(lab, N3)
     assert before["mounts"] and before["cni"] and before["kube_rules"], before
+    assert before["bridge"] and before["pod_routes"], before
     assert before["docker_rules"], before
 
     started = time.monotonic()
@@ -402,6 +403,7 @@ def test_node_remove_then_add_a_worker(cluster) -> None:
     # plugin's iptables chains), docker's own rules kept
     after = leftovers(lab, N3)
     assert not after["mounts"] and not after["cni"] and not after["kube_rules"], after
+    assert not after["bridge"] and not after["pod_routes"], after
     assert after["docker_rules"], after
     # drained: the Deployment's pods run on node2 only
     assert wait_for(lambda: len(running_sleepers(lab)) == 2
@@ -418,13 +420,17 @@ def test_node_remove_then_add_a_worker(cluster) -> None:
 
 def leftovers(lab, node: str) -> dict[str, list[str]]:
     """What kubeadm reset leaves on a node unless cleaned: mounts under /var/lib/kubelet, the CNI
-    config, iptables chains of kubelet (KUBE-) and the CNI plugins (CNI-); and docker's chains."""
+    config, iptables chains of kubelet (KUBE-) and the CNI plugins (CNI-), the cni0 bridge (it
+    keeps the old pod CIDR's gateway address), kubemedic's routes to the other nodes' pod CIDRs
+    (route protocol 187, kubemedic_pod_route_protocol); and docker's chains."""
     def lines(command: str) -> list[str]:
         return lab.ssh(node, command, check=True).stdout.split()
     rules = "iptables-save -t nat; iptables-save -t filter"
     return {"mounts": lines("findmnt -rn -o TARGET | grep '^/var/lib/kubelet/' || true"),
             "cni": lines("ls -A /etc/cni/net.d 2>/dev/null || true"),
             "kube_rules": lines(f"{{ {rules}; }} | grep -oE '^:(KUBE|CNI)-[^ ]+' || true"),
+            "bridge": lines("ip -o link show cni0 2>/dev/null | cut -d: -f2 || true"),
+            "pod_routes": lines("ip route show proto 187 | cut -d' ' -f1"),
             "docker_rules": lines(f"{{ {rules}; }} | grep -oE '^:DOCKER[^ ]*' || true")}
 
 
@@ -541,7 +547,7 @@ def test_master_ip_change_drill(cluster) -> None:
     assert all(ipaddress.ip_address(ip) in ipaddress.ip_network("10.244.0.0/16") for ip in pod_ips)
 
     step = time.monotonic()
-    after = doctor(lab)
+    after = doctor(lab, N1)   # the other nodes' Ready conditions were read above
     timed("doctor after the rebuild", step)
     timed("drill master-ip-change: change -> doctor clean", started)
     left = {(host, c): f["evidence"] for host, checks in after.items() for c, f in checks.items()
