@@ -31,7 +31,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 cluster:
-  description: available, reason, kubeconfig, kubeconfig_present, now, nodes, pods, events, certs.
+  description: available, reason, kubeconfig, kubeconfig_present, now, nodes, pods, events, certs, ca_sha256.
   type: dict
   returned: always
 """
@@ -93,6 +93,25 @@ def certs(kubeadm, pki_dir, timeout):
     return {"source": "openssl x509 -enddate", "text": "\n".join(lines)}
 
 
+def ca_sha256(path):
+    """sha256 (hex) of the cluster CA certificate's DER bytes (the first master's ca.crt): every
+    node of this cluster trusts the same one (doctor compares each node's)."""
+    import base64
+    import hashlib
+
+    try:
+        with open(path, encoding="ascii", errors="replace") as handle:
+            text = handle.read()
+    except OSError:
+        return None
+    body = text.partition("-----BEGIN CERTIFICATE-----")[2].partition("-----END CERTIFICATE-----")[0]
+    try:
+        der = base64.b64decode("".join(body.split()), validate=True)
+    except ValueError:
+        return None
+    return hashlib.sha256(der).hexdigest() if der else None
+
+
 def main():
     module = AnsibleModule(
         argument_spec={
@@ -126,6 +145,7 @@ def main():
                 p["kubectl"], p["kubeconfig"],
                 ["get", "events", "-A", "--field-selector", "type=Warning"], p["timeout"])
         view["certs"] = certs(p["kubeadm"], p["pki_dir"], p["timeout"])
+    view["ca_sha256"] = ca_sha256(os.path.join(p["pki_dir"], "ca.crt"))
     view["seconds"] = round(time.monotonic() - started, 2)
     module.exit_json(changed=False, cluster=view)
 

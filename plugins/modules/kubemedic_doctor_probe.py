@@ -53,6 +53,14 @@ options:
     elements: str
     required: true
   portal_key: {description: Key whose value is grafana's URL in those files., type: str, required: true}
+  kubeadm_files:
+    description: >-
+      kubeadm's files on the node, by role: ca (the cluster CA certificate, PEM), apiserver_manifest
+      (kube-apiserver's static pod), kubelet_conf (kubelet's kubeconfig). The CA's sha256 (of
+      the DER), the advertise address in the manifest, the API server kubelet talks to and the
+      node's own IPv4 addresses are reported.
+    type: dict
+    required: true
   containerd_config:
     description: >-
       containerd's config file; reported when it does not parse (TOML, or `containerd config
@@ -265,6 +273,45 @@ def containerd_config(path):
         if rc != 0:
             out["error"] = (err.strip().splitlines() or [f"exit {rc}"])[-1][:400]
     return out
+
+
+def pem_sha256(path):
+    """sha256 (hex) of the first certificate of a PEM file, over its DER bytes; None if absent."""
+    import base64
+    import hashlib
+
+    text = _read(path)
+    match = re.search(r"-----BEGIN CERTIFICATE-----(.*?)-----END CERTIFICATE-----", text or "",
+                      re.S)
+    if not match:
+        return None
+    try:
+        der = base64.b64decode("".join(match.group(1).split()), validate=True)
+    except ValueError:
+        return None
+    return hashlib.sha256(der).hexdigest()
+
+
+def ipv4_addresses():
+    """The node's IPv4 addresses (`ip -o -4 addr`), loopback left out."""
+    rc, out, _stderr = _run(["ip", "-o", "-4", "addr", "show"])
+    if rc != 0:
+        return None
+    found = re.findall(r"\binet (\d+\.\d+\.\d+\.\d+)/", out)
+    return [address for address in found if not address.startswith("127.")]
+
+
+def kubeadm_state(files):
+    """What kubeadm made this node: the cluster CA it trusts, the API server kubelet talks to,
+    the address this node's API server advertises (masters), and the node's own addresses."""
+    manifest = _read(files.get("apiserver_manifest") or "") or ""
+    advertise = re.search(r"--advertise-address=([^\s\"']+)", manifest)
+    kubelet = _read(files.get("kubelet_conf") or "") or ""
+    server = re.search(r"^\s*server:\s*['\"]?([^\s'\"]+)", kubelet, re.M)
+    return {"ca_sha256": pem_sha256(files.get("ca") or ""),
+            "apiserver_advertise": advertise.group(1) if advertise else None,
+            "kubelet_server": server.group(1) if server else None,
+            "addresses": ipv4_addresses()}
 
 
 def fstab_nfs():
@@ -560,6 +607,7 @@ def main():
             "apt_sources": {"type": "list", "elements": "str", "required": True},
             "mysql_backup_dirs": {"type": "list", "elements": "str", "required": True},
             "containerd_config": {"type": "str", "required": True},
+            "kubeadm_files": {"type": "dict", "required": True},
             "peers": {"type": "dict", "required": True},
             "portal_files": {"type": "list", "elements": "str", "required": True},
             "portal_key": {"type": "str", "required": True, "no_log": False},  # a key name
@@ -585,6 +633,7 @@ def main():
         "versions": versions(),
         "docker": docker_state(docker_active),
         "containerd_config": containerd_config(p["containerd_config"]),
+        "kubeadm": kubeadm_state(p["kubeadm_files"]),
         "fstab_nfs": fstab_nfs(),
         "tcp_wrappers": tcp_wrappers(),
         "inotify": inotify(),

@@ -46,6 +46,8 @@ HEALTHY: dict[str, Any] = {
     "apt_sources": [{"file": "/etc/apt/sources.list.d/docker.list", "line_no": 1,
                      "line": "deb [signed-by=/k.gpg] https://x bookworm stable", "problem": None}],
     "big_logs": [],
+    "kubeadm": {"ca_sha256": "c" * 64, "apiserver_advertise": None,
+                "kubelet_server": "https://192.168.100.10:6443", "addresses": ["192.168.100.11"]},
     "logs": {"journal": 'level=info msg="API listen on /run/docker.sock"', "kernel": "",
              "container": ""},
 }
@@ -366,3 +368,64 @@ def test_table_folds_the_symptom_under_its_cause() -> None:
     text = console.export_text()
     assert text.index("containerd-config") < text.index("└ containerd-active")
     assert "repair containerd-config first" in text
+
+
+MASTER_IP_CHANGED = _set("kubeadm", {"ca_sha256": "c" * 64,
+                                     "apiserver_advertise": "192.168.100.10",
+                                     "kubelet_server": "https://192.168.100.10:6443",
+                                     "addresses": ["192.168.100.20", "10.244.0.1"]})
+
+
+def test_master_ip_change_is_named_from_the_advertise_address_and_rebuilds_the_cluster() -> None:
+    """Seed 001 (master IP change = rebuild): the API server's manifest advertises an address the
+    master no longer has. Before: doctor read only `kubectl` failing and named after-reboot (which
+    restarts kubelet, changing nothing). The repair rebuilds the cluster: never --limit one host."""
+    def api_down(probe):
+        MASTER_IP_CHANGED(probe)
+        probe["cluster"] = {"available": False, "kubeconfig_present": True,
+                            "reason": "Unable to connect to the server: dial tcp "
+                                      "192.168.100.10:6443: connect: no route to host"}
+    found = run(api_down, groups=["masters"], first_master="node1")
+    by_check = {f["check"]: f for f in found}
+    address = by_check["apiserver-address"]
+    assert address["severity"] == "critical" and address["caused_by"] is None, address
+    assert address["command"] == "kubemedic recover master-ip-change -c acme", address
+    assert "192.168.100.10" in address["evidence"] and "192.168.100.20" in address["evidence"]
+    assert by_check["kubernetes-api"]["caused_by"] == "apiserver-address", found
+    assert found[0]["check"] == "apiserver-address"
+
+
+def test_the_advertise_address_on_the_node_is_healthy() -> None:
+    def same(probe):
+        MASTER_IP_CHANGED(probe)
+        probe["kubeadm"]["addresses"].append("192.168.100.10")
+    assert run(same, groups=["masters"]) == []
+    assert run(_set("kubeadm|addresses", None), groups=["masters"]) == []  # unknown: no finding
+
+
+def _old_cluster(probe):
+    probe["cluster"] = {"available": True, "kubeconfig_present": True, "ca_sha256": "d" * 64,
+                        "nodes": {"items": []}, "pods": {"items": []}, "events": {"items": []}}
+
+
+def test_a_node_of_an_older_cluster_names_kube_reset_with_the_join() -> None:
+    """The real lab: a worker left out of `reset --reinit` keeps the old cluster's CA; doctor said
+    only node-registered with `bootstrap --tags kubernetes-join`, which skips a node that has a
+    kubelet.conf. Its CA is not the first master's: kube-reset with the join, on that node."""
+    found = run(_old_cluster, groups=["workers"], first_master="master1")
+    by_check = {f["check"]: f for f in found}
+    stale = by_check["kubeadm-cluster-ca"]
+    assert stale["command"] == ("kubemedic recover kube-reset -c acme --limit node1 "
+                                "-e kubernetes_reset_reinit=true"), stale
+    assert stale["severity"] == "critical" and stale["caused_by"] is None
+    assert by_check["node-registered"]["caused_by"] == "kubeadm-cluster-ca", found
+    # the same CA, or the first master itself, or a host that is no Kubernetes node: nothing
+    def same_ca(probe):
+        _old_cluster(probe)
+        probe["cluster"]["ca_sha256"] = "c" * 64
+    assert "kubeadm-cluster-ca" not in {f["check"] for f in run(same_ca, groups=["workers"],
+                                                                  first_master="master1")}
+    assert "kubeadm-cluster-ca" not in {f["check"] for f in run(_old_cluster, groups=["masters"],
+                                                                  first_master="node1")}
+    assert "kubeadm-cluster-ca" not in {f["check"] for f in run(_old_cluster, groups=["registry"],
+                                                                  first_master="master1")}

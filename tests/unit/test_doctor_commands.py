@@ -279,6 +279,8 @@ TRIGGERS += [
     ("master1", ["masters"], _set("portal", {"/etc/Dashboard/local.yaml": {
         "grafana": "http://10.0.0.99:3000", "reachable": False, "error": "timed out"}}), {}),
     ("worknode1", ["workers"], _cluster(_job_scripts_missing_view()), {}),
+    ("master1", ["masters"], _set("kubeadm|apiserver_advertise", "192.168.100.10"), {}),
+    ("worknode1", ["workers"], _all(_cluster({**cluster_view(), "ca_sha256": "d" * 64})), {}),
 ]
 
 

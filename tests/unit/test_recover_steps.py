@@ -112,9 +112,7 @@ def test_list_shows_role_and_file_read_from_recover_yml() -> None:
 # gains a drill must leave it (and the drill must name the step), a step that loses its
 # drilled_by fails the test below.
 NOT_DRILLED_YET = {
-    "kube-reset": "only run through `kubemedic reset --reinit` (test_kube_lifecycle.py)",
     "device-plugin-restart": "needs a cluster with a device-plugin DaemonSet",
-    "master-ip-change": "needs a cluster to rebuild",
 }
 
 

@@ -8,11 +8,16 @@ node remove  -> playbooks/node-remove.yml (drain, delete the Node, reset the nod
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+
 import click
 
 from kubemedic.errors import KubemedicUsageError
 from kubemedic.inventory.loader import load_and_validate
+from kubemedic.inventory.validate import InventoryData
 from kubemedic.options import RunOptions, confirm_or_abort, execute, exit_with, run_options
+from kubemedic.playbook_tags import playbook_tags
 
 
 @click.command()
@@ -30,8 +35,9 @@ def reset(opts: RunOptions, reinit: bool) -> None:
     exit_with(execute(opts, "reset", "reset.yml", extravars=extravars, confirmed=confirmed))
 
 
-def _node_host(opts: RunOptions, name: str, *, removing: bool) -> None:
-    """NAME must be a master or worker of the customer's inventory (exit 2 otherwise)."""
+def _node_host(opts: RunOptions, name: str, *, removing: bool) -> tuple[Path, InventoryData]:
+    """NAME must be a master or worker of the customer's inventory (exit 2 otherwise); the
+    validated inventory's root and data."""
     root, data = load_and_validate(opts.customer, opts.inventory_dir, opts.vault_password_file)
     members = set(data.groups.get("masters", [])) | set(data.groups.get("workers", []))
     if name not in members:
@@ -41,6 +47,7 @@ def _node_host(opts: RunOptions, name: str, *, removing: bool) -> None:
     if removing and data.hosts.get(name, {}).get("first_master"):
         raise KubemedicUsageError(f"{root / 'hosts.yml'}: {name} has first_master: true and "
                                   "cannot be removed (use `kubemedic reset`)")
+    return root, data
 
 
 @click.group()
@@ -53,8 +60,16 @@ def node() -> None:
 @run_options
 def node_add(opts: RunOptions, name: str) -> None:
     """Prepare host NAME (already in the inventory) and join it to the cluster."""
-    _node_host(opts, name, removing=False)
-    exit_with(execute(opts, f"node-add-{name}", "node-add.yml",
+    root, data = _node_host(opts, name, removing=False)
+    # The roles the inventory keeps out of bootstrap stay out of the node's preparation too
+    # (e.g. an air-gapped site without the packages of `common`): those node-add.yml runs.
+    wanted = data.cluster_vars().get("cluster_bootstrap_skip_tags") or []
+    skip = [tag for tag in wanted if tag in playbook_tags("node-add.yml")]
+    if skip and not opts.tags and not opts.skip_tags:
+        click.echo(f"kubemedic: skipping {', '.join(skip)} (cluster_bootstrap_skip_tags of "
+                   f"{opts.customer}); --tags or --skip-tags overrides it", err=True)
+        opts = dataclasses.replace(opts, skip_tags=skip)
+    exit_with(execute(opts, f"node-add-{name}", "node-add.yml", inventory=root,
                       extravars={"kubemedic_node": name}))
 
 

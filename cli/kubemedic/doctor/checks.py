@@ -74,8 +74,10 @@ FIRST_MASTER_STEPS = frozenset({"probe-timeout", "npu-log-configmap"})
 # Variables a step cannot run without (its tasks assert them); without them doctor prints no
 # command (it would fail) but says in the message what to pass.
 STEP_REQUIRED_VARS = {"probe-timeout": ("kube_api_probe_namespace", "kube_api_probe_deployment")}
-# Steps that check and repair every node of the cluster at once: their command has no --limit.
-CLUSTER_STEPS = frozenset({"job-path"})
+# Steps of the whole cluster, whose command has no --limit: job-path checks and repairs every
+# node at once; master-ip-change rebuilds it (every node is reset and joins again: a partial run
+# would leave the other nodes pointing at the old cluster).
+CLUSTER_STEPS = frozenset({"job-path", "master-ip-change"})
 # Steps that repair a host service or, given this variable, a Kubernetes workload with kubectl on
 # the first master (their command is then limited to it).
 FIRST_MASTER_WHEN = {"nginx-restart": "nginx_pod_deployment"}
@@ -332,6 +334,34 @@ def _check_docker(ctx: _Ctx, probe: dict[str, Any]) -> None:
         ctx.add("kubeadm-images", "warning", ", ".join(missing),
                 "kubeadm images are missing: kubeadm would try the internet (k8s.gcr.io)",
                 fix="kubemedic images load -c {customer} --limit {host}")
+
+
+def _check_kubeadm(ctx: _Ctx, probe: dict[str, Any]) -> None:
+    """The node's kubeadm state against the node itself and the cluster (kubectl's first master)."""
+    state = probe.get("kubeadm") or {}
+    advertise, addresses = state.get("apiserver_advertise"), state.get("addresses")
+    if advertise and addresses is not None and advertise not in addresses:
+        # Seed 001: the master's IP changed. etcd listens on the old address and cannot start,
+        # the certificates and every kubeconfig name it: the cluster is rebuilt.
+        ctx.add("apiserver-address", "critical", f"kube-apiserver --advertise-address={advertise}"
+                f"; this node's addresses: {', '.join(addresses) or 'none'}",
+                "the master's IP address changed: its API server, etcd, certificates and the "
+                "nodes' kubeconfigs still use the old one (etcd cannot listen there, the API is "
+                "down); rebuild the cluster for the new address, with the new address in the "
+                "inventory first (seed 001)", step="master-ip-change")
+    mine, cluster_ca = state.get("ca_sha256"), (probe.get("cluster") or {}).get("ca_sha256")
+    if (mine and cluster_ca and mine != cluster_ca and ctx.host != ctx.settings["first_master"]
+            and _kubernetes_node(ctx)):
+        # A node joined to a cluster that was since re-initialised without it (a reset --reinit
+        # while it was down or outside --limit): kubelet's certificates are signed by the old CA.
+        ctx.add("kubeadm-cluster-ca", "critical",
+                f"/etc/kubernetes/pki/ca.crt sha256 {mine[:16]}..., the first master's "
+                f"{cluster_ca[:16]}...",
+                "this node belongs to another (older) cluster: its kubeadm state trusts a CA "
+                "that is not the first master's, so kubelet cannot register (`x509: certificate "
+                "signed by unknown authority`) and a join skips it (kubelet.conf exists); reset "
+                "it (backups first) and join it again", step="kube-reset",
+                extravars={"kubernetes_reset_reinit": "true"})
 
 
 def _check_nfs(ctx: _Ctx, probe: dict[str, Any]) -> None:
@@ -765,6 +795,9 @@ def _check_certs(ctx: _Ctx, view: dict[str, Any]) -> None:
 # What explains what on one host: (cause check, symptom check patterns). A symptom is folded
 # under the first cause listed here that is present; the more fundamental causes come first.
 EXPLAINS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("apiserver-address", ("kubernetes-api", "log:apiserver-refused", "log:apiserver-cert-wrong-ip",
+                           "node-ready", "kubelet-active")),
+    ("kubeadm-cluster-ca", ("node-registered", "node-ready", "log:apiserver-refused")),
     ("kubeadm-certs", ("kubernetes-api", "log:apiserver-refused")),
     ("containerd-config", ("containerd-active", "docker-active", "kubelet-active", "node-ready",
                            "kubernetes-api")),
@@ -900,7 +933,7 @@ def _check_security(ctx: _Ctx, probe: dict[str, Any]) -> None:
 
 
 CHECKS = (_check_disks, _check_swap, _check_ntp, _check_services, _check_containerd_config,
-          _check_docker, _check_nfs, _check_tcp_wrappers, _check_kernel, _check_nics,
+          _check_docker, _check_kubeadm, _check_nfs, _check_tcp_wrappers, _check_kernel, _check_nics,
           _check_peers, _check_portal, _check_apt, _check_mysql_backup, _check_logs,
           _check_cluster, _check_security)
 

@@ -1,0 +1,558 @@
+"""The destructive Kubernetes lifecycle on a real Kubernetes 1.20.2 cluster (issues 15 and 14):
+reset --reinit refused while an image is missing then re-init from local images, the kube-reset
+drill, node remove then add, and the master-ip-change drill.
+
+One air-gapped 3-node cluster (1 master, 2 workers) for the module, from `lab up --kubernetes`
+and `kubemedic bootstrap`, as tests/integration/test_kubernetes_real.py has it (docs/lab.md "A
+real Kubernetes 1.20 cluster"). Real, no test double: kubeadm, kubelet, kubectl, the control
+plane, etcd 3.4, docker through dockershim, the private registry on node1, the bridge CNI; the
+nodes have no default route (no internet), so every image kubeadm uses comes from the node or
+the private registry.
+
+Tests run in file order, like an operator's session, each leaving the cluster Ready:
+1. `reset --reinit` refused while kube-scheduler is neither on node1 nor in the registry
+   (untagged on the node, its manifest deleted from the registry): exit 3 naming the image,
+   nothing reset. The image back as the refusal says (`bootstrap --tags offline-images`), then
+   `reset --reinit --limit node1,node2` (node3 left out, as when a worker is down during a
+   rebuild): backups first (etcd snapshot holding the old cluster's objects, /etc/kubernetes),
+   kubeadm reset, init from local images, node2 joins again, a Deployment Running again.
+2. kube-reset drill: node3 still holds the old cluster's kubeadm state (its CA is not the new
+   cluster's: kubelet cannot register). doctor names kube-reset with the join; the printed
+   command resets node3 (backup first) and joins it; node3 Ready, doctor clean for it.
+3. `node remove node3` (drained, deleted, reset) then `node add node3`: Ready again.
+4. master-ip-change drill: node1 gets a new address on the lab network (`podman network
+   disconnect` + `connect --ip`, as a changed netplan does), the inventory gets it (node1's
+   ansible_host, and cluster_registry: the registry is on node1). doctor names master-ip-change
+   from the API server's advertise address; the printed command rebuilds the cluster. User data
+   here means what a rebuild keeps by design: files on the nodes, the private registry's
+   content (pulled again at its new address), and the old cluster's etcd data in the run record
+   (etcd cannot start on the old address, so no snapshot can be taken: its data folder is
+   archived before kubeadm reset empties it; the ConfigMap made before is in it). Kubernetes
+   objects themselves do not survive a rebuild: the seed's procedure (001) is a reinstall.
+Timings are printed (`-s`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+import re
+import shlex
+import subprocess
+import tarfile
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from kubemedic import paths
+
+pytestmark = [pytest.mark.lab, pytest.mark.slow, pytest.mark.kubernetes]
+
+NAME = "km-k8s-life"
+SUBNET = "10.77.80.0/24"
+N1, N2, N3 = (f"{NAME}-node{i}" for i in (1, 2, 3))
+OLD_IP1, NEW_IP1 = "10.77.80.11", "10.77.80.31"
+VERSION = "v1.20.2"
+KUBECTL = "kubectl --kubeconfig /etc/kubernetes/admin.conf"
+# The image made missing in the first test: one init needs (not an addon's).
+MISSING = "kube-scheduler"
+DEPLOYMENT = """apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: sleeper, namespace: default}}
+spec:
+  replicas: 2
+  selector: {{matchLabels: {{app: sleeper}}}}
+  template:
+    metadata: {{labels: {{app: sleeper}}}}
+    spec:
+      containers:
+        - name: pause
+          image: {registry}/pause:3.2
+          imagePullPolicy: Always
+"""
+TIMINGS: dict[str, float] = {}
+
+
+def timed(what: str, started: float) -> None:
+    TIMINGS[what] = round(time.monotonic() - started, 1)
+    print(f"[timing] {what}: {TIMINGS[what]} s", flush=True)
+
+
+def km(lab, *args: str, timeout: float = 1800):
+    return lab.kubemedic(*args, "-c", NAME, "--json", timeout=timeout)
+
+
+def summary(result) -> dict:
+    assert result.stdout.strip(), result.stderr[-3000:]
+    return json.loads(result.stdout)
+
+
+def kubectl_json(lab, what: str) -> dict:
+    return json.loads(lab.ssh(N1, f"{KUBECTL} get {what} -o json", check=True).stdout)
+
+
+def wait_for(predicate, timeout: float = 240, step: float = 3):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(step)
+
+
+def node_names(lab) -> list[str]:
+    result = lab.ssh(N1, f"{KUBECTL} get nodes -o name")
+    return sorted(n.removeprefix("node/") for n in result.stdout.split()) \
+        if result.returncode == 0 else []
+
+
+def ready_nodes(lab) -> list[str]:
+    result = lab.ssh(N1, f"{KUBECTL} get nodes -o json")
+    if result.returncode != 0:
+        return []
+    return sorted(n["metadata"]["name"] for n in json.loads(result.stdout)["items"]
+                  if any(c["type"] == "Ready" and c["status"] == "True"
+                         for c in n["status"]["conditions"]))
+
+
+def registry(lab) -> str:
+    """The private registry as the inventory names it (node1's address:5000)."""
+    data = yaml.safe_load((lab.inventory / "group_vars" / "all.yml").read_text())
+    return data["cluster_registry"]
+
+
+def deploy_sleepers(lab) -> None:
+    manifest = DEPLOYMENT.format(registry=registry(lab))
+    lab.ssh(N1, f"cat > /root/sleeper.yaml <<'EOF'\n{manifest}EOF\n{KUBECTL} apply -f "
+                "/root/sleeper.yaml", check=True)
+
+
+def running_sleepers(lab) -> list[dict]:
+    result = lab.ssh(N1, f"{KUBECTL} get pods -l app=sleeper -o json")
+    if result.returncode != 0:
+        return []
+    return [p for p in json.loads(result.stdout)["items"]
+            if p["status"].get("phase") == "Running" and all(
+                c.get("ready") for c in p["status"].get("containerStatuses") or [{}])]
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def node_sha256(lab, node: str, path: str) -> str:
+    return lab.ssh(node, f"sha256sum {path}", check=True).stdout.split()[0]
+
+
+def ok_tasks(record: str) -> list[str]:
+    """Names of the tasks that ran (ok/changed) in the run, in order."""
+    found = []
+    for path in Path(record).glob("artifacts/*/job_events/*.json"):
+        event = json.loads(path.read_text())
+        if event.get("event") == "runner_on_ok":
+            found.append((event["counter"], event["event_data"].get("task", "")))
+    return [name for _, name in sorted(found)]
+
+
+def first(names: list[str], part: str) -> int:
+    return next(i for i, name in enumerate(names) if part in name)
+
+
+def doctor(lab, limit: str | None = None) -> dict[str, dict[str, dict]]:
+    """`kubemedic doctor` (--limit); findings by host, then by check."""
+    result = km(lab, "doctor", *(["--limit", limit] if limit else []), timeout=900)
+    assert result.returncode in (0, 5), result.stdout[-3000:] + result.stderr[-3000:]
+    found: dict[str, dict[str, dict]] = {}
+    for f in json.loads(result.stdout)["findings"]:
+        found.setdefault(f["host"], {})[f["check"]] = f
+    for host, checks in sorted(found.items()):
+        print(f"[doctor {host}] " + "; ".join(
+            f"{c} {f['severity']}{' -> ' + f['step'] if f['step'] else ''}"
+            f"{' (under ' + f['caused_by'] + ')' if f['caused_by'] else ''}"
+            for c, f in checks.items()), flush=True)
+    return found
+
+
+def run_printed(lab, command: str, *extra: str, timeout: float = 1800):
+    """Run a command doctor printed, as printed (plus --yes and --json)."""
+    args = shlex.split(command)
+    assert args[0] == "kubemedic", command
+    return lab.kubemedic(*args[1:], *extra, "--json", timeout=timeout)
+
+
+def registry_manifest(lab, name: str, tag: str, method: str = "HEAD") -> subprocess.CompletedProcess:
+    """The registry's answer for NAME:TAG, asked on node1 (curl is not on the nodes: python)."""
+    script = ("import sys, urllib.request as u\n"
+              f"r = u.Request('http://{registry(lab)}/v2/{name}/manifests/{tag}', method='{method}',"
+              " headers={'Accept': 'application/vnd.docker.distribution.manifest.v2+json'})\n"
+              "try:\n"
+              "    with u.urlopen(r, timeout=10) as a: print(a.status, a.headers.get("
+              "'Docker-Content-Digest'))\n"
+              "except u.HTTPError as e: print(e.code, '')\n")
+    return lab.ssh(N1, f"python3 - <<'EOF'\n{script}EOF", check=True)
+
+
+@pytest.fixture(scope="module")
+def lab(lab_factory):
+    started = time.monotonic()
+    lab = lab_factory(NAME, nodes=3, subnet=SUBNET, outside=1, kubernetes=True)
+    timed("lab up --kubernetes --no-bootstrap", started)
+    return lab
+
+
+@pytest.fixture(scope="module")
+def cluster(lab):
+    started = time.monotonic()
+    result = km(lab, "bootstrap")
+    timed("first bootstrap", started)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    assert wait_for(lambda: ready_nodes(lab) == [N1, N2, N3]), ready_nodes(lab)
+    deploy_sleepers(lab)
+    assert wait_for(lambda: len(running_sleepers(lab)) == 2), \
+        lab.ssh(N1, f"{KUBECTL} describe pods -l app=sleeper").stdout[-3000:]
+    lab.ssh(N1, f"{KUBECTL} create configmap keep-me --from-literal=keep=precious --dry-run=client "
+                f"-o yaml | {KUBECTL} apply -f -", check=True)
+    return lab
+
+
+def test_reset_reinit_refused_while_an_image_is_missing_nothing_reset(cluster) -> None:
+    """Seed 000 #1: after `kubeadm reset`, init kept pulling from k8s.gcr.io. kube-scheduler is
+    made missing for real: untagged on node1 (its k8s.gcr.io name stays, as after a partial load)
+    and its manifest deleted from the private registry. `reset --reinit` stops before anything is
+    reset, naming the image, on every node."""
+    lab = cluster
+    ref = f"{registry(lab)}/{MISSING}:{VERSION}"
+    head = registry_manifest(lab, MISSING, VERSION).stdout.split()
+    assert head[0] == "200", head
+    lab.ssh(N1, f"docker rmi {ref} >/dev/null", check=True)
+    deleted = registry_manifest(lab, MISSING, f"{head[1]}", method="DELETE").stdout.split()
+    assert deleted[0] == "202", deleted
+    assert registry_manifest(lab, MISSING, VERSION).stdout.split()[0] == "404"
+    before = {"admin": node_sha256(lab, N1, "/etc/kubernetes/admin.conf"),
+              "kubelet2": node_sha256(lab, N2, "/etc/kubernetes/kubelet.conf"),
+              "pods": sorted(p["metadata"]["uid"] for p in running_sleepers(lab))}
+
+    started = time.monotonic()
+    result = km(lab, "reset", "--reinit", "--yes")
+    timed("reset --reinit refused (image missing)", started)
+    assert result.returncode == 3, result.stdout[-3000:] + result.stderr[-3000:]
+    answer = summary(result)
+    failures = json.dumps(answer["failures"])
+    assert ref in failures and "nothing was reset" in failures, failures[-2000:]
+    assert {h for f in answer["failures"] for h in [f.get("host")]} == {N1}, answer["failures"]
+    tasks = ok_tasks(answer["record"])
+    assert not [t for t in tasks if t.startswith(("Kubernetes node |", "Kube reset | archive",
+                                                  "Etcd_snapshot"))], tasks
+    assert not (Path(answer["record"]) / "backups").exists()
+    # nothing reset: the same cluster, the same kubeconfigs, the same pods
+    assert ready_nodes(lab) == [N1, N2, N3]
+    assert node_sha256(lab, N1, "/etc/kubernetes/admin.conf") == before["admin"]
+    assert node_sha256(lab, N2, "/etc/kubernetes/kubelet.conf") == before["kubelet2"]
+    assert sorted(p["metadata"]["uid"] for p in running_sleepers(lab)) == before["pods"]
+
+
+def test_reset_reinit_from_local_images_with_backups_first(cluster) -> None:
+    """The image back as the refusal says (bootstrap --tags offline-images: loaded, retagged and
+    pushed from the bundle), then reset --reinit on node1 and node2 (node3 is left out, as a
+    worker that is down during a rebuild; the next test repairs it). No node has an internet
+    route: init runs from local images only."""
+    lab = cluster
+    started = time.monotonic()
+    back = km(lab, "bootstrap", "--tags", "offline-images", "--limit", N1)
+    timed("bootstrap --tags offline-images (the image back)", started)
+    assert back.returncode == 0, back.stdout[-3000:]
+    assert registry_manifest(lab, MISSING, VERSION).stdout.split()[0] == "200"
+    lab.ssh(N1, f"docker image inspect {registry(lab)}/{MISSING}:{VERSION} >/dev/null", check=True)
+    old_ca = node_sha256(lab, N1, "/etc/kubernetes/pki/ca.crt")
+    for node in (N1, N2, N3):
+        assert lab.ssh(node, "ip route show default", check=True).stdout.strip() == ""
+
+    started = time.monotonic()
+    result = km(lab, "reset", "--reinit", "--yes", "--limit", f"{N1},{N2}")
+    timed("reset --reinit --limit node1,node2", started)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-3000:]
+    record = Path(summary(result)["record"])
+    names = ok_tasks(str(record))
+    order = [first(names, "Kubernetes control plane | no image missing"),
+             first(names, "Kubernetes node | fetch the archive to the dev-box"),
+             first(names, "Etcd_snapshot | fetch to the dev-box"),
+             first(names, "Kubernetes node | kubeadm reset -f"),
+             first(names, "Kubernetes control plane | kubeadm init"),
+             first(names, "Kubernetes join | kubeadm join")]
+    assert order == sorted(order), names
+    problems: list[str] = []
+    for node in (N1, N2):
+        with tarfile.open(record / "backups" / node / "kubernetes.tgz") as archive:
+            if "etc/kubernetes/kubelet.conf" not in archive.getnames():
+                problems.append(f"{node}: no kubelet.conf in the backup")
+            if node == N1:
+                kept = archive.extractfile("etc/kubernetes/pki/ca.crt")
+                if kept is None or sha256(kept.read()) != old_ca:
+                    problems.append("the backup's ca.crt is not the old cluster's")
+    # the etcd snapshot holds the old cluster's objects (bbolt keeps keys as plain bytes)
+    snapshots = list((record / "backups" / "etcd").glob("*.db"))
+    if len(snapshots) != 1 or not Path(f"{snapshots[0]}.sha256").is_file():
+        problems.append(f"etcd snapshots: {snapshots}")
+    else:
+        data = snapshots[0].read_bytes()
+        for key in (b"/registry/configmaps/default/keep-me", b"/registry/deployments/default/sleeper"):
+            if key not in data:
+                problems.append(f"the etcd snapshot lacks {key!r}")
+        if sha256(data) != Path(f"{snapshots[0]}.sha256").read_text().split()[0]:
+            problems.append("the etcd snapshot's sha256 does not match")
+    assert not problems, "\n".join(problems)
+    # a new cluster: a new CA, node1 and node2 Ready, node3 not in it
+    assert node_sha256(lab, N1, "/etc/kubernetes/pki/ca.crt") != old_ca
+    assert wait_for(lambda: ready_nodes(lab) == [N1, N2], timeout=300), ready_nodes(lab)
+    assert node_names(lab) == [N1, N2]
+    pods = kubectl_json(lab, "pods -n kube-system")["items"]
+    assert sorted(c["image"] for p in pods for c in p["spec"]["containers"]) == sorted(
+        f"{registry(lab)}/{i}" for i in ("etcd:3.4.13-0", f"kube-apiserver:{VERSION}",
+                                         f"kube-controller-manager:{VERSION}",
+                                         f"kube-scheduler:{VERSION}"))
+    # the Deployment is the operator's to apply again (a re-init starts an empty etcd; the old
+    # objects are in the snapshot above): its pods Running, pulled from the private registry
+    assert lab.ssh(N1, f"{KUBECTL} get deployment sleeper").returncode != 0
+    deploy_sleepers(lab)
+    assert wait_for(lambda: len(running_sleepers(lab)) == 2), \
+        lab.ssh(N1, f"{KUBECTL} describe pods -l app=sleeper").stdout[-3000:]
+    assert {p["spec"]["nodeName"] for p in running_sleepers(lab)} == {N2}
+    devbox = paths.state_dir() / "kubeconfigs" / NAME / "admin.conf"
+    assert sha256(devbox.read_bytes()) == node_sha256(lab, N1, "/etc/kubernetes/admin.conf")
+
+
+def test_kube_reset_drill_on_a_node_of_the_old_cluster(cluster) -> None:
+    """Issue 14, recover kube-reset drilled: node3 was left out of the re-init and still holds
+    the old cluster's kubeadm state (a real fault: its kubelet's CA is not the new cluster's, so
+    it cannot register). doctor's kubeadm-cluster-ca names `kubemedic recover kube-reset ...
+    -e kubernetes_reset_reinit=true` for node3 (before: only node-registered with `bootstrap
+    --tags kubernetes-join`, which skips a node that has a kubelet.conf). The command, as printed,
+    backs node3 up, resets it and joins it; node3 Ready, doctor clean for it, pods intact."""
+    lab = cluster
+    old_ca3 = node_sha256(lab, N3, "/etc/kubernetes/pki/ca.crt")
+    cluster_ca = node_sha256(lab, N1, "/etc/kubernetes/pki/ca.crt")
+    assert old_ca3 != cluster_ca
+    journal = lab.ssh(N3, "journalctl -u kubelet --since -3min --no-pager | tail -50").stdout
+    print(f"[node3 kubelet] {journal[-600:]}", flush=True)
+
+    started = time.monotonic()
+    found = doctor(lab, N3).get(N3, {})
+    stale = found.get("kubeadm-cluster-ca")
+    assert stale, f"doctor found no kubeadm-cluster-ca on {N3}: {sorted(found)}"
+    assert stale["severity"] == "critical" and stale["caused_by"] is None, stale
+    assert stale["command"] == (f"kubemedic recover kube-reset -c {NAME} --limit {N3} "
+                                "-e kubernetes_reset_reinit=true"), stale
+    registered = found.get("node-registered")
+    assert registered and registered["caused_by"] == "kubeadm-cluster-ca", found
+
+    step = time.monotonic()
+    repair = run_printed(lab, stale["command"], "--yes")
+    timed("recover kube-reset (node3 reset and joined)", step)
+    assert repair.returncode == 0, repair.stdout[-4000:] + repair.stderr[-3000:]
+    backup = Path(summary(repair)["record"]) / "backups" / N3 / "kubernetes.tgz"
+    with tarfile.open(backup) as archive:
+        kept = archive.extractfile("etc/kubernetes/pki/ca.crt")
+        assert kept is not None and sha256(kept.read()) == old_ca3
+        assert "etc/kubernetes/kubelet.conf" in archive.getnames()
+    assert wait_for(lambda: ready_nodes(lab) == [N1, N2, N3], timeout=240), ready_nodes(lab)
+    assert node_sha256(lab, N3, "/etc/kubernetes/pki/ca.crt") == cluster_ca
+    after = doctor(lab, N3).get(N3, {})
+    timed("drill kube-reset: doctor -> repair -> doctor clean", started)
+    left = {c: f["evidence"] for c, f in after.items()
+            if c in ("kubeadm-cluster-ca", "node-registered", "node-ready", "kubelet-active")}
+    assert not left, left
+    assert len(running_sleepers(lab)) == 2
+    # the pod network reaches node3 again: every node routes node3's new pod CIDR to it
+    cidr3 = next(n["spec"]["podCIDR"] for n in kubectl_json(lab, "nodes")["items"]
+                 if n["metadata"]["name"] == N3)
+    for node in (N1, N2):
+        route = lab.ssh(node, f"ip route show {cidr3}", check=True).stdout
+        assert f"via {lab.nodes[N3]}" in route, (node, cidr3, route)
+
+
+def test_node_remove_then_add_a_worker(cluster) -> None:
+    """`kubemedic node remove` drains node3, deletes its Node and resets it (backup first); it
+    leaves `kubectl get nodes`. `kubemedic node add` prepares it like bootstrap (the inventory's
+    skipped roles skipped: the air-gapped lab has no packages for `common`) and joins it."""
+    lab = cluster
+    # a pod of the Deployment on node3 first (a rollout spreads the new pods over both workers),
+    # so the drain moves something and the reset has real leftovers to clean
+    lab.ssh(N1, f"{KUBECTL} rollout restart deployment sleeper", check=True)
+    assert wait_for(lambda: len(running_sleepers(lab)) == 2 and len(
+        {p["spec"]["nodeName"] for p in running_sleepers(lab)}) == 2, timeout=180), \
+        lab.ssh(N1, f"{KUBECTL} get pods -o wide").stdout
+    before = leftovers(lab, N3)
+    assert before["mounts"] and before["cni"] and before["kube_rules"], before
+    assert before["bridge"] and before["pod_routes"], before
+    assert before["docker_rules"], before
+
+    started = time.monotonic()
+    removed = km(lab, "node", "remove", N3, "--yes")
+    timed("node remove node3", started)
+    assert removed.returncode == 0, removed.stdout[-4000:] + removed.stderr[-3000:]
+    assert node_names(lab) == [N1, N2]
+    assert lab.ssh(N3, "test -e /etc/kubernetes/kubelet.conf").returncode != 0
+    backup = Path(summary(removed)["record"]) / "backups" / N3 / "kubernetes.tgz"
+    with tarfile.open(backup) as archive:
+        assert "etc/kubernetes/kubelet.conf" in archive.getnames()
+        assert "etc/cni/net.d/10-kubemedic-bridge.conflist" in archive.getnames()
+    # kubeadm reset's leftovers gone (pod volume mounts, CNI config, kubelet's and the CNI
+    # plugin's iptables chains), docker's own rules kept
+    after = leftovers(lab, N3)
+    assert not after["mounts"] and not after["cni"] and not after["kube_rules"], after
+    assert not after["bridge"] and not after["pod_routes"], after
+    assert after["docker_rules"], after
+    # drained: the Deployment's pods run on node2 only
+    assert wait_for(lambda: len(running_sleepers(lab)) == 2
+                    and {p["spec"]["nodeName"] for p in running_sleepers(lab)} == {N2})
+
+    step = time.monotonic()
+    added = km(lab, "node", "add", N3)
+    timed("node add node3", step)
+    assert added.returncode == 0, added.stdout[-4000:] + added.stderr[-3000:]
+    assert "skipping common" in added.stderr, added.stderr[-2000:]
+    assert wait_for(lambda: ready_nodes(lab) == [N1, N2, N3], timeout=240), ready_nodes(lab)
+    timed("node remove + add", started)
+
+
+def leftovers(lab, node: str) -> dict[str, list[str]]:
+    """What kubeadm reset leaves on a node unless cleaned: mounts under /var/lib/kubelet, the CNI
+    config, iptables chains of kubelet (KUBE-) and the CNI plugins (CNI-), the cni0 bridge (it
+    keeps the old pod CIDR's gateway address), kubemedic's routes to the other nodes' pod CIDRs
+    (route protocol 187, kubemedic_pod_route_protocol); and docker's chains."""
+    def lines(command: str) -> list[str]:
+        return lab.ssh(node, command, check=True).stdout.split()
+    rules = "iptables-save -t nat; iptables-save -t filter"
+    return {"mounts": lines("findmnt -rn -o TARGET | grep '^/var/lib/kubelet/' || true"),
+            "cni": lines("ls -A /etc/cni/net.d 2>/dev/null || true"),
+            "kube_rules": lines(f"{{ {rules}; }} | grep -oE '^:(KUBE|CNI)-[^ ]+' || true"),
+            "bridge": lines("ip -o link show cni0 2>/dev/null | cut -d: -f2 || true"),
+            "pod_routes": lines("ip route show proto 187 | cut -d' ' -f1"),
+            "docker_rules": lines(f"{{ {rules}; }} | grep -oE '^:DOCKER[^ ]*' || true")}
+
+
+def readdress(lab, node: str, new_ip: str) -> None:
+    """The node's address on the lab network changed (podman network disconnect + connect --ip:
+    a new interface, as after a changed netplan), the air gap kept (podman adds a default route),
+    the lab's ssh config pointed at the new address."""
+    network = f"{NAME}-cluster"
+    subprocess.run(["podman", "network", "disconnect", network, node], check=True, timeout=120)
+    subprocess.run(["podman", "network", "connect", "--ip", new_ip, network, node], check=True,
+                   timeout=120)
+    old_ip = lab.nodes[node]
+    config = lab.ssh_config.read_text()
+    lab.ssh_config.write_text(re.sub(rf"\b{re.escape(old_ip)}\b", new_ip, config))
+    lab.nodes[node] = new_ip
+    lab.ssh(node, "ip route del default 2>/dev/null; ip route show default", check=True)
+
+
+def set_inventory(lab, host: str, address: str, registry_address: str) -> None:
+    """What the operator does first: the master's new address in the inventory (and the
+    registry's, which lives on it)."""
+    hosts_file = lab.inventory / "hosts.yml"
+    hosts = yaml.safe_load(hosts_file.read_text())
+    for group in hosts["all"]["children"]["cluster"]["children"].values():
+        entry = (group.get("hosts") or {}).get(host)
+        if isinstance(entry, dict) and "ansible_host" in entry:
+            entry["ansible_host"] = address
+    hosts_file.write_text(yaml.safe_dump(hosts, sort_keys=False))
+    group_vars = lab.inventory / "group_vars" / "all.yml"
+    data = yaml.safe_load(group_vars.read_text())
+    data["cluster_registry"] = registry_address
+    group_vars.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def test_master_ip_change_drill(cluster) -> None:
+    """Issue 14, recover master-ip-change drilled (seed 001: a master IP change = rebuild). The
+    fault is real: node1's address on the cluster network changes; etcd's and the API server's
+    manifests, the certificates and every kubeconfig still name the old one. doctor reads the API
+    server's advertise address against node1's addresses and names `kubemedic recover
+    master-ip-change` (the whole cluster: no --limit). The printed command rebuilds the cluster
+    from local images for the inventory's new address; the nodes are Ready on it."""
+    lab = cluster
+    lab.ssh(N1, f"{KUBECTL} create configmap drill-keep --from-literal=keep=precious-ip",
+            check=True)
+    lab.ssh(N2, "mkdir -p /srv/share && echo user-data > /srv/share/keep.txt", check=True)
+    old_registry = registry(lab)
+    new_registry = f"{NEW_IP1}:5000"
+
+    started = time.monotonic()
+    readdress(lab, N1, NEW_IP1)
+    set_inventory(lab, N1, NEW_IP1, new_registry)
+    addresses = lab.ssh(N1, "ip -o -4 addr show scope global", check=True).stdout
+    assert NEW_IP1 in addresses and OLD_IP1 not in addresses, addresses
+    # the API is down: etcd cannot listen on the old address
+    assert lab.ssh(N1, f"{KUBECTL} get nodes --request-timeout 10s").returncode != 0
+    timed("master IP changed", started)
+
+    step = time.monotonic()
+    found = doctor(lab, N1).get(N1, {})
+    timed("doctor names master-ip-change", step)
+    address = found.get("apiserver-address")
+    assert address, f"doctor found no apiserver-address on {N1}: {sorted(found)}"
+    assert address["severity"] == "critical" and address["caused_by"] is None, address
+    assert address["command"] == f"kubemedic recover master-ip-change -c {NAME}", address
+    assert OLD_IP1 in address["evidence"] and NEW_IP1 in address["evidence"], address
+    api = found.get("kubernetes-api")
+    assert api is None or api["caused_by"] == "apiserver-address", api
+
+    step = time.monotonic()
+    repair = run_printed(lab, address["command"], "--yes")
+    timed("recover master-ip-change (cluster rebuilt)", step)
+    assert repair.returncode == 0, repair.stdout[-4000:] + repair.stderr[-3000:]
+    record = Path(summary(repair)["record"])
+    problems: list[str] = []
+    # the old cluster's etcd data, archived before kubeadm reset emptied it, holds the ConfigMap
+    with tarfile.open(record / "backups" / N1 / "etcd-data.tgz") as archive:
+        member = archive.extractfile("var/lib/etcd/member/snap/db")
+        db = member.read() if member else b""
+    if b"/registry/configmaps/default/drill-keep" not in db or b"precious-ip" not in db:
+        problems.append("the etcd data archive lacks the ConfigMap drill-keep")
+    with tarfile.open(record / "backups" / N1 / "kubernetes.tgz") as archive:
+        manifest = archive.extractfile("etc/kubernetes/manifests/kube-apiserver.yaml")
+        if manifest is None or f"--advertise-address={OLD_IP1}" not in manifest.read().decode():
+            problems.append("the backup's kube-apiserver.yaml is not the old one")
+    # rebuilt for the new address
+    if not wait_for(lambda: ready_nodes(lab) == [N1, N2, N3], timeout=300):
+        problems.append(f"nodes Ready: {ready_nodes(lab)}")
+    nodes = {n["metadata"]["name"]: n for n in kubectl_json(lab, "nodes")["items"]}
+    internal = [a["address"] for a in nodes[N1]["status"]["addresses"] if a["type"] == "InternalIP"]
+    if internal != [NEW_IP1]:
+        problems.append(f"{N1} InternalIP {internal}")
+    manifest = lab.ssh(N1, "cat /etc/kubernetes/manifests/kube-apiserver.yaml", check=True).stdout
+    if f"--advertise-address={NEW_IP1}" not in manifest:
+        problems.append("kube-apiserver does not advertise the new address")
+    for node in (N2, N3):
+        conf = lab.ssh(node, "grep server: /etc/kubernetes/kubelet.conf", check=True).stdout
+        if f"https://{NEW_IP1}:6443" not in conf:
+            problems.append(f"{node}: kubelet.conf {conf.strip()}")
+    devbox = paths.state_dir() / "kubeconfigs" / NAME / "admin.conf"
+    if f"https://{NEW_IP1}:6443" not in devbox.read_text():
+        problems.append("the dev-box admin.conf does not name the new address")
+    # user data: a file on a node, and the registry's content at its new address
+    if lab.ssh(N2, "cat /srv/share/keep.txt").stdout.strip() != "user-data":
+        problems.append("/srv/share/keep.txt on node2 lost")
+    pods = kubectl_json(lab, "pods -n kube-system")["items"]
+    images = sorted(c["image"] for p in pods for c in p["spec"]["containers"])
+    if not images or not all(i.startswith(f"{new_registry}/") for i in images):
+        problems.append(f"control plane images {images} (registry was {old_registry})")
+    assert not problems, "\n".join(problems)
+    deploy_sleepers(lab)
+    assert wait_for(lambda: len(running_sleepers(lab)) == 2), \
+        lab.ssh(N1, f"{KUBECTL} describe pods -l app=sleeper").stdout[-3000:]
+    pod_ips = [p["status"]["podIP"] for p in running_sleepers(lab)]
+    assert all(ipaddress.ip_address(ip) in ipaddress.ip_network("10.244.0.0/16") for ip in pod_ips)
+
+    step = time.monotonic()
+    after = doctor(lab, N1)   # the other nodes' Ready conditions were read above
+    timed("doctor after the rebuild", step)
+    timed("drill master-ip-change: change -> doctor clean", started)
+    left = {(host, c): f["evidence"] for host, checks in after.items() for c, f in checks.items()
+            if c in ("apiserver-address", "kubernetes-api", "node-ready", "node-registered",
+                     "kubeadm-cluster-ca", "kubelet-active")}
+    assert not left, left
+    print(f"[timing] all: {json.dumps(TIMINGS)}", flush=True)
+
