@@ -23,11 +23,16 @@ local images (docs/lab.md).
 from __future__ import annotations
 
 import hashlib
+import importlib.machinery
+import importlib.util
 import ipaddress
+import itertools
 import json
 import shlex
 import subprocess
 import tarfile
+import tempfile
+import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -80,6 +85,90 @@ spec:
           image: {REGISTRY}/pause:3.2
           imagePullPolicy: Always
 """
+# Issue 20 on the real cluster: the bootstrap's firewall role (default deny) admits from outside
+# the cluster only the API server's port, and only from the lab's outside network.
+OUTSIDE = f"{NAME}-outside1"
+OUTSIDE_NET = "10.77.11.0/24"
+PUBLIC_PORTS = [{"port": 6443, "from": [OUTSIDE_NET], "name": "kubernetes-api"}]
+# What kubeadm 1.20 and the roles make every node listen on (the test measures the real list with
+# ss and judges all of it; these must be among what it finds).
+EXPECTED_PORTS = {N1: {22, 2379, 2380, 5000, 6443, 10250}, N2: {22, 10250}, N3: {22, 10250}}
+# A test image made on the dev-box without docker or a registry: Debian's busybox-static (apt-get
+# download on the dev-box) as the only program of one layer, written as a docker-archive by
+# scripts/pack-kubernetes' writer, loaded on node1 and pushed to the private registry.
+NET_IMAGE = f"{REGISTRY}/kubemedic-test/busybox:1.35"
+NET_MARKER = "kubemedic pod network"
+NET_PODS = f"""apiVersion: v1
+kind: Pod
+metadata: {{name: net-web, namespace: default, labels: {{app: net-web}}}}
+spec:
+  nodeName: {N2}
+  terminationGracePeriodSeconds: 1
+  containers:
+    - name: web
+      image: {NET_IMAGE}
+      imagePullPolicy: Always
+      command: [/bin/busybox, httpd, -f, -p, "8080", -h, /www]
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: net-client, namespace: default, labels: {{app: net-client}}}}
+spec:
+  nodeName: {N3}
+  terminationGracePeriodSeconds: 1
+  containers:
+    - name: client
+      image: {NET_IMAGE}
+      imagePullPolicy: Always
+      command: [/bin/busybox, sleep, "3600"]
+"""
+# The probe-timeout drill's service: busybox httpd whose health page takes 2 s to answer, behind
+# a liveness probe that waits 1 s (seed 002: rgw on a saturated LAN).
+SLOW_CGI = "#!/bin/sh\nsleep 2\nprintf 'Content-Type: text/plain\\r\\n\\r\\nslow but fine\\n'\n"
+SLOW_WEB = f"""apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: slow-web, namespace: default}}
+spec:
+  replicas: 1
+  selector: {{matchLabels: {{app: slow-web}}}}
+  template:
+    metadata: {{labels: {{app: slow-web}}}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+        - name: web
+          image: {NET_IMAGE}
+          command: [/bin/busybox, httpd, -f, -p, "8080", -h, /www]
+          livenessProbe:
+            httpGet: {{path: /cgi-bin/slow, port: 8080}}
+            timeoutSeconds: 1
+            periodSeconds: 3
+            failureThreshold: 2
+"""
+# From the pod on node3: the API server at node1's address (no kube-proxy, so no service IP),
+# authenticated with the pod's own service account token (anonymous users may not read /api).
+POD_TO_API = ("wget --no-check-certificate -q -O - --header \"Authorization: Bearer "
+              "$(cat /var/run/secrets/kubernetes.io/serviceaccount/token)\" "
+              f"https://{API}/api")
+PROBE = r"""python3 - <<'EOF'
+import concurrent.futures, json, socket
+targets = json.loads('%s')
+def tcp(t):
+    try:
+        socket.create_connection((t[0], t[1]), timeout=3).close()
+        return True
+    except OSError:
+        return False
+with concurrent.futures.ThreadPoolExecutor(32) as pool:
+    result = list(pool.map(tcp, targets))
+print(json.dumps([[t[0], t[1], ok] for t, ok in zip(targets, result)]))
+EOF"""
+OUTSIDE_VERSION = ("python3 -c \"import json, ssl, urllib.request; print(json.load(urllib.request."
+                   f"urlopen('https://{API}/version', timeout=10, "
+                   "context=ssl._create_unverified_context()))['gitVersion'])\"")
+# ssh sessions from the dev-box opened before the first bootstrap (the firewall lands in it) and
+# kept open through it: the node sends a line a second, the dev-box notes when each arrives.
+SESSIONS: dict[str, tuple[subprocess.Popen, list[float]]] = {}
 TIMINGS: dict[str, float] = {}
 
 
@@ -122,16 +211,32 @@ def lab(lab_factory):
     started = time.monotonic()
     lab = lab_factory(NAME, nodes=3, subnet=SUBNET, outside=1, kubernetes=True)
     timed("lab up --kubernetes --no-bootstrap (nodes, bundle, air gap)", started)
+    assert lab.outside == {OUTSIDE: "10.77.11.11"}, lab.outside
+    with (lab.inventory / "group_vars" / "all.yml").open("a") as handle:
+        handle.write("cluster_public_ports: " + json.dumps(PUBLIC_PORTS) + "\n")
     return lab
 
 
 @pytest.fixture(scope="module")
 def cluster(lab):
+    for node in (N1, N2, N3):
+        session = subprocess.Popen(
+            ["ssh", "-F", str(lab.ssh_config), node, "while sleep 1; do echo tick; done"],
+            stdout=subprocess.PIPE, text=True)
+        arrivals: list[float] = []
+        threading.Thread(target=lambda s=session, a=arrivals: [a.append(time.monotonic())
+                                                                 for _line in s.stdout],
+                         daemon=True).start()
+        SESSIONS[node] = (session, arrivals)
     started = time.monotonic()
     result = km(lab, "bootstrap")
-    timed("first bootstrap (runtime, registry, images, kubeadm init, join, CNI)", started)
+    timed("first bootstrap (runtime, registry, images, firewall, kubeadm init, join, CNI)",
+          started)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-    return lab
+    yield lab
+    for session, _arrivals in SESSIONS.values():
+        if session.poll() is None:
+            session.terminate()
 
 
 def test_nodes_have_no_internet_route(lab) -> None:
@@ -193,6 +298,174 @@ def test_a_deployment_runs_on_the_workers(cluster) -> None:
     lab.ssh(N1, f"ping -c1 -W3 {gateway} >/dev/null || ip route get {gateway}", check=True)
     route = lab.ssh(N1, f"ip route show {cidrs[N2]}", check=True).stdout
     assert f"via {lab.nodes[N2]}" in route, route
+
+
+def listening_tcp(lab, node: str) -> dict[tuple[str, int], str]:
+    """(address to probe, port) -> process, for every TCP socket the node listens on beyond
+    loopback (`ss -ltnup`); a socket bound to every address is probed on the node's address."""
+    out = lab.ssh(node, "ss -ltnupH", check=True).stdout
+    ports: dict[tuple[str, int], str] = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) < 5 or parts[0] != "tcp":
+            continue
+        address, _, port = parts[4].rpartition(":")
+        address = address.strip("[]").split("%")[0]
+        if address in ("*", "0.0.0.0", "::"):
+            address = lab.nodes[node]
+        elif ipaddress.ip_address(address).is_loopback:
+            continue
+        ports[(address, int(port))] = parts[6] if len(parts) > 6 else "?"
+    return ports
+
+
+def loopback_only(lab, node: str, port: int) -> bool:
+    out = lab.ssh(node, f"ss -ltnH 'sport = :{port}'", check=True).stdout
+    addresses = [line.split()[3].rpartition(":")[0].strip("[]") for line in out.splitlines()]
+    return bool(addresses) and all(ipaddress.ip_address(a).is_loopback for a in addresses)
+
+
+def reach(lab, prober: str, targets: list[tuple[str, int]]) -> dict[tuple[str, int], bool]:
+    out = lab.ssh(prober, PROBE % json.dumps(targets), timeout=120, check=True).stdout
+    return {(ip, port): ok for ip, port, ok in json.loads(out)}
+
+
+def test_firewall_refuses_every_listening_port_from_outside_but_the_api(cluster) -> None:
+    """Issue 20 on the real cluster: the bootstrap's firewall (default deny) is live on every
+    node; every TCP port a node listens on (measured with ss: the API server, etcd's client and
+    peer ports, kubelet, the registry, sshd...) is refused from the outside node on its own
+    network but the API server's 6443, which the inventory admits from there and which answers
+    with the cluster's version; from a cluster node every port answers. The ssh sessions the
+    dev-box opened before the first bootstrap ticked through it, and fresh ones open."""
+    lab = cluster
+    started = time.monotonic()
+    for node in (N1, N2, N3):
+        table = lab.ssh(node, "nft list table inet kubemedic", check=True).stdout
+        assert "default-deny" in table and 'dport 6443' in table, (node, table[-2000:])
+    measured = {node: listening_tcp(lab, node) for node in (N1, N2, N3)}
+    print("[listening] " + "; ".join(
+        f"{node}: " + ", ".join(f"{a}:{p} {proc.split(',')[0]}" for (a, p), proc in
+                                sorted(ports.items(), key=lambda i: i[0][1]))
+        for node, ports in measured.items()), flush=True)
+    for node, ports in measured.items():
+        assert EXPECTED_PORTS[node] <= {p for _a, p in ports}, (node, ports)
+    # kubeadm binds the controller-manager and the scheduler to loopback (nothing to refuse)
+    assert loopback_only(lab, N1, 10257) and loopback_only(lab, N1, 10259)
+
+    targets = [t for ports in measured.values() for t in ports]
+    outside = reach(lab, OUTSIDE, targets)
+    wrong = {t: ok for t, ok in outside.items() if ok != (t == (lab.nodes[N1], 6443))}
+    assert not wrong, f"from {OUTSIDE} (True = connected): {wrong}; measured {measured}"
+    assert lab.ssh(OUTSIDE, OUTSIDE_VERSION, check=True).stdout.strip() == VERSION
+    inside = {}
+    for node, prober in ((N1, N2), (N2, N1), (N3, N1)):
+        inside.update(reach(lab, prober, list(measured[node])))
+    assert all(inside.values()), f"refused inside the cluster: {inside}"
+
+    # the dev-box: the sessions opened before the firewall came kept delivering a line a second
+    # through the bootstrap (a gap no longer than a loaded machine's hiccup), and fresh ones open
+    for node, (session, arrivals) in SESSIONS.items():
+        assert session.poll() is None, f"{node}: the ssh session opened before bootstrap ended"
+        gaps = [b - a for a, b in itertools.pairwise(arrivals)]
+        assert len(arrivals) > 60 and max(gaps) < 15, (node, len(arrivals), max(gaps))
+        session.terminate()
+        assert lab.ssh(node, "true").returncode == 0
+    timed("firewall from both sides (ss on 3 nodes, outside and inside probes)", started)
+
+
+def _pack_module():
+    """scripts/pack-kubernetes as a module: its layer and docker-archive writers."""
+    script = Path(__file__).resolve().parents[2] / "scripts" / "pack-kubernetes"
+    loader = importlib.machinery.SourceFileLoader("pack_kubernetes", str(script))
+    spec = importlib.util.spec_from_loader("pack_kubernetes", loader)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module
+
+
+def busybox_archive(work: Path) -> Path:
+    """docker-archive of NET_IMAGE: Debian's busybox-static with a link per applet, /www (a page
+    and SLOW_CGI)."""
+    pack = _pack_module()
+    subprocess.run(["apt-get", "download", "-qq", "busybox-static"], cwd=work, check=True,
+                   capture_output=True)
+    deb = next(work.glob("busybox-static_*.deb"))
+    subprocess.run(["dpkg-deb", "-x", str(deb), str(work / "deb")], check=True)
+    busybox = work / "deb" / "bin" / "busybox"
+    applets = subprocess.run([str(busybox), "--list"], capture_output=True, text=True,
+                             check=True).stdout.split()
+    tree = work / "tree"
+    pack.write_tree(tree, {"bin/busybox": (busybox, 0o755), "tmp": (None, 0o1777),
+                           "www/index.html": (NET_MARKER.encode() + b"\n", 0o644),
+                           "www/cgi-bin/slow": (SLOW_CGI.encode(), 0o755),
+                           "etc/passwd": (b"root:x:0:0:root:/root:/bin/sh\n", 0o644)})
+    for applet in applets:
+        if applet != "busybox" and not (tree / "bin" / applet).exists():
+            (tree / "bin" / applet).symlink_to("busybox")
+    layer = work / "layer.tar"
+    diff_id = pack.layer_from_dir(tree, layer)
+    archive = work / "busybox.tar"
+    pack.write_archive(archive, {"busybox": (layer, diff_id)}, [{
+        "ref": NET_IMAGE, "layers": ["busybox"],
+        "run": {"Cmd": ["/bin/sh"]},
+        "labels": {"org.kubemedic.source": f"debian busybox-static {deb.name}"}}])
+    return archive
+
+
+def pod_exec(lab, pod: str, command: str, timeout: int = 60) -> subprocess.CompletedProcess:
+    return lab.ssh(N1, f"timeout {timeout} {KUBECTL} exec {pod} -- /bin/sh -c "
+                       f"{shlex.quote(command)}", timeout=timeout + 30)
+
+
+def test_pod_network_works_with_the_firewall_on(cluster) -> None:
+    """Issue 20: with the default-deny table live on every node, a pod on node3 reaches a pod on
+    node2 (busybox httpd) across the nodes' pod routes, and the API server at node1's address
+    with its service account token; both workers pulled the test image from node1's registry.
+    The image is made on the dev-box (no registry, no internet for the nodes)."""
+    lab = cluster
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="km-k8s-net.") as tmp:
+        archive = busybox_archive(Path(tmp))
+        copy = subprocess.run(["scp", "-q", "-F", str(lab.ssh_config), str(archive),
+                               f"{N1}:/root/kubemedic-test-busybox.tar"],
+                              capture_output=True, text=True, check=False)
+        assert copy.returncode == 0, copy.stderr
+    lab.ssh(N1, "set -e; docker load -q -i /root/kubemedic-test-busybox.tar >/dev/null; "
+                f"docker push -q {NET_IMAGE} >/dev/null; rm /root/kubemedic-test-busybox.tar",
+            check=True)
+    lab.ssh(N1, f"cat > /root/net-pods.yaml <<'EOF'\n{NET_PODS}EOF\n{KUBECTL} apply -f "
+                "/root/net-pods.yaml", check=True)
+    timed("test image made on the dev-box, pushed, pods applied", started)
+
+    def running() -> dict[str, dict]:
+        pods = kubectl_json(lab, "pods -l 'app in (net-web,net-client)'")["items"]
+        up = {p["metadata"]["name"]: p for p in pods if p["status"].get("phase") == "Running"}
+        return up if len(up) == 2 else {}
+
+    try:
+        pods = wait_for(running, timeout=180)
+        assert pods, lab.ssh(N1, f"{KUBECTL} describe pods -l 'app in (net-web,net-client)'"
+                             ).stdout[-3000:]
+        web_ip = pods["net-web"]["status"]["podIP"]
+        assert pods["net-web"]["spec"]["nodeName"] == N2
+        assert pods["net-client"]["spec"]["nodeName"] == N3
+        got = pod_exec(lab, "net-client", f"wget -q -O - http://{web_ip}:8080/")
+        assert got.returncode == 0 and got.stdout.strip() == NET_MARKER, got
+        api = pod_exec(lab, "net-client", POD_TO_API)
+        assert api.returncode == 0, api
+        assert json.loads(api.stdout)["kind"] == "APIVersions", api.stdout
+        # the same request without the token is refused by the API server, not by the network
+        anonymous = pod_exec(lab, "net-client",
+                             f"wget --no-check-certificate -q -O - https://{API}/api 2>&1")
+        assert "403" in anonymous.stdout, anonymous
+        for node in (N1, N2, N3):   # still the default-deny table
+            assert "default-deny" in lab.ssh(node, "nft list table inet kubemedic | grep comment",
+                                             check=True).stdout
+    finally:
+        lab.ssh(N1, f"{KUBECTL} delete pod net-web net-client --wait=false "
+                    "--ignore-not-found", timeout=120)
+    timed("pod network with the firewall on (pod to pod across workers, pod to API)", started)
 
 
 def test_second_bootstrap_changes_nothing(cluster) -> None:
@@ -395,3 +668,85 @@ def test_certs_renew_drill_on_the_real_control_plane(cluster) -> None:
                             f"{left['command']}: {left['evidence'][:200]}")
     assert ready_nodes(lab) == [N1, N2, N3]
     assert not problems, "\n".join(problems)
+
+
+def test_probe_timeout_drill_on_a_real_deployment(cluster) -> None:
+    """Seed 002 on the real cluster: a Deployment whose liveness probe waits 1 s for a health page
+    that takes 2 s (busybox httpd, a CGI that sleeps). The real kubelet's probe times out and
+    restarts the container; doctor reads the real Warning event, names the Deployment through
+    the pod's ReplicaSet and prints `kubemedic recover probe-timeout ... -e
+    kube_api_probe_namespace=default -e kube_api_probe_deployment=slow-web`; that command, run as
+    printed, backs the Deployment up into the run record, raises timeoutSeconds to 5 and waits for
+    the rollout; the new pod then stays up without a restart and doctor no longer names the step."""
+    lab = cluster
+    started = time.monotonic()
+    lab.ssh(N1, f"cat > /root/slow-web.yaml <<'EOF'\n{SLOW_WEB}EOF\n{KUBECTL} apply -f "
+                "/root/slow-web.yaml", check=True)
+
+    def restarted() -> dict:
+        pods = kubectl_json(lab, "pods -l app=slow-web")["items"]
+        for pod in pods:
+            statuses = pod["status"].get("containerStatuses") or [{}]
+            if statuses[0].get("restartCount", 0) >= 1:
+                return pod
+        return {}
+
+    try:
+        pod = wait_for(restarted, timeout=240)
+        assert pod, lab.ssh(N1, f"{KUBECTL} describe pods -l app=slow-web").stdout[-3000:]
+        node = pod["spec"]["nodeName"]
+        events = lab.ssh(N1, f"{KUBECTL} get events --field-selector "
+                             f"involvedObject.name={pod['metadata']['name']},reason=Unhealthy "
+                             "-o jsonpath='{.items[*].message}'", check=True).stdout
+        assert "Liveness probe failed" in events and "Client.Timeout exceeded" in events, events
+        timed("probe-timeout fault: real probe timeouts, container restarted", started)
+
+        found = doctor(lab, node)
+        named = {check: f for check, f in found.items() if f["step"] == "probe-timeout"}
+        event = named.get("event:liveness-probe-timeout")
+        assert event, f"doctor named no probe-timeout event on {node}: {sorted(found)}"
+        assert event["command"] == (
+            f"kubemedic recover probe-timeout -c {NAME} --limit {N1} -e "
+            "kube_api_probe_namespace=default -e kube_api_probe_deployment=slow-web"), event
+        assert {f["command"] for f in named.values()} == {event["command"]}, named
+
+        step = time.monotonic()
+        args = shlex.split(event["command"])
+        repair = lab.kubemedic(*args[1:], "--json", timeout=900)
+        timed("recover probe-timeout (patch, rollout)", step)
+        assert repair.returncode == 0, repair.stdout[-3000:] + repair.stderr[-3000:]
+        backup = (Path(summary(repair)["record"]) / "backups" / N1
+                  / "deployment-default-slow-web.json")
+        kept = json.loads(backup.read_text())["spec"]["template"]["spec"]["containers"][0]
+        assert kept["livenessProbe"]["timeoutSeconds"] == 1, kept
+        deployment = kubectl_json(lab, "deployment slow-web")
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        assert container["livenessProbe"]["timeoutSeconds"] == 5, container
+
+        def settled() -> list[dict]:
+            pods = kubectl_json(lab, "pods -l app=slow-web")["items"]
+            return pods if len(pods) == 1 and pods[0]["status"].get("phase") == "Running" \
+                and pods[0]["metadata"]["name"] != pod["metadata"]["name"] else []
+
+        new = wait_for(settled, timeout=120)
+        assert new, lab.ssh(N1, f"{KUBECTL} get pods -l app=slow-web -o wide").stdout
+        time.sleep(15)   # five probe periods
+        again = kubectl_json(lab, f"pod {new[0]['metadata']['name']}")
+        assert again["status"]["containerStatuses"][0]["restartCount"] == 0, again["status"]
+        page = lab.ssh(N1, f"{KUBECTL} exec {new[0]['metadata']['name']} -- /bin/busybox wget "
+                           "-q -O - http://127.0.0.1:8080/cgi-bin/slow", timeout=60)
+        assert page.stdout.strip() == "slow but fine", page
+
+        after = doctor(lab, again["spec"]["nodeName"])
+        left = {check: f["evidence"][:200] for check, f in after.items()
+                if f["step"] == "probe-timeout"}
+        assert not left, left
+        if node != again["spec"]["nodeName"]:
+            left = {check: f["evidence"][:200] for check, f in doctor(lab, node).items()
+                    if f["step"] == "probe-timeout"}
+            assert not left, left
+        timed("drill probe-timeout: injection -> doctor clean", started)
+    finally:
+        lab.ssh(N1, f"{KUBECTL} delete deployment slow-web --ignore-not-found --wait=false",
+                timeout=120)
+    assert ready_nodes(lab) == [N1, N2, N3]

@@ -27,14 +27,16 @@ from kubemedic.errors import KubemedicUsageError
 VERSION = "1.20.2"
 # Debian packages a fresh lab node needs next to the bundle's kube*.debs: docker (kubelet 1.20
 # drives it through dockershim), containerd and runc, the private registry's server, and
-# etcdctl (etcd snapshots before a reset, etcd backup/restore) and whatever they and kubelet
-# depend on (conntrack, ebtables, socat, containernetworking-plugins...).
-DEBIAN_PACKAGES = ("docker.io", "containerd", "runc", "docker-registry", "etcd-client")
+# etcdctl (etcd snapshots before a reset, etcd backup/restore), nftables (the firewall role's
+# default-deny table) and whatever they and kubelet depend on (conntrack, ebtables, socat,
+# containernetworking-plugins...).
+DEBIAN_PACKAGES = ("docker.io", "containerd", "runc", "docker-registry", "etcd-client",
+                   "nftables")
 # Steps of site.yml the air-gapped Kubernetes lab runs; every other role's tag is skipped by a
 # plain `kubemedic bootstrap` (they install Debian packages the bundle does not carry, or need
 # hardware the lab has not).
-BOOTSTRAP_TAGS = ("container-runtime", "registry", "offline-images", "kubernetes-node",
-                  "kubernetes-control-plane", "kubernetes-join")
+BOOTSTRAP_TAGS = ("container-runtime", "registry", "offline-images", "firewall",
+                  "kubernetes-node", "kubernetes-control-plane", "kubernetes-join")
 Log = Callable[[str], None]
 # The lab's runc (files/kubemedic-lab-runc): this kind of host gives no process CAP_SYS_RESOURCE,
 # so the negative oom_score_adj kubelet asks for on every pod sandbox (-998) is raised to the
@@ -126,15 +128,20 @@ def make_bundle(info: Any, pack: Path, debs: Path, log: Log = print) -> Path:
 def airgap(info: Any, log: Log = print) -> None:
     """Remove the cluster nodes' default route: no internet from them any more (the cluster
     subnet, hence the dev-box and the other nodes, stays reachable). Again after a node restart
-    (podman sets the route up at start). Also puts the lab's runc on each node (LAB_RUNC)."""
+    (podman sets the route up at start). The lab's outside network keeps a route through the
+    dev-box (its gateway): answers to the outside node must find their way back, or every port
+    would look closed from outside whatever the firewall does. Also puts the lab's runc on each
+    node (LAB_RUNC)."""
     for node in info.nodes:
         if node.role != "cluster":
             continue
         subprocess.run(["scp", "-q", "-F", info.ssh_config, str(LAB_RUNC),
                         f"{node.name}:{LAB_RUNC_PATH}"], check=True, timeout=120)
         _ssh(info.ssh_config, node.name, f"chmod 755 {LAB_RUNC_PATH} && "
-             "{ ip route show default | grep -q . && ip route del default || true; }")
-    log("kubernetes: cluster nodes have no default route (air-gapped)")
+             "{ ip route show default | grep -q . && ip route del default || true; } && "
+             f"ip route replace {info.outside_subnet} via {info.gateway}")
+    log(f"kubernetes: cluster nodes have no default route (air-gapped; {info.outside_subnet}, "
+        "the outside network, routed through the dev-box)")
 
 
 def inventory_settings(bundle: Path) -> dict[str, Any]:
