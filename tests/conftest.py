@@ -29,7 +29,8 @@ def pytest_configure(config: pytest.Config) -> None:
 # The real-cluster module is first: it waits for the background Kubernetes build, and waiting
 # costs no CPU. Modules not listed follow, unit tests (seconds each) fill in at the end.
 LONGEST_FIRST = (
-    "integration/test_kubernetes_real.py", "integration/test_drills.py",
+    "integration/test_kubernetes_real.py", "integration/test_kubernetes_lifecycle_real.py",
+    "integration/test_drills.py",
     "integration/test_foundation_lab.py", "integration/test_accelerators_lab.py",
     "integration/test_drills_seed000.py", "integration/test_firewall_default_deny_lab.py",
     "molecule/test_scenarios.py", "integration/test_runtime_bundle_flow.py",
