@@ -45,12 +45,18 @@ unit: setup
 # test_foundation_lab (marked linear_strategy: it converges every role the lab runs, twice, and
 # checks them) runs with the linear strategy plain ansible-playbook and AWX use, as do the tests
 # calling plain ansible-playbook; the others run with the CLI's default (Mitogen).
+# Every drill records its time to repair (tests/integration/mttr.py): the MTTR table of this run
+# (benchmarks/drills --from, under the suite's own parallel load) is printed at the end.
 KUBE_BUILD_LOG := .cache/build-kubernetes.log
+DRILL_TIMES := $(CURDIR)/.cache/drill-times.jsonl
 test: setup
 	@mkdir -p .cache
+	@: > $(DRILL_TIMES)
 	nice -n 10 scripts/build-kubernetes >$(KUBE_BUILD_LOG) 2>&1 & build=$$!; \
-	  scripts/lint && pytest -v -p no:cacheprovider -n 3 --dist loadfile --no-loadscope-reorder --durations=60 tests; \
+	  scripts/lint && KUBEMEDIC_DRILL_TIMES=$(DRILL_TIMES) pytest -v -p no:cacheprovider -n 3 --dist loadfile --no-loadscope-reorder --durations=60 tests; \
 	  status=$$?; [ $$status -eq 0 ] || kill $$build 2>/dev/null; \
+	  echo "== time to repair of each drilled step in this run (load: the suite itself)"; \
+	  benchmarks/drills --from $(DRILL_TIMES) || true; \
 	  wait $$build || { echo "== scripts/build-kubernetes failed ($(KUBE_BUILD_LOG)):"; \
 	                    tail -40 $(KUBE_BUILD_LOG); [ $$status -ne 0 ] || status=1; }; \
 	  exit $$status

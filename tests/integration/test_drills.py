@@ -50,13 +50,14 @@ fix is `kubemedic heal`).
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
+from tests.integration import mttr
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -243,16 +244,10 @@ def root_cause_and_symptoms(drill: Drill, found: list[dict], host_findings: list
 
 
 def record_times(wave: int, drills: list[Drill]) -> None:
-    """Append this wave's MTTR figures to $KUBEMEDIC_DRILL_TIMES (benchmarks/drills reads it)."""
-    out = os.environ.get("KUBEMEDIC_DRILL_TIMES")
-    if not out:
-        return
-    with open(out, "a", encoding="utf-8") as handle:
-        for drill in drills:
-            handle.write(json.dumps({"wave": wave + 1, "drill": drill.name, "node": drill.node,
-                                     "faults": list(drill.faults), "check": drill.check,
-                                     "step": drill.step or " ".join(drill.command[:3]),
-                                     "seconds": round(drill.seconds, 1)}) + "\n")
+    """This wave's MTTR figures, from each drill's injection to the wave's clean doctor run."""
+    for drill in drills:
+        mttr.record(drill.step or " ".join(drill.command[:3]), drill.node, drill.faults,
+                    drill.injected, wave=wave + 1, drill=drill.name, check=drill.check)
 
 
 @pytest.mark.parametrize("wave", range(len(WAVES)), ids=[f"wave{i + 1}" for i in range(len(WAVES))])
@@ -310,9 +305,9 @@ def test_drill_wave(lab, wave) -> None:
             if check.returncode != 0:
                 problems.append(f"{drill.name}: after the repair `{drill.verify}` failed: "
                                 f"{check.stdout[-500:]}{check.stderr[-500:]}")
-    record_times(wave, drills)
     user_data_survived(lab)
     assert not problems, "\n".join(problems)
+    record_times(wave, drills)
 
 
 def job_service(name: str, node: str) -> dict:
@@ -388,5 +383,5 @@ EOF""", check=True)
     drill.seconds = time.monotonic() - drill.injected
     print(f"\ndrill {drill.name:45} {drill.seconds:6.1f} s injection -> clean")
     assert not [f for f in after["findings"] if f["check"] == "job-services"], after
-    record_times(len(WAVES), [drill])
     user_data_survived(lab)
+    record_times(len(WAVES), [drill])

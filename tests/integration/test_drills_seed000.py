@@ -32,6 +32,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration import mttr
+
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
 NAME = "km-std"
@@ -200,6 +202,8 @@ def test_probe_timeout_plain_and_rook_owned(lab) -> None:
     print(f"\ndrill probe-timeout (plain + rook) {time.monotonic() - started:6.1f} s "
           "injection -> clean")
     assert left == [], left
+    mttr.record("probe-timeout", N2, ["2 s latency over a 1 s liveness timeout (Deployment + rgw)"],
+                started)
     # A second run changes nothing (the CR already says 5 s).
     info = run_printed(lab, commands[0])
     assert sum(h["changed"] for h in info["hosts"].values()) == 0, info
@@ -248,6 +252,8 @@ def test_nginx_restart_host_unit_and_portal_pod(lab) -> None:
     print(f"\ndrill nginx-restart (host + pod) {time.monotonic() - started:6.1f} s "
           "injection -> clean")
     assert left == [], left
+    mttr.record("nginx-restart", N1, ["host nginx disabled and stopped", "portal nginx pod down"],
+                started)
     user_data_survived(lab)
 
 
@@ -280,6 +286,7 @@ def test_network_reapply_restores_peer_reachability(lab) -> None:
     left = [f for f in after if f["check"] in ("peers-unreachable", "peer-unreachable")]
     print(f"\ndrill network-reapply {time.monotonic() - started:6.1f} s injection -> clean")
     assert left == [], left
+    mttr.record("network-reapply", N2, ["/32 netmask, default route gone"], started)
     # Idempotent: nothing to do on a healthy node.
     info = run_printed(lab, critical[0]["command"])
     assert sum(h["changed"] for h in info["hosts"].values()) == 0, info
@@ -324,6 +331,7 @@ def test_grafana_address_fixes_the_portals_502(lab) -> None:
     left = [f for f in after if f["check"].startswith("grafana")]
     print(f"\ndrill grafana-address {time.monotonic() - started:6.1f} s injection -> clean")
     assert left == [], left
+    mttr.record("grafana-address", N1, ["wrong grafana address in the portal config"], started)
     info = run_printed(lab, found[0]["command"])
     assert sum(h["changed"] for h in info["hosts"].values()) == 0, info
     user_data_survived(lab)
@@ -360,6 +368,7 @@ def test_npu_log_configmap_is_rendered_and_created_again(lab) -> None:
             or (f["host"] == N2 and "jobmanager" in f["message"])]
     print(f"\ndrill npu-log-configmap {time.monotonic() - started:6.1f} s injection -> clean")
     assert left == [], left
+    mttr.record("npu-log-configmap", N1, ["dlws-scripts ConfigMap deleted"], started)
     info = run_printed(lab, found[0]["command"])
     assert sum(h["changed"] for h in info["hosts"].values()) == 0, info
     user_data_survived(lab)

@@ -37,6 +37,7 @@ from pathlib import Path
 import pytest
 
 from kubemedic.lab.lab import kernel_has_filesystem
+from tests.integration import mttr
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -382,6 +383,7 @@ def test_nfs_reinstall_drill_rpcbind_half_removed(lab) -> None:
     after = doctor_findings(lab, SERVER)
     print(f"\ndrill nfs-reinstall {time.monotonic() - started:6.1f} s injection -> clean")
     assert not [f for f in after if f["step"] == "nfs-reinstall"], after
+    mttr.record("nfs-reinstall", SERVER, ["nfs-rpcbind-broken"], started)
 
 
 def test_nfs_remount_drill_mount_lost_after_the_server_rebooted(lab) -> None:
@@ -429,6 +431,7 @@ def test_nfs_remount_drill_mount_lost_after_the_server_rebooted(lab) -> None:
     after = doctor_findings(lab, CLIENT)
     print(f"\ndrill nfs-remount {time.monotonic() - started:6.1f} s injection -> clean")
     assert not [f for f in after if f["check"] == "nfs-mount"], after
+    mttr.record("nfs-remount", CLIENT, ["nfs-mount-lost"], started)
     # Nothing missing: a second run mounts nothing.
     again = run_printed(lab, found[0]["command"])
     assert again["hosts"][CLIENT]["changed"] == 0, again

@@ -32,10 +32,34 @@ def drills():
         sys.modules.pop("drills_bench", None)
 
 
-def test_table_marks_steps_over_the_target(drills) -> None:
+def test_table_lists_every_step_and_marks_those_over_the_target(drills) -> None:
     lines = drills.table(ROWS).splitlines()
-    assert lines[2] == "| 3 | node1 | registry-gc | registry-storage-full | 41.2 s | ok |"
-    assert lines[3] == "| 4 | node3 | docker-reinstall | docker-binary-missing | 75.0 s | over 60 s |"
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in lines[2:]}
+    names = [step["name"] for step in drills.steps()]
+    assert list(rows) == names, "every recovery step has a row, in recover --list order"
+    assert rows["registry-gc"] == ("| registry-gc | test_drills.py::test_drill_wave[wave3] | node1 | "
+                                   "registry-storage-full | 41.2 s | ok |")
+    assert rows["docker-reinstall"].endswith("| 75.0 s | over 60 s |")
+    assert rows["pause-image"].endswith("| no figure (drill failed or not run) | |")
+
+
+def test_cluster_level_steps_have_no_target_and_the_slowest_shape_counts(drills) -> None:
+    rebuild = {"wave": "-", "drill": "master-ip-change", "node": "km-k8s-life-node1",
+               "faults": ["master re-addressed"], "check": "", "step": "master-ip-change",
+               "seconds": 400.0}
+    faster = {**ROWS[0], "seconds": 12.0}
+    lines = drills.table([*ROWS, rebuild, faster]).splitlines()
+    assert any(line.startswith("| master-ip-change |") and line.endswith("| 400.0 s | cluster-level |")
+               for line in lines), lines
+    assert any(line.startswith("| registry-gc |") and "| 41.2 s |" in line for line in lines)
+
+
+def test_every_drill_module_is_run(drills) -> None:
+    modules = drills.drill_modules()
+    assert "tests/integration/test_drills.py" in modules
+    assert "tests/integration/test_storage_lab.py" in modules
+    assert len(modules) == len(set(modules))
+    assert all((SCRIPT.parents[1] / m).is_file() for m in modules)
 
 
 def test_from_file_reports_json_without_a_lab(drills, tmp_path, capsys) -> None:
@@ -44,4 +68,10 @@ def test_from_file_reports_json_without_a_lab(drills, tmp_path, capsys) -> None:
     assert drills.main(["--from", str(times), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["over_target"] == ["docker-reinstall"]
+    assert "pause-image" in report["without_figure"] and "registry-gc" not in report["without_figure"]
     assert report["machine_before"]["cores"] >= 1 and report["module_wall_seconds"] is None
+
+
+def test_a_missing_times_file_is_exit_2(drills, tmp_path, capsys) -> None:
+    assert drills.main(["--from", str(tmp_path / "nope.jsonl")]) == 2
+    assert "nope.jsonl: no such times file" in capsys.readouterr().err
