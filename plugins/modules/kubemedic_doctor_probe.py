@@ -28,6 +28,7 @@ options:
   container_tail_bytes: {description: Bytes read from the end of each container log., type: int, required: true}
   nics: {description: NICs to check; empty = every physical NIC (with a device link)., type: list, elements: str, required: true}
   accelerator_modules: {description: Kernel module names per accelerator type., type: dict, required: true}
+  npu_sysfs_class: {description: The Ascend driver's sysfs class folder (missing when the driver is not loaded)., type: str, required: true}
   process_patterns: {description: name -> regex searched in every process command line., type: dict, required: true}
   apt_sources: {description: apt source files checked for a usable key., type: list, elements: str, required: true}
   mysql_backup_dirs:
@@ -350,7 +351,7 @@ def inotify():
     return out
 
 
-def kernel(accelerator_modules):
+def kernel(accelerator_modules, npu_sysfs_class):
     release = os.uname().release
     loaded = {line.split()[0] for line in (_read("/proc/modules") or "").splitlines() if line}
     available = {}
@@ -362,7 +363,7 @@ def kernel(accelerator_modules):
                 have.append(name)
         available[accel] = have
     return {"release": release, "loaded": sorted(loaded), "accelerator_modules": available,
-            "devdrv_class": os.path.isdir("/sys/class/devdrv-class"),
+            "devdrv_class": os.path.isdir(npu_sysfs_class), "devdrv_class_path": npu_sysfs_class,
             "nvidia_dev": os.path.exists("/dev/nvidiactl")}
 
 
@@ -603,6 +604,7 @@ def main():
             "container_tail_bytes": {"type": "int", "required": True},
             "nics": {"type": "list", "elements": "str", "required": True},
             "accelerator_modules": {"type": "dict", "required": True},
+            "npu_sysfs_class": {"type": "str", "required": True},
             "process_patterns": {"type": "dict", "required": True},
             "apt_sources": {"type": "list", "elements": "str", "required": True},
             "mysql_backup_dirs": {"type": "list", "elements": "str", "required": True},
@@ -637,7 +639,7 @@ def main():
         "fstab_nfs": fstab_nfs(),
         "tcp_wrappers": tcp_wrappers(),
         "inotify": inotify(),
-        "kernel": kernel(p["accelerator_modules"]),
+        "kernel": kernel(p["accelerator_modules"], p["npu_sysfs_class"]),
         "processes": processes(p["process_patterns"]),
         "nics": nics(p["nics"]),
         "apt_sources": apt_sources(p["apt_sources"]),

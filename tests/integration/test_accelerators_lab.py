@@ -38,6 +38,7 @@ import yaml
 from kubemedic.bundle.create import write_apt_index
 from kubemedic.lab import lab as lab_mod
 from tests.conftest import REPO
+from tests.integration import mttr
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -188,7 +189,8 @@ def lab(lab_factory, tmp_path_factory):
     for node in lab.nodes:  # start from a node without any (fake) accelerator software
         lab.ssh(node, "rm -rf /var/lib/fake-accel /run/fake-accel /run/fake-sys /usr/local/Ascend "
                       "/etc/ascend-docker-runtime.d /var/lib/kubemedic/ascend-docker-runtime.version "
-                      "/usr/local/bin/nvidia-smi /usr/local/bin/npu-smi /dev/davinci* && dpkg --purge "
+                      "/usr/local/bin/nvidia-smi /usr/local/bin/npu-smi /dev/davinci* /lib/modules/*/updates "
+                      "/lib/modules/*/kernel/drivers/video/nvidia.ko && dpkg --purge "
                       f"linux-image-{kernel} linux-headers-{kernel} linux-image-{BAD_KERNEL} "
                       f"linux-headers-{BAD_KERNEL} >/dev/null", check=True)
         subprocess.run(["scp", "-q", "-F", str(lab.ssh_config), *map(str, old_debs),
@@ -275,16 +277,26 @@ def test_ascend_runtime_from_the_bundle_is_docker_default_and_converges(lab) -> 
     assert dry.returncode == 0, dry.stderr[-2000:]
     assert set(_changed(dry).values()) == {0}, _changed(dry)
 
-    # a hand edit drops the default runtime; recover ascend-runtime merges it back, no reinstall
+    # the drill: a hand edit drops the default runtime; doctor names recover ascend-runtime,
+    # which merges it back with no reinstall
+    started = mttr.start()
     lab.ssh(lab.n2, "python3 -c \"import json; p='/etc/docker/daemon.json'; d=json.load(open(p)); "
                     "d.pop('default-runtime'); open(p, 'w').write(json.dumps(d))\" "
                     "&& systemctl restart docker", check=True)
     assert _docker_default_runtime(lab, lab.n2) == "runc"
-    repair = lab.kubemedic("recover", "ascend-runtime", "-c", NAME, "--limit", lab.n2, "--yes")
+    found = _doctor(lab, lab.n2, "ascend-default-runtime")
+    assert [(f["severity"], f["step"], f["caused_by"], f["command"]) for f in found] == [
+        ("critical", "ascend-runtime", None,
+         f"kubemedic recover ascend-runtime -c {NAME} --limit {lab.n2}")], found
+    repair = lab.kubemedic(*found[0]["command"].split()[1:], "--yes")
     assert repair.returncode == 0, repair.stdout[-3000:] + repair.stderr[-2000:]
     assert _docker_default_runtime(lab, lab.n2) == "ascend"
     calls = lab.ssh(lab.n2, "cat /var/lib/fake-accel/calls.log", check=True).stdout
     assert calls.count("docker-runtime ") == 1
+    assert _doctor(lab, lab.n2, "ascend-default-runtime") == []
+    mttr.record("ascend-runtime", lab.n2, ["default-runtime dropped from daemon.json"], started)
+    kept = json.loads(lab.ssh(lab.n2, "cat /etc/docker/daemon.json", check=True).stdout)
+    assert kept["log-opts"]["max-size"] == "10m", "the repair lost container_runtime's keys"
 
 
 def test_npu_collector_is_restarted_by_systemd_after_being_killed(lab) -> None:
@@ -341,6 +353,7 @@ def test_npu_collector_drill_killed_with_its_unit_gone(lab) -> None:
     left = [f for f in json.loads(after.stdout)["findings"] if f["check"] == "npu-collector"]
     print(f"\ndrill npu-collector {time.monotonic() - started:6.1f} s injection -> clean")
     assert left == [], left
+    mttr.record("npu-collector", lab.n2, ["npu-collector-killed"], started)
     # the NPU logs on the data disk survived; the collector appends to its log again
     assert lab.ssh(lab.n2, "cat /var/log/npu/probe.log", check=True).stdout == "hello\n"
     lines_after = lab.ssh(lab.n2, "wc -l < /var/log/npu/npu-info-collector.log",
@@ -430,13 +443,39 @@ def test_kernel_rollout_halts_at_the_failing_node_and_kernel_driver_repairs_it(l
     assert lab.ssh(lab.n2, "test -d /run/fake-sys/devdrv-class").returncode != 0
     assert lab.ssh(lab.n2, "npu-smi info").returncode != 0
 
+    # the drill (issue 14): the fault is the rollout's reboot into a kernel without the driver
+    started = mttr.start()
+    found = _doctor(lab, lab.n2, *DRIVER_CHECKS)
+    roots = [f for f in found if f["caused_by"] is None]
+    assert [(f["severity"], f["step"], f["command"]) for f in roots] == [
+        ("critical", "kernel-driver", f"kubemedic recover kernel-driver -c {NAME} --limit {lab.n2}")
+    ], found
+    assert "/run/fake-sys/devdrv-class: missing" in [f["evidence"] for f in found], found
     repair_calls = len(_kubectl_calls(lab))
-    repair = lab.kubemedic("recover", "kernel-driver", "-c", NAME, "--limit", lab.n2, "--yes")
+    repair = lab.kubemedic(*found[0]["command"].split()[1:], "--yes")
     assert repair.returncode == 0, repair.stderr[-4000:]
     assert lab.ssh(lab.n2, "npu-smi info").returncode == 0
     assert lab.ssh(lab.n2, "test -d /run/fake-sys/devdrv-class && ls /dev/davinci0").returncode == 0
     assert (f"-n kube-system delete pod -l name=ascend-device-plugin-ds --field-selector "
             f"spec.nodeName={lab.n2} --wait=false") in _kubectl_calls(lab)[repair_calls:]
+    assert _doctor(lab, lab.n2, *DRIVER_CHECKS) == []
+    mttr.record("kernel-driver", lab.n2, ["kernel-upgrade into a kernel without the driver"],
+                started)
+    # user data: the NPU logs on the data disk
+    assert lab.ssh(lab.n2, "cat /var/log/npu/probe.log", check=True).stdout == "hello\n"
+
+
+# doctor's checks for an NPU node whose running kernel has no driver (accelerator-modules is the
+# root cause when the module files are missing too; it folds npu-devdrv-class)
+DRIVER_CHECKS = ("npu-devdrv-class", "accelerator-modules")
+
+
+def _doctor(lab, node: str, *checks: str) -> list[dict]:
+    """doctor's findings of these checks on one node."""
+    answer = lab.kubemedic("doctor", "-c", NAME, "--limit", node, "--json")
+    assert answer.returncode in (0, 5), answer.stdout[-3000:] + answer.stderr[-2000:]
+    return [f for f in json.loads(answer.stdout)["findings"]
+            if f["host"] == node and f["check"] in checks]
 
 
 def test_plain_ansible_playbook_heals_by_the_inventory_policy(lab, tmp_path) -> None:

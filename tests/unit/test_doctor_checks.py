@@ -39,7 +39,7 @@ HEALTHY: dict[str, Any] = {
     "inotify": {"max_user_instances": 512, "max_user_watches": 524288},
     "kernel": {"release": "5.15.0-99-generic", "loaded": [],
                "accelerator_modules": {"nvidia": ["nvidia"], "ascend": ["drv_devdrv"]},
-               "devdrv_class": True},
+               "devdrv_class": True, "devdrv_class_path": "/sys/class/devdrv-class"},
     "processes": {"npu_collector": [4242]},
     "nics": {"enp189s0f0": {"exists": True, "operstate": "up", "carrier": "1",
                             "autoneg": True, "speed": "1000Mb/s", "link": True}},
@@ -429,3 +429,14 @@ def test_a_node_of_an_older_cluster_names_kube_reset_with_the_join() -> None:
                                                                   first_master="node1")}
     assert "kubeadm-cluster-ca" not in {f["check"] for f in run(_old_cluster, groups=["registry"],
                                                                   first_master="master1")}
+
+
+def test_npu_devdrv_class_names_the_folder_doctor_probed() -> None:
+    """The probe looks where the inventory's ascend_driver_sysfs_class says (doctor_npu_sysfs_class):
+    the evidence names that folder, not a fixed /sys path."""
+    def gone(probe):
+        probe["kernel"].update(devdrv_class=False, devdrv_class_path="/run/fake-sys/devdrv-class")
+        probe["docker"]["default_runtime"] = "ascend"
+    found = [f for f in run(gone, accelerator="ascend", groups=["npu"])
+             if f["check"] == "npu-devdrv-class"]
+    assert [f["evidence"] for f in found] == ["/run/fake-sys/devdrv-class: missing"]

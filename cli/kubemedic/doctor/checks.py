@@ -442,7 +442,8 @@ def _check_kernel(ctx: _Ctx, probe: dict[str, Any]) -> None:
                     f"{accel} modules", f"the running kernel has no {accel} driver modules "
                     "(kernel upgraded without rebuilding the driver?)", step="kernel-driver")
     if accel == "ascend" and not kernel.get("devdrv_class"):
-        ctx.add("npu-devdrv-class", "critical", "/sys/class/devdrv-class: missing",
+        ctx.add("npu-devdrv-class", "critical",
+                f"{kernel.get('devdrv_class_path')}: missing",
                 "the Ascend driver is not loaded: the NPU device plugin fails (seed 000 #4)",
                 step="kernel-driver")
     if accel == "ascend":
