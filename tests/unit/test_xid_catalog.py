@@ -6,6 +6,7 @@ paste)."""
 from __future__ import annotations
 
 import json
+import subprocess
 from importlib import resources
 
 import pytest
@@ -337,12 +338,22 @@ def test_heal_plan_drains_for_an_application_ecc_error_and_only_reports_an_illeg
     assert record["act"] == []  # dry run
 
 
-def test_the_scan_greps_pod_logs_for_the_catalog_s_strings() -> None:
+def test_the_scan_greps_pod_logs_for_the_catalog_s_strings(tmp_path) -> None:
     strings = xid.application_strings()
     assert "uncorrectable ecc error encountered" in strings
     assert all(s == s.lower() and len(s) >= 8 for s in strings)
     scan_tasks = (REPO / "roles" / "gpu_heal" / "tasks" / "scan.yml").read_text()
     assert "kubemedic_heal_app_strings" in scan_tasks and "grep -a -h -F -i" in scan_tasks
+    # the node-side grep keeps exactly the lines parse_application reads: every real ECC line of
+    # the training excerpts, and nothing of a log without them
+    pod_log = tmp_path / "0.log"
+    texts = [e["text"] for e in APP_ECC] + [by_id("heal-gpud-pr46")["text"]]
+    pod_log.write_text("\n".join(texts) + "\n", encoding="utf-8")
+    argv = ["grep", "-a", "-h", "-F", "-i"] + [a for s in strings for a in ("-e", s)] + [str(pod_log)]
+    kept = subprocess.run(argv, capture_output=True, text=True, check=False).stdout
+    expected = [line for text in texts for line in text.splitlines()
+                if xid.parse_application(line)]
+    assert kept.splitlines() == expected and len(expected) >= len(APP_ECC)
 
 
 @pytest.mark.parametrize(("mutate", "message"), [
