@@ -1,4 +1,5 @@
-"""Filter `kubemedic_heal_plan`: decide GPU Xid healing by policy from heal.yml's scan.
+"""Filter `kubemedic_heal_plan`: decide GPU Xid healing by policy from heal.yml's scan;
+`kubemedic_heal_app_strings`: what the scan greps pod logs for.
 
 The parser, the policy (validation, defaults in cli/kubemedic/data/xid-policy-default.yml) and
 the decision engine live in cli/kubemedic/heal/ of the same checkout: one copy for
@@ -26,6 +27,14 @@ def _heal():
     return plan, policy
 
 
+def kubemedic_heal_app_strings(_unused=None):
+    """The fixed strings heal's scan greps pod logs for (xid-catalog.yml `application`)."""
+    _heal()
+    from kubemedic.heal import xid
+
+    return xid.application_strings()
+
+
 def kubemedic_heal_plan(scan, policy_file="", inventory_dir="", dry_run=False):
     """Findings, decisions and plan (a dict, see kubemedic.heal.plan.heal_record) for `scan`.
 
@@ -48,4 +57,5 @@ def _bool(value):
 
 class FilterModule:
     def filters(self):
-        return {"kubemedic_heal_plan": kubemedic_heal_plan}
+        return {"kubemedic_heal_plan": kubemedic_heal_plan,
+                "kubemedic_heal_app_strings": kubemedic_heal_app_strings}

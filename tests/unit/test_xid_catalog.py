@@ -6,6 +6,7 @@ paste)."""
 from __future__ import annotations
 
 import json
+import subprocess
 from importlib import resources
 
 import pytest
@@ -159,7 +160,8 @@ def test_doctor_kernel_log_finding_per_xid() -> None:
 def test_catalog_events_have_a_class_a_basis_and_a_heal_signature() -> None:
     signatures = {s.id: s for s in kb.load()}
     assert set(xid.events()) == {"gpu-init-failed", "gpu-reset-required", "row-remap-pending",
-                                 "row-remap-failure", "page-retirement-pending"}
+                                 "row-remap-failure", "page-retirement-pending",
+                                 "cuda-uncorrectable-ecc", "cuda-illegal-address"}
     for info in xid.events().values():
         assert info.xid_class in xid.CLASSES and info.basis and info.cause, info.name
         assert signatures[info.kb].label == "heal", info.name
@@ -167,21 +169,25 @@ def test_catalog_events_have_a_class_a_basis_and_a_heal_signature() -> None:
     classes = {name: info.xid_class for name, info in xid.events().items()}
     # NVIDIA: a failed init / NV_ERR_RESET_REQUIRED / a pending row remap need a GPU reset,
     # pending page retirement a reboot (driver reload), a remapping failure an RMA
+    # CUDA's uncorrectable ECC error (no Xid read) a GPU reset, an illegal address the app's
     assert classes == {"gpu-init-failed": "reset", "gpu-reset-required": "reset",
                        "row-remap-pending": "reset", "page-retirement-pending": "reboot",
-                       "row-remap-failure": "rma"}
+                       "row-remap-failure": "rma", "cuda-uncorrectable-ecc": "reset",
+                       "cuda-illegal-address": "app"}
     assert xid.xid_class("row-remap-pending") == "reset" and xid.xid_class("nope") is None
     assert xid.describe(62) == "Xid 62" and xid.describe("row-remap-pending") == \
         "row-remap-pending (no Xid)"
 
 
-@pytest.mark.parametrize("signature", ["nvidia-gpu-reset-required", "nvidia-row-remap-pending"])
+@pytest.mark.parametrize("signature", ["nvidia-gpu-reset-required", "nvidia-row-remap-pending",
+                                       "cuda-uncorrectable-ecc", "cuda-illegal-address"])
 def test_what_a_heal_signature_finds_heal_finds_too(signature) -> None:
     """The command these findings print (`kubemedic heal --limit HOST`) acts on the same lines:
-    every example of the signature is a catalog event of that signature for heal's scan."""
+    every example of the signature is a catalog event of that signature for heal's scan (read as
+    kernel log, nvidia-smi output and pod log)."""
     entry = next(s for s in kb.load() if s.id == signature)
     for example in entry.examples:
-        events = xid.scan(example, example)
+        events = xid.scan(example, example, example)
         assert events, example
         assert {xid.events()[e.code].kb for e in events} == {signature}, example
 
@@ -255,12 +261,113 @@ def test_kernel_faults_without_xid_and_their_order_with_xid_lines() -> None:
 ])
 def test_malformed_events_are_refused_naming_the_entry(monkeypatch, mutate, message) -> None:
     entries = [dict(e) for e in xid._entries()]
-    mutate(entries[-5])  # gpu-init-failed
+    mutate(next(e for e in entries if e.get("event") == "gpu-init-failed"))
     monkeypatch.setattr(xid, "_entries", lambda: entries)
     xid.events.cache_clear()
     try:
         with pytest.raises(xid.CatalogError, match=r"entry 172 \(event gpu-init-failed\)") as exc:
             xid.events()
         assert message in str(exc.value)
+    finally:
+        xid.events.cache_clear()
+
+
+# ------------------------------------------------- CUDA's faults in application (pod) logs
+
+# Training entries of heal.yml whose text is an application's CUDA error with no Xid line.
+APP_ECC = [e for e in CORPUS if not heldout(e["id"]) and "xid" not in e
+           and "ECC error encountered" in e["text"]]
+
+
+def test_real_application_ecc_errors_are_a_gpu_reset_for_heal() -> None:
+    assert len(APP_ECC) >= 5, [e["id"] for e in APP_ECC]
+    for entry in APP_ECC:
+        # not an NVRM line nor nvidia-smi output: only the pod-log reading sees it
+        assert xid.scan(entry["text"], entry["text"]) == [], entry["id"]
+        events = xid.scan("", "", entry["text"])
+        assert xid.codes(events) == ["cuda-uncorrectable-ecc"], entry["id"]
+        assert "ECC" in events[0].line and events[0].line_no >= 1
+        # labelled reset, or rma where the thread shows the error recurring on the node: heal
+        # drains either way; a single application line cannot tell recurrence, so it resets
+        assert entry["xid_class"] in ("reset", "rma")
+        assert xid.worst_class(xid.codes(events)) == "reset"
+
+
+def test_the_driver_s_own_xid_decides_when_it_is_there() -> None:
+    app = by_id("heal-accelerate-1192-ecc")["text"]
+    contained = "NVRM: Xid (PCI:0000:3b:00): 94, pid=2277, name=python, Contained: SM (0x1)."
+    uncontained = "NVRM: Xid (PCI:0000:3b:00): 95, pid=2277, name=python, Uncontained: LTC TAG"
+    # Xid 94 (contained, RESTART_APP): the node stays in service despite the application line
+    assert xid.codes(xid.scan(contained, "", app)) == [94]
+    assert xid.worst_class(xid.codes(xid.scan(contained, "", app))) == "app"
+    assert xid.codes(xid.scan(uncontained, "", app)) == [95]
+    # a remapping failure in nvidia-smi: RMA; an Xid of another kind does not hide the ECC line
+    assert xid.codes(xid.scan("", TWO_GPUS, app)) == ["row-remap-pending", "row-remap-failure"]
+    other = "NVRM: Xid (PCI:0000:3b:00): 62, Channel 00000001"
+    assert xid.codes(xid.scan(other, "", app)) == [62, "cuda-uncorrectable-ecc"]
+
+
+def test_an_illegal_memory_access_is_the_application_s() -> None:
+    # alexandrosstergiou/SoftPool#52 and laughtervv/DepthAwareCNN#12, verbatim
+    text = ("RuntimeError: CUDA error: an illegal memory access was encountered.\n"
+            "RuntimeError: cuda runtime error (77) : an illegal memory access was encountered at "
+            "/pytorch/aten/src/THC/generic/THCTensorCopy.c:20")
+    events = xid.scan("", "", text)
+    assert [(e.code, e.line_no) for e in events] == [("cuda-illegal-address", 1),
+                                                     ("cuda-illegal-address", 2)]
+    assert xid.worst_class(xid.codes(events)) == "app"
+    # application strings are never read from the kernel log or nvidia-smi's output
+    assert xid.scan(text, text) == []
+    assert xid.parse_application("CUDA out of memory. Tried to allocate 20.00 MiB") == []
+
+
+def test_heal_plan_drains_for_an_application_ecc_error_and_only_reports_an_illegal_access() -> None:
+    from kubemedic.heal import plan, policy
+
+    chosen = policy.load_policy(policy.policy_path(None, None))
+    scan = {"hosts": {"gpu1": [], "gpu2": []}, "smi": {},
+            "app": {"gpu1": by_id("heal-jade-hpc-194-ecc")["text"].splitlines(),
+                    "gpu2": ["RuntimeError: CUDA error: an illegal memory access was encountered."]},
+            "node_names": {"gpu1": "gpu1", "gpu2": "gpu2"}, "nodes": {}}
+    record = plan.heal_record(chosen, scan, dry_run=True)
+    assert record["findings"]["gpu1"]["codes"] == ["cuda-uncorrectable-ecc"]
+    assert record["findings"]["gpu2"]["codes"] == ["cuda-illegal-address"]
+    actions = {p["host"]: [a["name"] for a in p["actions"]] for p in record["plan"]}
+    assert actions["gpu1"][:2] == ["cordon", "drain"] and "reboot" in actions["gpu1"]
+    assert actions.get("gpu2", ["notify"]) == ["notify"]
+    assert record["act"] == []  # dry run
+
+
+def test_the_scan_greps_pod_logs_for_the_catalog_s_strings(tmp_path) -> None:
+    strings = xid.application_strings()
+    assert "uncorrectable ecc error encountered" in strings
+    assert all(s == s.lower() and len(s) >= 8 for s in strings)
+    scan_tasks = (REPO / "roles" / "gpu_heal" / "tasks" / "scan.yml").read_text()
+    assert "kubemedic_heal_app_strings" in scan_tasks and "grep -a -h -F -i" in scan_tasks
+    # the node-side grep keeps exactly the lines parse_application reads: every real ECC line of
+    # the training excerpts, and nothing of a log without them
+    pod_log = tmp_path / "0.log"
+    texts = [e["text"] for e in APP_ECC] + [by_id("heal-gpud-pr46")["text"]]
+    pod_log.write_text("\n".join(texts) + "\n", encoding="utf-8")
+    argv = ["grep", "-a", "-h", "-F", "-i"] + [a for s in strings for a in ("-e", s)] + [str(pod_log)]
+    kept = subprocess.run(argv, capture_output=True, text=True, check=False).stdout
+    expected = [line for text in texts for line in text.splitlines()
+                if xid.parse_application(line)]
+    assert kept.splitlines() == expected and len(expected) >= len(APP_ECC)
+
+
+@pytest.mark.parametrize(("mutate", "message"), [
+    (lambda e: e.update({"application": ["ECC"]}), "application: a list of fixed strings"),
+    (lambda e: e.update({"defers_to": [48, "no-such-event"]}), "defers_to: no-such-event"),
+    (lambda e: e.update({"defers_to": "48"}), "defers_to: a list"),
+])
+def test_malformed_application_events_are_refused(monkeypatch, mutate, message) -> None:
+    entries = [dict(e) for e in xid._entries()]
+    mutate(next(e for e in entries if e.get("event") == "cuda-uncorrectable-ecc"))
+    monkeypatch.setattr(xid, "_entries", lambda: entries)
+    xid.events.cache_clear()
+    try:
+        with pytest.raises(xid.CatalogError, match=message):
+            xid.events()
     finally:
         xid.events.cache_clear()

@@ -33,9 +33,11 @@ def heal_record(policy: Policy, scan: dict[str, Any], dry_run: bool = False) -> 
     """The decisions for one scan.
 
     scan: {"hosts": {host: [kernel log lines]}, "smi": {host: [nvidia-smi -q output lines]},
+           "app": {host: [pod log lines holding the catalog's application strings]},
            "node_names": {host: Kubernetes name}, "nodes": kubectl get nodes -o json}
     A host's `codes` are its Xid numbers and the names of the catalog's GPU faults without an
-    Xid (xid.scan: a failed RmInitAdapter in the kernel log, a pending row remap in nvidia-smi).
+    Xid (xid.scan: a failed RmInitAdapter in the kernel log, a pending row remap in nvidia-smi,
+    CUDA's uncorrectable ECC error in a pod's log).
     Returns {policy, max_unavailable, warm_spare_label, dry_run, kubernetes, findings,
     decisions, plan, act, disruptive}: `plan` is what the policy decided (recorded in a dry run
     too), `act` what heal.yml runs ([] in a dry run), `disruptive` the nodes `act` drains or
@@ -43,9 +45,11 @@ def heal_record(policy: Policy, scan: dict[str, Any], dry_run: bool = False) -> 
     """
     names = scan.get("node_names") or {}
     smi = scan.get("smi") or {}
+    app = scan.get("app") or {}
     findings = {}
     for host, lines in (scan.get("hosts") or {}).items():
-        events = xid.scan("\n".join(lines or []), "\n".join(smi.get(host) or []))
+        events = xid.scan("\n".join(lines or []), "\n".join(smi.get(host) or []),
+                          "\n".join(app.get(host) or []))
         findings[host] = {"node": names.get(host) or host, "codes": xid.codes(events),
                           "events": [e.to_json() for e in events]}
     nodes_json = scan.get("nodes") or {}

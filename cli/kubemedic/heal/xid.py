@@ -20,7 +20,11 @@ The same file lists GPU faults NVIDIA reports without an Xid number (`event:` en
 RmInitAdapter, NV_ERR_RESET_REQUIRED, pending row remaps or page retirements, a remapping
 failure), read from the kernel log's NVRM lines and from `nvidia-smi -q`. heal's scan hands both
 to `scan()`: an event's `code` is then its name (a str) instead of an Xid number, and its class
-comes from the catalog like an Xid's.
+comes from the catalog like an Xid's. Events with `application` strings (an uncorrectable ECC
+error, an illegal memory access, as CUDA words them in an application's log) are read from the
+pod logs heal's scan greps for those strings (`parse_application`); an application line adds no
+event when the kernel log or nvidia-smi shows a fault of its `defers_to` list (the same fault,
+worded more precisely by the driver).
 """
 
 from __future__ import annotations
@@ -43,6 +47,8 @@ FALLEN_OFF_LOOKBACK = 2
 # event worded twice by the driver (it prints both), not a second one.
 SAME_EVENT_LINES = 5
 FALLEN_OFF_CODE = 79
+# An application log line kept as evidence is cut here (a Python traceback can be one long line).
+MAX_LINE = 400
 
 CATALOG_FILE = "xid-catalog.yml"
 CLASSES = ("app", "reset", "reboot", "rma")  # mildest first: a node's worst class decides
@@ -104,6 +110,10 @@ class EventInfo:
     smi_lines: tuple[re.Pattern[str], ...] = ()
     # (section, names, value), all lower-cased
     smi_fields: tuple[tuple[str, tuple[str, ...], str], ...] = ()
+    # fixed strings of an application's (CUDA's) wording, lower-cased; the Xids / events that
+    # describe the same fault more precisely
+    application: tuple[str, ...] = ()
+    defers_to: tuple[int | str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -220,8 +230,8 @@ def events() -> dict[str, EventInfo]:
             raise CatalogError(f"{where}: listed twice")
         if entry.get("class") not in CLASSES:
             raise CatalogError(f"{where}: class must be one of {CLASSES}")
-        unknown = set(entry) - {"event", "description", "kernel", "nvidia_smi", "class", "basis",
-                                "cause", "kb"}
+        unknown = set(entry) - {"event", "description", "kernel", "nvidia_smi", "application",
+                                "defers_to", "class", "basis", "cause", "kb"}
         if unknown:
             raise CatalogError(f"{where}: unknown field(s) {', '.join(sorted(map(str, unknown)))}")
         for key in ("description", "basis", "cause", "kb"):
@@ -246,12 +256,32 @@ def events() -> dict[str, EventInfo]:
                                    "or a list) and value, all strings")
             fields.append((field["section"].lower(), tuple(n.lower() for n in names),
                            field["value"].lower()))
-        if not (kernel or lines or fields):
-            raise CatalogError(f"{where}: needs kernel regexes or nvidia_smi lines/fields")
+        application = entry.get("application", [])
+        if (not isinstance(application, list)
+                or not all(isinstance(s, str) and len(s.strip()) >= 8 for s in application)):
+            raise CatalogError(f"{where}: application: a list of fixed strings (8+ characters)")
+        defers_to = entry.get("defers_to", [])
+        if not isinstance(defers_to, list) or not all(
+                (isinstance(c, int) and not isinstance(c, bool)) or isinstance(c, str)
+                for c in defers_to):
+            raise CatalogError(f"{where}: defers_to: a list of Xid numbers and event names")
+        if defers_to and not application:
+            raise CatalogError(f"{where}: defers_to needs application strings")
+        if not (kernel or lines or fields or application):
+            raise CatalogError(f"{where}: needs kernel regexes, nvidia_smi lines/fields or "
+                               "application strings")
         found[name] = EventInfo(name=name, description=entry["description"].strip(),
                                 cause=" ".join(entry["cause"].split()), xid_class=entry["class"],
                                 basis=" ".join(entry["basis"].split()), kb=entry["kb"],
-                                kernel=kernel, smi_lines=lines, smi_fields=tuple(fields))
+                                kernel=kernel, smi_lines=lines, smi_fields=tuple(fields),
+                                application=tuple(s.lower() for s in application),
+                                defers_to=tuple(defers_to))
+    for info in found.values():
+        unknown = [c for c in info.defers_to
+                   if (c not in found if isinstance(c, str) else c not in catalog())]
+        if unknown:
+            raise CatalogError(f"{CATALOG_FILE}: event {info.name}: defers_to: "
+                               f"{', '.join(map(str, unknown))} is not an Xid or event of the catalog")
     return found
 
 
@@ -327,11 +357,32 @@ def parse_smi(text: str) -> list[XidEvent]:
     return found
 
 
-def scan(kernel_text: str, smi_text: str = "") -> list[XidEvent]:
+def application_strings() -> list[str]:
+    """The fixed strings heal's scan greps pod logs for (`grep -F -i`), from the catalog."""
+    return [s for info in events().values() for s in info.application]
+
+
+def parse_application(text: str) -> list[XidEvent]:
+    """The catalog's faults in application (container) log `text`, one event per line."""
+    found: list[XidEvent] = []
+    for index, raw in enumerate(text.splitlines()):
+        lowered = raw.lower()
+        for info in events().values():
+            if any(s in lowered for s in info.application):
+                found.append(_event(info.name, raw[:MAX_LINE], index))
+                break
+    return found
+
+
+def scan(kernel_text: str, smi_text: str = "", app_text: str = "") -> list[XidEvent]:
     """What heal acts on: the Xid events and the faults without an Xid in the kernel log, then
-    the faults nvidia-smi reports."""
+    the faults nvidia-smi reports, then the faults applications report that neither of them
+    describes more precisely (an event's `defers_to`)."""
     kernel = sorted(parse(kernel_text) + parse_faults(kernel_text), key=lambda e: e.line_no)
-    return kernel + parse_smi(smi_text)
+    driver = kernel + parse_smi(smi_text)
+    seen = set(codes(driver))
+    app = [e for e in parse_application(app_text) if not seen & set(events()[e.code].defers_to)]
+    return driver + app
 
 
 def codes_of_class(name: str) -> list[int]:
