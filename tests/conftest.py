@@ -19,6 +19,12 @@ def pytest_configure(config: pytest.Config) -> None:
         state = Path(config.rootpath) / ".cache" / "test-state" / str(os.getpid())
         os.environ["KUBEMEDIC_STATE_DIR"] = str(state)
     os.environ.setdefault("KUBEMEDIC_PROJECT_DIR", str(REPO))
+    # `python -m kubemedic` in the tests runs this checkout's CLI, not whatever checkout the
+    # venv's editable install points at (a second worktree sharing one .venv ran main's code)
+    cli = str(REPO / "cli")
+    if os.environ.get("PYTHONPATH", "").split(os.pathsep)[0] != cli:
+        os.environ["PYTHONPATH"] = os.pathsep.join(
+            p for p in (cli, os.environ.get("PYTHONPATH")) if p)
     os.environ.setdefault("ANSIBLE_CONFIG", str(REPO / "ansible.cfg"))
 
 
