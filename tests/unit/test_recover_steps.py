@@ -112,7 +112,6 @@ def test_list_shows_role_and_file_read_from_recover_yml() -> None:
 # gains a drill must leave it (and the drill must name the step), a step that loses its
 # drilled_by fails the test below.
 NOT_DRILLED_YET = {
-    "device-plugin-restart": "needs a cluster with a device-plugin DaemonSet",
     "master-ip-change": "its real-cluster drill failed in the stop-24 rehearsal, not yet green",
 }
 
