@@ -15,7 +15,10 @@ phases are skipped (docs/lab.md).
 Tests run in file order, like an operator's session; timings are printed (`-s`). After the
 bootstrap checks, two drills on the running cluster, each ending with every node Ready: kubelet
 stopped on a worker (doctor reads the real NotReady condition and names the repair), and a real
-near-expiry API server certificate (recover certs-renew on the real control plane). Still to add
+near-expiry API server certificate (recover certs-renew on the real control plane); last, a
+GPU worker whose device plugin (a TEST DOUBLE: tests/doubles/fake-device-plugin, the real kubelet
+device plugin API) is left unregistered by a kubelet restart (recover device-plugin-restart).
+Still to add
 (written, not yet green here): reset --reinit refused while an image is missing and re-init from
 local images (docs/lab.md).
 """
