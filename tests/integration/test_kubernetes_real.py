@@ -15,7 +15,10 @@ phases are skipped (docs/lab.md).
 Tests run in file order, like an operator's session; timings are printed (`-s`). After the
 bootstrap checks, two drills on the running cluster, each ending with every node Ready: kubelet
 stopped on a worker (doctor reads the real NotReady condition and names the repair), and a real
-near-expiry API server certificate (recover certs-renew on the real control plane). Still to add
+near-expiry API server certificate (recover certs-renew on the real control plane); last, a
+GPU worker whose device plugin (a TEST DOUBLE: tests/doubles/fake-device-plugin, the real kubelet
+device plugin API) is left unregistered by a kubelet restart (recover device-plugin-restart).
+Still to add
 (written, not yet green here): reset --reinit refused while an image is missing and re-init from
 local images (docs/lab.md).
 """
@@ -38,6 +41,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+import yaml
 
 from kubemedic import paths
 
@@ -46,6 +50,7 @@ pytestmark = [pytest.mark.lab, pytest.mark.slow, pytest.mark.kubernetes]
 NAME = "km-k8s-real"
 SUBNET = "10.77.10.0/24"
 N1, N2, N3 = (f"{NAME}-node{i}" for i in (1, 2, 3))
+GPU_NODE = N2
 REGISTRY = "10.77.10.11:5000"
 VERSION = "v1.20.2"
 KUBECTL = "kubectl --kubeconfig /etc/kubernetes/admin.conf"
@@ -145,6 +150,36 @@ spec:
             periodSeconds: 3
             failureThreshold: 2
 """
+# The device-plugin-restart drill: a TEST DOUBLE of the NVIDIA device plugin
+# (tests/doubles/fake-device-plugin, the real kubelet device plugin API v1beta1, 2 fake
+# nvidia.com/gpu devices) as a DaemonSet on the GPU worker, in the namespace and with the label
+# the nvidia_driver role's restart looks for (its defaults, read here: defined once).
+PLUGIN_IMAGE = f"{REGISTRY}/kubemedic-test/fake-device-plugin:1"
+PLUGIN_RESOURCE = "nvidia.com/gpu"
+PLUGIN_DEVICES = 2
+NVIDIA_DEFAULTS = yaml.safe_load((Path(__file__).resolve().parents[2] / "roles" / "nvidia_driver"
+                                  / "defaults" / "main.yml").read_text())
+PLUGIN_NAMESPACE = NVIDIA_DEFAULTS["nvidia_driver_device_plugin_namespace"]
+PLUGIN_SELECTOR = NVIDIA_DEFAULTS["nvidia_driver_device_plugin_selector"]
+PLUGIN_LABEL, _, PLUGIN_LABEL_VALUE = PLUGIN_SELECTOR.partition("=")
+PLUGIN_DAEMONSET = f"""apiVersion: apps/v1
+kind: DaemonSet
+metadata: {{name: kubemedic-fake-device-plugin, namespace: {PLUGIN_NAMESPACE}}}
+spec:
+  selector: {{matchLabels: {{{PLUGIN_LABEL}: {PLUGIN_LABEL_VALUE}}}}}
+  template:
+    metadata: {{labels: {{{PLUGIN_LABEL}: {PLUGIN_LABEL_VALUE}}}}}
+    spec:
+      nodeSelector: {{kubernetes.io/hostname: {GPU_NODE}}}
+      terminationGracePeriodSeconds: 1
+      containers:
+        - name: plugin
+          image: {PLUGIN_IMAGE}
+          imagePullPolicy: Always
+          args: [-resource, {PLUGIN_RESOURCE}, -count, "{PLUGIN_DEVICES}"]
+          volumeMounts: [{{name: device-plugins, mountPath: /var/lib/kubelet/device-plugins}}]
+      volumes: [{{name: device-plugins, hostPath: {{path: /var/lib/kubelet/device-plugins}}}}]
+"""
 # From the pod on node3: the API server at node1's address (no kube-proxy, so no service IP),
 # authenticated with the pod's own service account token (anonymous users may not read /api).
 POD_TO_API = ("wget --no-check-certificate -q -O - --header \"Authorization: Bearer "
@@ -214,6 +249,18 @@ def lab(lab_factory):
     assert lab.outside == {OUTSIDE: "10.77.11.11"}, lab.outside
     with (lab.inventory / "group_vars" / "all.yml").open("a") as handle:
         handle.write("cluster_public_ports: " + json.dumps(PUBLIC_PORTS) + "\n")
+    # node2 is a GPU worker for the device-plugin drill: the lab skips the nvidia roles, and a
+    # test double stands in for the vendor's device plugin (keeps host order and the header)
+    hosts_text = (lab.inventory / "hosts.yml").read_text()
+    hosts = yaml.safe_load(hosts_text)
+    children = hosts["all"]["children"]["cluster"]["children"]
+    children["workers"]["hosts"][GPU_NODE]["accelerator"] = "nvidia"
+    children["gpu"] = {"hosts": {GPU_NODE: None}}
+    header = "".join(line for line in hosts_text.splitlines(keepends=True) if line.startswith("#"))
+    (lab.inventory / "hosts.yml").write_text(header + yaml.safe_dump(hosts, sort_keys=False))
+    # no GPU here: the shared kernel has no nvidia modules, docker no nvidia runtime
+    (lab.inventory / "group_vars" / "gpu.yml").write_text(yaml.safe_dump(
+        {"doctor_skip_checks": ["accelerator-modules", "nvidia-default-runtime"]}))
     return lab
 
 
@@ -750,3 +797,119 @@ def test_probe_timeout_drill_on_a_real_deployment(cluster) -> None:
         lab.ssh(N1, f"{KUBECTL} delete deployment slow-web --ignore-not-found --wait=false",
                 timeout=120)
     assert ready_nodes(lab) == [N1, N2, N3]
+
+
+def device_plugin_archive(work: Path) -> Path:
+    """docker-archive of PLUGIN_IMAGE: the static test double built by
+    tests/doubles/build-fake-device-plugin (a cache hit once built) as the only file."""
+    pack = _pack_module()
+    build = Path(__file__).resolve().parents[1] / "doubles" / "build-fake-device-plugin"
+    built = subprocess.run([str(build)], capture_output=True, text=True, check=False, timeout=1200)
+    assert built.returncode == 0, built.stderr[-3000:]
+    binary = Path(built.stdout.strip())
+    tree = work / "tree"
+    pack.write_tree(tree, {"fake-device-plugin": (binary, 0o755), "tmp": (None, 0o1777)})
+    layer = work / "layer.tar"
+    diff_id = pack.layer_from_dir(tree, layer)
+    archive = work / "fake-device-plugin.tar"
+    pack.write_archive(archive, {"plugin": (layer, diff_id)}, [{
+        "ref": PLUGIN_IMAGE, "layers": ["plugin"],
+        "run": {"Entrypoint": ["/fake-device-plugin"]},
+        "labels": {"org.kubemedic.source": "tests/doubles/fake-device-plugin (TEST DOUBLE)"}}])
+    return archive
+
+
+def gpus(lab) -> tuple[str | None, str | None]:
+    """The GPU node's (capacity, allocatable) of PLUGIN_RESOURCE as the API server has them."""
+    status = kubectl_json(lab, f"node {GPU_NODE}")["status"]
+    return ((status.get("capacity") or {}).get(PLUGIN_RESOURCE),
+            (status.get("allocatable") or {}).get(PLUGIN_RESOURCE))
+
+
+def plugin_pods(lab) -> list[dict]:
+    pods = kubectl_json(lab, f"pods -n {PLUGIN_NAMESPACE} -l {PLUGIN_SELECTOR}")["items"]
+    return [p for p in pods if p["status"].get("phase") == "Running"
+            and not p["metadata"].get("deletionTimestamp")]
+
+
+def test_device_plugin_restart_drill_on_a_real_kubelet(cluster) -> None:
+    """Issue 14: recover device-plugin-restart drilled on the real kubelet 1.20. A device plugin
+    TEST DOUBLE (tests/doubles/fake-device-plugin: the real device plugin API v1beta1, 2 fake
+    nvidia.com/gpu) runs as a DaemonSet on the GPU worker and registers once, as old real plugins
+    do. The fault is real: kubelet restarted on that node (what a driver change does) removes
+    the plugin's socket and forgets its devices; the node then shows nvidia.com/gpu 0 while the
+    plugin pod runs on. doctor's device-plugin-devices names `kubemedic recover
+    device-plugin-restart`; that command, run as printed, deletes the plugin pod, the DaemonSet's
+    new pod registers, the node has its 2 devices again, doctor is clean for it and the cluster's
+    data is intact."""
+    lab = cluster
+    started = time.monotonic()
+    lab.ssh(N1, f"{KUBECTL} create configmap drill-gpu-keep --from-literal=keep=precious "
+                f"--dry-run=client -o yaml | {KUBECTL} apply -f -", check=True)
+    with tempfile.TemporaryDirectory(prefix="km-k8s-plugin.") as tmp:
+        archive = device_plugin_archive(Path(tmp))
+        copy = subprocess.run(["scp", "-q", "-F", str(lab.ssh_config), str(archive),
+                               f"{N1}:/root/kubemedic-test-plugin.tar"],
+                              capture_output=True, text=True, check=False)
+        assert copy.returncode == 0, copy.stderr
+    lab.ssh(N1, "set -e; docker load -q -i /root/kubemedic-test-plugin.tar >/dev/null; "
+                f"docker push -q {PLUGIN_IMAGE} >/dev/null; rm /root/kubemedic-test-plugin.tar",
+            check=True)
+    lab.ssh(N1, f"cat > /root/fake-device-plugin.yaml <<'EOF'\n{PLUGIN_DAEMONSET}EOF\n"
+                f"{KUBECTL} apply -f /root/fake-device-plugin.yaml", check=True)
+    try:
+        registered = wait_for(lambda: gpus(lab) == (str(PLUGIN_DEVICES),) * 2, timeout=180)
+        assert registered, (gpus(lab), lab.ssh(N1, f"{KUBECTL} -n {PLUGIN_NAMESPACE} describe "
+                                                   f"pods -l {PLUGIN_SELECTOR}").stdout[-3000:])
+        [plugin] = plugin_pods(lab)
+        timed("device plugin double built, pushed, registered (2 nvidia.com/gpu)", started)
+
+        step = time.monotonic()
+        lab.ssh(GPU_NODE, "systemctl restart kubelet", check=True)
+        zero = wait_for(lambda: gpus(lab) == ("0", "0"), timeout=120, step=2)
+        timed("kubelet restarted -> nvidia.com/gpu 0", step)
+        assert zero, gpus(lab)
+        # the plugin runs on, unregistered: its socket is gone, the pod is the same
+        assert [p["metadata"]["uid"] for p in plugin_pods(lab)] == [plugin["metadata"]["uid"]]
+        sockets = lab.ssh(GPU_NODE, "ls /var/lib/kubelet/device-plugins/", check=True).stdout
+        assert "kubelet.sock" in sockets and "kubemedic-fake-gpu.sock" not in sockets, sockets
+        assert wait_for(lambda: GPU_NODE in ready_nodes(lab), timeout=120), ready_nodes(lab)
+
+        step = time.monotonic()
+        found = doctor(lab, GPU_NODE)
+        timed("doctor names device-plugin-restart", step)
+        devices = found.get("device-plugin-devices")
+        assert devices, f"doctor found no device-plugin-devices on {GPU_NODE}: {sorted(found)}"
+        assert devices["evidence"] == f"{PLUGIN_RESOURCE}: capacity 0, allocatable 0", devices
+        assert devices["severity"] == "critical" and devices["caused_by"] is None, devices
+        assert devices["command"] == (
+            f"kubemedic recover device-plugin-restart -c {NAME} --limit {GPU_NODE}"), devices
+        # the only repair doctor names for the node
+        named = {check: f["command"] for check, f in found.items()
+                 if f["step"] and f["severity"] != "info"}
+        assert named == {"device-plugin-devices": devices["command"]}, named
+
+        step = time.monotonic()
+        args = shlex.split(devices["command"])
+        repair = lab.kubemedic(*args[1:], "--yes", "--json", timeout=900)
+        timed("recover device-plugin-restart --yes", step)
+        assert repair.returncode == 0, repair.stdout[-3000:] + repair.stderr[-3000:]
+        back = wait_for(lambda: gpus(lab) == (str(PLUGIN_DEVICES),) * 2, timeout=180, step=2)
+        timed("nvidia.com/gpu back to 2 after the repair", step)
+        assert back, gpus(lab)
+        [fresh] = plugin_pods(lab)
+        assert fresh["metadata"]["uid"] != plugin["metadata"]["uid"], fresh["metadata"]
+
+        after = doctor(lab, GPU_NODE)
+        left = {check: f["evidence"][:200] for check, f in after.items()
+                if check == "device-plugin-devices" or f["step"] == "device-plugin-restart"}
+        assert not left, left
+        timed("drill device-plugin-restart: injection -> doctor clean", started)
+        # user data intact: the ConfigMap, and the Deployment's pods still Running
+        keep = lab.ssh(N1, f"{KUBECTL} get configmap drill-gpu-keep -o jsonpath='{{.data.keep}}'")
+        assert keep.stdout == "precious", keep
+        assert sleepers_running(lab) == 2
+        assert ready_nodes(lab) == [N1, N2, N3]
+    finally:
+        lab.ssh(N1, f"{KUBECTL} -n {PLUGIN_NAMESPACE} delete daemonset "
+                    "kubemedic-fake-device-plugin --ignore-not-found --wait=false", timeout=120)

@@ -228,3 +228,63 @@ def test_api_refused_probe_events_are_history() -> None:
     assert (event["severity"], event["command"]) == ("info", None)
     assert "kube-system/kube-apiserver-master1" in event["message"]
     assert "[event Unhealthy (x3)]" in event["message"]
+
+
+def _devices(view: dict[str, Any], node: str, capacity: dict[str, str],
+             allocatable: dict[str, str]) -> dict[str, Any]:
+    """The view with the node's status.capacity / allocatable given these extended resources (on
+    top of cpu, memory and pods as kubelet lists them)."""
+    base = {"cpu": "16", "memory": "65732564Ki", "pods": "110"}
+    item = next(n for n in view["nodes"]["items"] if n["metadata"]["name"] == node)
+    item["status"]["capacity"] = {**base, **capacity}
+    item["status"]["allocatable"] = {**base, **allocatable}
+    return view
+
+
+def test_a_gpu_node_with_zero_devices_names_the_device_plugin_restart() -> None:
+    """kubelet restarted (a driver change) and the device plugin did not register again: the
+    node still lists nvidia.com/gpu, with 0 devices (what kubelet 1.20 shows, measured in
+    test_kubernetes_real.py's drill)."""
+    view = _devices(cluster_view(), "worknode1", {"nvidia.com/gpu": "0"}, {"nvidia.com/gpu": "0"})
+    found = by_check(doctor("worknode1", view))
+    plugin = found["device-plugin-devices"]
+    assert plugin["evidence"] == "nvidia.com/gpu: capacity 0, allocatable 0"
+    assert (plugin["severity"], plugin["step"], plugin["caused_by"]) == (
+        "critical", "device-plugin-restart", None)
+    assert plugin["command"] == "kubemedic recover device-plugin-restart -c acme --limit worknode1"
+    # only allocatable 0 (capacity still from before): the same
+    view = _devices(cluster_view(), "worknode1", {"nvidia.com/gpu": "8"}, {"nvidia.com/gpu": "0"})
+    assert by_check(doctor("worknode1", view))["device-plugin-devices"]["evidence"] == \
+        "nvidia.com/gpu: capacity 8, allocatable 0"
+    # filed under the node concerned only
+    assert "device-plugin-devices" not in by_check(doctor("worknode2", view))
+    assert "device-plugin-devices" not in by_check(doctor("master1", view))
+
+
+def test_device_resources_present_absent_or_on_another_group_are_not_reported() -> None:
+    healthy = _devices(cluster_view(), "worknode1", {"nvidia.com/gpu": "2"},
+                       {"nvidia.com/gpu": "2"})
+    assert "device-plugin-devices" not in by_check(doctor("worknode1", healthy))
+    # no device plugin ever registered: the resource is unknown to the node (not this check)
+    assert "device-plugin-devices" not in by_check(doctor("worknode1"))
+    # worknode2 is not in group gpu: its nvidia.com/gpu 0 is not a GPU node's
+    other = _devices(cluster_view(), "worknode2", {"nvidia.com/gpu": "0"}, {"nvidia.com/gpu": "0"})
+    assert "device-plugin-devices" not in by_check(doctor("worknode2", other))
+    # a CPU resource at 0 is not a device plugin's
+    cpu = _devices(cluster_view(), "worknode1", {"hugepages-2Mi": "0"}, {"hugepages-2Mi": "0"})
+    assert "device-plugin-devices" not in by_check(doctor("worknode1", cpu))
+
+
+def test_an_npu_node_with_zero_ascend_devices_and_its_driver_missing() -> None:
+    view = _devices(cluster_view(), "worknode2", {"huawei.com/Ascend910": "0"},
+                    {"huawei.com/Ascend910": "0"})
+    found = by_check(doctor("worknode2", view, groups=["workers", "npu"]))
+    plugin = found["device-plugin-devices"]
+    assert plugin["evidence"] == "huawei.com/Ascend910: capacity 0, allocatable 0"
+    assert plugin["command"] == "kubemedic recover device-plugin-restart -c acme --limit worknode2"
+    # the driver is not loaded (no /sys/class/devdrv-class): that is the cause, not the plugin
+    def no_driver(probe: dict[str, Any]) -> None:
+        probe["kernel"]["devdrv_class"] = False
+    found = by_check(doctor("worknode2", view, no_driver, groups=["workers", "npu"],
+                            accelerator="ascend"))
+    assert found["device-plugin-devices"]["caused_by"] == "npu-devdrv-class"

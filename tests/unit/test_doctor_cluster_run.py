@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.conftest import REPO, run_kubemedic
 from tests.unit.test_cli import write_inventory
@@ -92,3 +93,33 @@ def test_without_a_kubeconfig_nothing_is_read_or_reported(cluster) -> None:
     answer = _doctor(env)
     assert not [k for k in _cluster_findings(answer) if k[1] != "kubernetes-api"]
     assert not (kube / "calls.log").exists()
+
+
+def test_a_gpu_node_without_devices_names_the_plugin_restart_that_deletes_its_pod(cluster) -> None:
+    """worknode1 in group gpu lists nvidia.com/gpu with 0 devices: doctor names
+    `recover device-plugin-restart` for it, and that command, run as printed, deletes the node's
+    device plugin pod through kubectl on the first master (its DaemonSet starts a fresh one)."""
+    env, kube = cluster
+    inventory = Path(env["KUBEMEDIC_INVENTORY_DIR"]) / "kc" / "hosts.yml"
+    hosts = yaml.safe_load(inventory.read_text())
+    children = hosts["all"]["children"]["cluster"]["children"]
+    children["gpu"] = {"hosts": {"worknode1": None}}
+    children["workers"]["hosts"]["worknode1"]["accelerator"] = "nvidia"
+    inventory.write_text(yaml.safe_dump(hosts))
+    nodes = json.loads((kube / "nodes.json").read_text())
+    nodes["worknode1"]["capacity"] = {"cpu": "16", "nvidia.com/gpu": "0"}
+    nodes["worknode1"]["allocatable"] = {"cpu": "16", "nvidia.com/gpu": "0"}
+    nodes["worknode2"]["capacity"] = {"cpu": "16", "nvidia.com/gpu": "0"}   # not in group gpu
+    (kube / "nodes.json").write_text(json.dumps(nodes))
+    answer = _doctor(env, "--limit", "worknode1,worknode2")
+    named = [f for f in answer["findings"] if f["check"] == "device-plugin-devices"]
+    assert [(f["host"], f["evidence"], f["step"]) for f in named] == [
+        ("worknode1", "nvidia.com/gpu: capacity 0, allocatable 0", "device-plugin-restart")]
+    command = named[0]["command"]
+    assert command == "kubemedic recover device-plugin-restart -c kc --limit worknode1"
+    (kube / "calls.log").unlink()
+    repair = run_kubemedic(*command.split()[1:], "--yes", "--json", env=env)
+    assert repair.returncode == 0, repair.stderr[-3000:] + repair.stdout[-3000:]
+    calls = (kube / "calls.log").read_text().splitlines()
+    assert ("-n kube-system delete pod -l name=nvidia-device-plugin-ds --field-selector "
+            "spec.nodeName=worknode1 --wait=false") in calls, calls

@@ -215,7 +215,16 @@ def _unknown_oci_error_view() -> dict[str, Any]:
     return view
 
 
+def _zero_gpus_view() -> dict[str, Any]:
+    """A GPU node whose device plugin did not register again after kubelet restarted."""
+    view = cluster_view()
+    node = next(n for n in view["nodes"]["items"] if n["metadata"]["name"] == "worknode1")
+    node["status"]["capacity"] = node["status"]["allocatable"] = {"nvidia.com/gpu": "0"}
+    return view
+
+
 TRIGGERS.append(("master1", ["masters"], _cluster(_pressure_view()), {}))
+TRIGGERS.append(("worknode1", ["workers", "gpu"], _cluster(_zero_gpus_view()), {}))
 TRIGGERS.append(("worknode1", ["workers"], _cluster(_unknown_oci_error_view()), {}))
 
 

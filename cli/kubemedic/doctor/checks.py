@@ -51,6 +51,7 @@ SETTINGS: tuple[str, ...] = (
     "job_scripts_configmap",           # the platform's job scripts ConfigMap (NPU logs)
     "job_services",                    # the platform's job services, NS/DEPLOYMENT (seed 000 #12)
     "security_trusted_cidrs",          # the cluster's own networks (security checks, issue 20)
+    "device_resources",                # group -> device plugin resources (shell patterns)
 )
 
 # Bootstrap tags named by doctor's fixes (playbooks/site.yml; tests/unit/test_doctor_commands.py
@@ -724,6 +725,15 @@ def _check_cluster(ctx: _Ctx, probe: dict[str, Any]) -> None:
                     detail, f"kubelet reports {cond['type']} on {name} and evicts pods: the "
                     "workload uses more than the node has (no platform repair; find the "
                     "process with `top` / `ps` on the node)")
+    patterns = [pattern for group, names in (s["device_resources"] or {}).items()
+                if group in s["groups"] for pattern in names or []]
+    zero = cluster.zero_device_resources(view.get("nodes"), name, patterns)
+    if zero:
+        ctx.add("device-plugin-devices", "critical", "; ".join(zero),
+                f"node {name} has no devices of its device plugin's resource: the plugin is not "
+                "registered with kubelet (kubelet restarted, e.g. after a driver change, and the "
+                "plugin did not register again), so pods that ask for them stay Pending",
+                step="device-plugin-restart")
     pods = cluster.pods_by_key(view.get("pods"))
     pods_read = view.get("pods") is not None and not (view.get("errors") or {}).get("pods")
     for problem in cluster.container_problems(view.get("pods"), s["pod_restart_warn"]):
@@ -815,8 +825,10 @@ EXPLAINS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("inodes-usage", ("log:disk-full", "node-disk-pressure")),
     ("inotify-limits", ("log:inotify-exhausted",)),
     ("accelerator-modules", ("log:nvidia-driver-mismatch", "log:npu-devdrv-missing",
-                             "log:device-plugin-registration", "npu-devdrv-class")),
-    ("npu-devdrv-class", ("log:npu-devdrv-missing", "log:device-plugin-registration")),
+                             "log:device-plugin-registration", "npu-devdrv-class",
+                             "device-plugin-devices")),
+    ("npu-devdrv-class", ("log:npu-devdrv-missing", "log:device-plugin-registration",
+                          "device-plugin-devices")),
     ("nvidia-default-runtime", ("log:nvidia-smi-not-found", "pod:nvidia-smi-not-found",
                                 "event:nvidia-smi-not-found")),
     ("pause-image", ("log:pause-sandbox-image", "event:pause-sandbox-image",

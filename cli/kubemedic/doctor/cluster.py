@@ -8,6 +8,7 @@ what they find into findings attributed to the node concerned.
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -55,6 +56,35 @@ def node_problems(nodes: Any, name: str) -> list[dict[str, str]]:
             if bad:
                 out.append({"type": kind, "status": status, "reason": cond.get("reason") or "",
                             "message": cond.get("message") or ""})
+        return out
+    return []
+
+
+def _zero(quantity: Any) -> bool:
+    try:
+        return float(str(quantity).strip()) == 0
+    except ValueError:
+        return False
+
+
+def zero_device_resources(nodes: Any, name: str, patterns: list[str]) -> list[str]:
+    """The node's extended resources matching `patterns` (shell patterns: `huawei.com/Ascend*`)
+    that it lists in its capacity or allocatable with 0 devices (a device plugin's resource known
+    to kubelet, none registered): ["nvidia.com/gpu: capacity 0, allocatable 0"]."""
+    for node in items(nodes):
+        if (node.get("metadata") or {}).get("name") != name:
+            continue
+        status = node.get("status") or {}
+        capacity = status.get("capacity") or {}
+        allocatable = status.get("allocatable") or {}
+        out = []
+        for resource in sorted(set(capacity) | set(allocatable)):
+            if not any(fnmatch.fnmatchcase(resource, p) for p in patterns):
+                continue
+            seen = {"capacity": capacity.get(resource), "allocatable": allocatable.get(resource)}
+            if any(_zero(value) for value in seen.values() if value is not None):
+                out.append(f"{resource}: " + ", ".join(f"{what} {value}" for what, value
+                                                       in seen.items() if value is not None))
         return out
     return []
 
