@@ -144,8 +144,9 @@ def test_a_half_done_init_is_finished_not_skipped(cluster) -> None:
         not in names, names
     ran = [name for name in names if name.startswith("Kubernetes control plane | kubeadm init phase")]
     assert ran, names
-    events = [json.loads(p.read_text()) for p in
-              Path(summary(second)["record"]).glob("artifacts/*/job_events/*.json")]
+    events = sorted((json.loads(p.read_text()) for p in
+                     Path(summary(second)["record"]).glob("artifacts/*/job_events/*.json")),
+                    key=lambda e: e["counter"])
     phase_items = [e["event_data"]["res"]["item"] for e in events
                    if e.get("event") == "runner_item_on_ok"
                    and "kubeadm init phase" in e["event_data"].get("task", "")]
