@@ -64,8 +64,11 @@ test: setup
 # Real Kubernetes 1.20.2 (kubeadm, kubelet, kubectl .debs + control-plane/etcd/pause image archive)
 # built from Debian's source package, cached by content in the kubemedic cache dir: ~8.5 min cold
 # on 2 cores, seconds when cached (docs/lab.md "Real Kubernetes"). `make test` runs it too.
+# scripts/build-crictl: kubemedic's crictl .deb for containerd clusters (~2 min cold; `lab up
+# --kubernetes-runtime containerd` calls it).
 kubernetes:
 	scripts/build-kubernetes
+	scripts/build-crictl
 
 clean:
 	rm -rf $(VENV) collections .pytest_cache .ruff_cache .cache

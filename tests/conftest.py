@@ -36,6 +36,7 @@ def pytest_configure(config: pytest.Config) -> None:
 # costs no CPU. Modules not listed follow, unit tests (seconds each) fill in at the end.
 LONGEST_FIRST = (
     "integration/test_kubernetes_real.py", "integration/test_kubernetes_lifecycle_real.py",
+    "integration/test_kubernetes_containerd_real.py",
     "integration/test_drills.py",
     "integration/test_foundation_lab.py", "integration/test_accelerators_lab.py",
     "integration/test_drills_seed000.py", "integration/test_firewall_default_deny_lab.py",
@@ -145,10 +146,12 @@ def lab_factory():
     created: list[Lab] = []
 
     def make(name: str, nodes: int = 3, subnet: str = lab_mod.DEFAULT_SUBNET,
-             outside: int = 1, kubernetes: bool = False) -> Lab:
+             outside: int = 1, kubernetes: bool = False,
+             kubernetes_runtime: str = "docker") -> Lab:
         try:
             info = lab_mod.up(name, nodes=nodes, subnet=subnet, outside=outside,
-                              log=lambda m: None, kubernetes=kubernetes)
+                              log=lambda m: None, kubernetes=kubernetes,
+                              kubernetes_runtime=kubernetes_runtime)
         except Exception:
             if os.environ.get("KUBEMEDIC_KEEP_LAB") != "1":
                 lab_mod.down(name)  # a half-started lab must not outlive the test

@@ -1,5 +1,6 @@
 """Filters for kubeadm clusters: `kubemedic_kubeadm_api` (the kubeadm config API a Kubernetes
-version reads) and `kubemedic_node_pod_cidrs` (each node's pod CIDR and address).
+version reads), `kubemedic_node_pod_cidrs` (each node's pod CIDR and address) and
+`kubemedic_kubeadm_phases_left` (init phases not skipped).
 
 The version table lives in cli/kubemedic/kubeversions.py of the same checkout (one copy for the
 inventory check, the CLI, plain ansible-playbook and AWX).
@@ -44,7 +45,25 @@ def node_pod_cidrs(lines: Any) -> dict[str, dict[str, str]]:
     return found
 
 
+def kubeadm_phases_left(phases: Any, skipped: Any) -> list[str]:
+    """The `kubeadm init phase` command lines of PHASES (e.g. 'addon coredns', 'upload-certs
+    --upload-certs') that --skip-phases SKIPPED does not skip: a phase is skipped by its own
+    path ('addon/coredns'), its parent ('addon') or the parent's 'all' ('addon/all')."""
+    skip = {str(s).strip() for s in skipped or []}
+    left = []
+    for phase in phases or []:
+        words = [w for w in str(phase).split() if not w.startswith("-")]
+        if not words:
+            raise AnsibleFilterError(f"kubemedic_kubeadm_phases_left: {phase!r} names no phase")
+        path, parent = "/".join(words), words[0]
+        if path in skip or parent in skip or f"{parent}/all" in skip:
+            continue
+        left.append(str(phase))
+    return left
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {"kubemedic_kubeadm_api": kubeadm_api,
-                "kubemedic_node_pod_cidrs": node_pod_cidrs}
+                "kubemedic_node_pod_cidrs": node_pod_cidrs,
+                "kubemedic_kubeadm_phases_left": kubeadm_phases_left}

@@ -45,18 +45,22 @@ def lab() -> None:
               help="Air-gapped lab with real Kubernetes 1.20.2: offline bundle from "
                    "scripts/build-kubernetes, nodes without internet, then `bootstrap` (1 master, "
                    "the other nodes workers; docs/lab.md).")
+@click.option("--kubernetes-runtime", type=click.Choice(["docker", "containerd"]),
+              default="docker", show_default=True,
+              help="With --kubernetes: the runtime kubelet drives (docker through dockershim, "
+                   "or containerd's CRI).")
 @click.option("--no-bootstrap", is_flag=True,
               help="With --kubernetes: prepare bundle, air gap and inventory only.")
 @click.option("--json", "json_output", is_flag=True, help="Print the lab description as JSON.")
 def up(name: str, nodes: int, outside: int, subnet: str, bundle: str | None, kubernetes: bool,
-       no_bootstrap: bool,
+       kubernetes_runtime: str, no_bootstrap: bool,
        json_output: bool) -> None:
     """Create (or complete) the lab and write inventories/<name>/."""
     params = _root_params()
     info = lab_mod.up(name, nodes=nodes, subnet=subnet, outside=outside, bundle=bundle,
                       inventory_dir=params.get("inventory_dir"),
                       state_dir=params.get("state_dir"), log=lambda msg: click.echo(msg, err=True),
-                      kubernetes=kubernetes)
+                      kubernetes=kubernetes, kubernetes_runtime=kubernetes_runtime)
     if kubernetes and not no_bootstrap:
         # The same `kubemedic bootstrap` an operator runs (live progress, run record, exit code).
         root = [f"--{key.replace('_', '-')}={params[key]}" for key in ("inventory_dir", "state_dir")

@@ -207,6 +207,10 @@ CLUSTER_FIELDS: tuple[Field, ...] = (
           "(a package name, or a .deb file in the bundle's debs/): kubelet talks to docker "
           "through it on Kubernetes 1.24 and later (installed by kubernetes_node)",
           _package, default=""),
+    Field("cluster_crictl_package", "package", "crictl package (a package name in the node's "
+          "sources, e.g. the offline bundle's debs/): kubeadm needs crictl with containerd "
+          "(installed by kubernetes_node); kubemedic-crictl is scripts/build-crictl's",
+          _package, default="cri-tools"),
     Field("cluster_docker_storage_driver", "choice", "Docker storage-driver; unset = docker's "
           "own choice (overlay2). The lab sets vfs (overlay on its nodes' overlay root fails)",
           _choice("overlay2", "vfs", "btrfs", "zfs", "fuse-overlayfs"),

@@ -63,6 +63,21 @@ def kubernetes_pack(log: Log = print) -> Path:
     return pack
 
 
+def crictl_debs(log: Log = print) -> Path:
+    """The debs/ folder of scripts/build-crictl (kubemedic-crictl: kubeadm needs a crictl with
+    containerd, and cri-tools is not in Debian; built once per machine, a cache hit after)."""
+    script = paths.project_root() / "scripts" / "build-crictl"
+    log("kubernetes: scripts/build-crictl (a cache hit once built)")
+    result = subprocess.run([str(script)], text=True, stdout=subprocess.PIPE, check=False)
+    lines = [line for line in result.stdout.splitlines() if line.strip()]
+    if result.returncode != 0 or not lines:
+        raise RuntimeError(f"scripts/build-crictl failed (exit {result.returncode})")
+    debs = Path(lines[-1].strip()) / "debs"
+    if not any(debs.glob("*.deb")):
+        raise RuntimeError(f"{debs}: no .deb (scripts/build-crictl printed its folder)")
+    return debs
+
+
 def _ssh(ssh_config: str, node: str, command: str, timeout: float = 600,
          check: bool = True) -> subprocess.CompletedProcess:
     result = subprocess.run(["ssh", "-F", ssh_config, node, command], text=True,
@@ -107,19 +122,21 @@ def debian_debs(info: Any, pack: Path, log: Log = print) -> Path:
     return target
 
 
-def make_bundle(info: Any, pack: Path, debs: Path, log: Log = print) -> Path:
+def make_bundle(info: Any, pack: Path, debs: Path, log: Log = print,
+                extra_debs: tuple[Path, ...] = ()) -> Path:
     """The lab's offline bundle (`kubemedic bundle create`), in the lab's state folder; rebuilt
-    only when the pack or the Debian packages changed."""
+    only when the pack or the Debian packages changed. extra_debs: more .deb folders (crictl)."""
     from kubemedic.bundle.create import CreateRequest, create
 
     bundle = Path(info.ssh_config).parent / "bundle"
-    stamp = f"{pack}\n{debs}\n"
+    stamp = "".join(f"{folder}\n" for folder in (pack, debs, *extra_debs))
     if (bundle / "bundle.json").is_file() and (bundle / ".kubemedic-lab").is_file() \
             and (bundle / ".kubemedic-lab").read_text() == stamp:
         return bundle
     log(f"kubernetes: offline bundle in {bundle}")
     images = (pack / "images.txt").read_text().split()
-    create(CreateRequest(output=bundle, images=images, debs=[pack / "debs", debs], force=True,
+    create(CreateRequest(output=bundle, images=images, debs=[pack / "debs", debs, *extra_debs],
+                         force=True,
                          images_archive=pack / "images.tar"), log)
     (bundle / ".kubemedic-lab").write_text(stamp)
     return bundle
@@ -144,11 +161,19 @@ def airgap(info: Any, log: Log = print) -> None:
         "the outside network, routed through the dev-box)")
 
 
-def inventory_settings(bundle: Path) -> dict[str, Any]:
-    """group_vars/all.yml settings of the Kubernetes lab (on top of the plain lab's)."""
+def inventory_settings(bundle: Path, runtime: str = "docker") -> dict[str, Any]:
+    """group_vars/all.yml settings of the Kubernetes lab (on top of the plain lab's); runtime:
+    docker (dockershim) or containerd (CRI)."""
+    containerd = {
+        # containerd's runc for Kubernetes is the lab's (LAB_RUNC), as docker's below.
+        "container_runtime_containerd_runc_binary": LAB_RUNC_PATH,
+        # kubeadm needs a crictl with containerd: scripts/build-crictl's, in the bundle.
+        "cluster_crictl_package": "kubemedic-crictl",
+    } if runtime == "containerd" else {}
     return {
         "cluster_kubernetes_version": VERSION,
-        "cluster_container_runtime": "docker",
+        "cluster_container_runtime": runtime,
+        **containerd,
         "cluster_bundle_dir": str(bundle),
         # Every package and image comes from the bundle.
         "container_runtime_docker_source": "offline",
@@ -159,7 +184,8 @@ def inventory_settings(bundle: Path) -> dict[str, Any]:
         "kubernetes_node_source": "offline",
         # Debian's Kubernetes source has no CoreDNS, and kube-proxy's DaemonSet is privileged:
         # docker's --privileged asks for every capability, and this machine's kernel gives no
-        # process CAP_SYS_RESOURCE (docs/lab.md "Containers inside nodes").
+        # process CAP_SYS_RESOURCE (docs/lab.md "Containers inside nodes"). With containerd the
+        # same: the bridge CNI's routes serve the pod network, no Service proxy is rehearsed.
         "kubernetes_control_plane_skip_phases": ["addon/coredns", "addon/kube-proxy"],
         # Pod network: the bridge CNI plugin with host-local addresses from each node's pod CIDR,
         # and routes between the nodes' pod CIDRs (no CNI manifest).
@@ -168,6 +194,8 @@ def inventory_settings(bundle: Path) -> dict[str, Any]:
         # The control plane's static pods take longer than kubeadm's 4 minutes to answer on 2
         # cores shared with other labs (measured: ~5 min at load 35).
         "kubernetes_control_plane_timeout_for_control_plane": "15m0s",
+        # and as long for the API server of an init that stopped half-way (init.yml).
+        "kubernetes_control_plane_api_timeout": 900,
         # The nodes share the dev-box kernel: kubeadm's kernel-config check cannot read its
         # config (no /boot or /proc/config.gz in a node).
         "kubernetes_control_plane_ignore_preflight_errors": ["SystemVerification"],

@@ -80,6 +80,8 @@ class LabInfo:
     bundle: str | None = None
     # `lab up --kubernetes`: an air-gapped real Kubernetes lab (cli/kubemedic/lab/kubernetes.py)
     kubernetes: bool = False
+    # Its runtime: docker (dockershim) or containerd (CRI).
+    kubernetes_runtime: str = "docker"
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -317,7 +319,8 @@ def _wait_for_ssh(nodes: list[LabNode], ssh_config: Path, timeout: float = 300) 
 
 def up(name: str, nodes: int = 3, subnet: str = DEFAULT_SUBNET, outside: int = 1,
        inventory_dir: str | None = None, state_dir: str | None = None, log=print,
-       bundle: str | None = None, kubernetes: bool = False) -> LabInfo:
+       bundle: str | None = None, kubernetes: bool = False,
+       kubernetes_runtime: str = "docker") -> LabInfo:
     """Start (or complete) the lab. bundle: an offline bundle folder the lab bootstraps from.
     kubernetes=True: an air-gapped lab with an offline bundle of real Kubernetes 1.20.2 (one
     master, the other nodes workers), ready for `bootstrap`."""
@@ -325,6 +328,9 @@ def up(name: str, nodes: int = 3, subnet: str = DEFAULT_SUBNET, outside: int = 1
         raise KubemedicUsageError("--bundle and --kubernetes: --kubernetes builds its own bundle; "
                                   "give one of them")
     validate_name(name)
+    if kubernetes_runtime not in ("docker", "containerd"):
+        raise KubemedicUsageError(f"--kubernetes-runtime {kubernetes_runtime}: use docker or "
+                                  "containerd")
     if not 1 <= nodes <= 16:
         raise KubemedicUsageError(f"--nodes {nodes}: use 1 to 16 nodes")
     if not 0 <= outside <= 4:
@@ -383,7 +389,7 @@ def up(name: str, nodes: int = 3, subnet: str = DEFAULT_SUBNET, outside: int = 1
                    gateway=gateway, image=image, inventory=str(target),
                    ssh_config=str(directory / "ssh_config"), key=str(key), nodes=wanted,
                    bundle=str(Path(bundle).expanduser().resolve()) if bundle else None,
-                   kubernetes=kubernetes)
+                   kubernetes=kubernetes, kubernetes_runtime=kubernetes_runtime)
     ssh_config = _write_ssh_config(directory, key, wanted)
     _wait_for_ssh(wanted, ssh_config)
     extra = None
@@ -391,9 +397,11 @@ def up(name: str, nodes: int = 3, subnet: str = DEFAULT_SUBNET, outside: int = 1
         from kubemedic.lab import kubernetes as kube_lab
 
         pack = kube_lab.kubernetes_pack(log)
-        bundle = kube_lab.make_bundle(info, pack, kube_lab.debian_debs(info, pack, log), log)
+        crictl = (kube_lab.crictl_debs(log),) if kubernetes_runtime == "containerd" else ()
+        bundle = kube_lab.make_bundle(info, pack, kube_lab.debian_debs(info, pack, log), log,
+                                      crictl)
         kube_lab.airgap(info, log)
-        extra = kube_lab.inventory_settings(bundle)
+        extra = kube_lab.inventory_settings(bundle, kubernetes_runtime)
     _write_inventory(target, info, extra)
     (directory / "lab.json").write_text(json.dumps(info.to_json(), indent=2))
     return info
