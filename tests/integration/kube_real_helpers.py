@@ -7,6 +7,7 @@ module with its own lab name uses them unchanged.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -65,3 +66,12 @@ def task_names(record: str, event: str = "runner_on_ok") -> list[str]:
         if data.get("event") == event:
             found.append((data["counter"], data["event_data"].get("task", "")))
     return [name for _, name in sorted(found)]
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def node_sha256(lab, node: str, path: str) -> str:
+    """sha256 of a file on a node."""
+    return lab.ssh(node, f"sha256sum {path}", check=True).stdout.split()[0]

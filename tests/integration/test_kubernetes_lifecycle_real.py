@@ -34,7 +34,6 @@ Timings are printed (`-s`).
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import json
 import re
@@ -48,7 +47,10 @@ import pytest
 import yaml
 
 from kubemedic import paths
+from tests.integration import kube_real_helpers as helpers
 from tests.integration import mttr
+from tests.integration.kube_real_helpers import KUBECTL, node_sha256, registry, sha256, summary, wait_for
+from tests.integration.kube_real_helpers import task_names as ok_tasks
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow, pytest.mark.kubernetes]
 
@@ -57,7 +59,6 @@ SUBNET = "10.77.80.0/24"
 N1, N2, N3 = (f"{NAME}-node{i}" for i in (1, 2, 3))
 OLD_IP1, NEW_IP1 = "10.77.80.11", "10.77.80.31"
 VERSION = "v1.20.2"
-KUBECTL = "kubectl --kubeconfig /etc/kubernetes/admin.conf"
 # The image made missing in the first test: one init needs (not an addon's).
 MISSING = "kube-scheduler"
 DEPLOYMENT = """apiVersion: apps/v1
@@ -78,51 +79,25 @@ TIMINGS: dict[str, float] = {}
 
 
 def timed(what: str, started: float) -> None:
-    TIMINGS[what] = round(time.monotonic() - started, 1)
-    print(f"[timing] {what}: {TIMINGS[what]} s", flush=True)
+    helpers.timed(TIMINGS, what, started)
 
 
 def km(lab, *args: str, timeout: float = 1800):
     return lab.kubemedic(*args, "-c", NAME, "--json", timeout=timeout)
 
 
-def summary(result) -> dict:
-    assert result.stdout.strip(), result.stderr[-3000:]
-    return json.loads(result.stdout)
-
-
 def kubectl_json(lab, what: str) -> dict:
-    return json.loads(lab.ssh(N1, f"{KUBECTL} get {what} -o json", check=True).stdout)
+    return helpers.kubectl_json(lab, N1, what)
 
 
-def wait_for(predicate, timeout: float = 240, step: float = 3):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(step)
+def ready_nodes(lab) -> list[str]:
+    return helpers.ready_nodes(lab, N1)
 
 
 def node_names(lab) -> list[str]:
     result = lab.ssh(N1, f"{KUBECTL} get nodes -o name")
     return sorted(n.removeprefix("node/") for n in result.stdout.split()) \
         if result.returncode == 0 else []
-
-
-def ready_nodes(lab) -> list[str]:
-    result = lab.ssh(N1, f"{KUBECTL} get nodes -o json")
-    if result.returncode != 0:
-        return []
-    return sorted(n["metadata"]["name"] for n in json.loads(result.stdout)["items"]
-                  if any(c["type"] == "Ready" and c["status"] == "True"
-                         for c in n["status"]["conditions"]))
-
-
-def registry(lab) -> str:
-    """The private registry as the inventory names it (node1's address:5000)."""
-    data = yaml.safe_load((lab.inventory / "group_vars" / "all.yml").read_text())
-    return data["cluster_registry"]
 
 
 def deploy_sleepers(lab) -> None:
@@ -138,24 +113,6 @@ def running_sleepers(lab) -> list[dict]:
     return [p for p in json.loads(result.stdout)["items"]
             if p["status"].get("phase") == "Running" and all(
                 c.get("ready") for c in p["status"].get("containerStatuses") or [{}])]
-
-
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def node_sha256(lab, node: str, path: str) -> str:
-    return lab.ssh(node, f"sha256sum {path}", check=True).stdout.split()[0]
-
-
-def ok_tasks(record: str) -> list[str]:
-    """Names of the tasks that ran (ok/changed) in the run, in order."""
-    found = []
-    for path in Path(record).glob("artifacts/*/job_events/*.json"):
-        event = json.loads(path.read_text())
-        if event.get("event") == "runner_on_ok":
-            found.append((event["counter"], event["event_data"].get("task", "")))
-    return [name for _, name in sorted(found)]
 
 
 def first(names: list[str], part: str) -> int:

@@ -25,7 +25,6 @@ local images (docs/lab.md).
 
 from __future__ import annotations
 
-import hashlib
 import importlib.machinery
 import importlib.util
 import ipaddress
@@ -44,6 +43,8 @@ import pytest
 import yaml
 
 from kubemedic import paths
+from tests.integration import kube_real_helpers as helpers
+from tests.integration.kube_real_helpers import KUBECTL, node_sha256, sha256, summary, wait_for
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow, pytest.mark.kubernetes]
 
@@ -53,7 +54,6 @@ N1, N2, N3 = (f"{NAME}-node{i}" for i in (1, 2, 3))
 GPU_NODE = N2
 REGISTRY = "10.77.10.11:5000"
 VERSION = "v1.20.2"
-KUBECTL = "kubectl --kubeconfig /etc/kubernetes/admin.conf"
 API = "10.77.10.11:6443"
 PKI = "/etc/kubernetes/pki"
 # The certs-renew drill's fault, made with openssl on the first master: apiserver.crt issued again
@@ -208,37 +208,19 @@ TIMINGS: dict[str, float] = {}
 
 
 def timed(what: str, started: float) -> None:
-    TIMINGS[what] = round(time.monotonic() - started, 1)
-    print(f"[timing] {what}: {TIMINGS[what]} s", flush=True)
+    helpers.timed(TIMINGS, what, started)
 
 
 def km(lab, *args: str, timeout: float = 1800):
     return lab.kubemedic(*args, "-c", NAME, "--json", timeout=timeout)
 
 
-def summary(result) -> dict:
-    assert result.stdout.strip(), result.stderr[-3000:]
-    return json.loads(result.stdout)
-
-
 def kubectl_json(lab, what: str) -> dict:
-    return json.loads(lab.ssh(N1, f"{KUBECTL} get {what} -o json", check=True).stdout)
-
-
-def wait_for(predicate, timeout: float = 240, step: float = 3):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(step)
+    return helpers.kubectl_json(lab, N1, what)
 
 
 def ready_nodes(lab) -> list[str]:
-    nodes = kubectl_json(lab, "nodes")["items"]
-    return sorted(n["metadata"]["name"] for n in nodes
-                  if any(c["type"] == "Ready" and c["status"] == "True"
-                         for c in n["status"]["conditions"]))
+    return helpers.ready_nodes(lab, N1)
 
 
 @pytest.fixture(scope="module")
@@ -544,14 +526,6 @@ def doctor(lab, node: str) -> dict:
         f"{f['check']} {f['severity']}{' -> ' + f['step'] if f['step'] else ''}"
         f"{' (under ' + f['caused_by'] + ')' if f['caused_by'] else ''}" for f in mine), flush=True)
     return {f["check"]: f for f in mine}
-
-
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def node_sha256(lab, node: str, path: str) -> str:
-    return lab.ssh(node, f"sha256sum {path}", check=True).stdout.split()[0]
 
 
 def served_cert(lab) -> str:
