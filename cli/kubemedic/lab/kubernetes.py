@@ -11,6 +11,7 @@ reachable) before anything is installed, and the inventory points every role at 
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import shutil
@@ -99,7 +100,18 @@ def debian_debs(info: Any, pack: Path, log: Log = print) -> Path:
     if not outside:
         raise KubemedicUsageError("--kubernetes needs an outside node (--outside 1 or more): "
                                   "the bundle's Debian packages are downloaded on it")
-    node = outside[0].name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Labs brought up at the same time on a cold cache (the suite's real-cluster modules) share
+    # this folder: one resolves, the others wait and reuse it (each removed the others' work
+    # folder before: a lab's scp then failed).
+    with open(target.parent / f"{target.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (target / "DONE").is_file():
+            return target
+        return _resolve_debian_debs(info, pack, target, outside[0].name, log)
+
+
+def _resolve_debian_debs(info: Any, pack: Path, target: Path, node: str, log: Log) -> Path:
     log(f"kubernetes: resolving the nodes' Debian packages on {node} (apt --download-only)")
     debs = sorted((pack / "debs").glob("*.deb"))
     subprocess.run(["scp", "-q", "-F", info.ssh_config, *map(str, debs), f"{node}:/root/"],
