@@ -28,7 +28,6 @@ import json
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -36,9 +35,9 @@ import pytest
 import yaml
 
 from kubemedic.bundle.create import write_apt_index
-from kubemedic.lab import lab as lab_mod
 from tests.conftest import REPO
 from tests.integration import mttr
+from tests.integration.lab_reboot import RebootStandIn
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -50,31 +49,6 @@ OLD_KERNEL = "4.15.0-45-generic"  # seed 000 #4's old kernel
 DOUBLES = REPO / "tests" / "doubles"
 BOOT_STAMP = "systemctl show -p UserspaceTimestampMonotonic --value"
 REBOOT = {"reboot_command": "systemctl reboot", "reboot_boot_time_command": BOOT_STAMP}
-
-
-class RebootStandIn:
-    """Starts a lab node container again whenever it stops (stands in for a machine rebooting)."""
-
-    def __init__(self, containers: list[str]) -> None:
-        self.containers = containers
-        self.restarts: dict[str, int] = dict.fromkeys(containers, 0)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            for name in self.containers:
-                state = lab_mod.podman("inspect", "-f", "{{.State.Running}}", name,
-                                       check=False).stdout.strip()
-                if state == "false":
-                    lab_mod.podman("start", name, check=False)
-                    self.restarts[name] += 1
-            self._stop.wait(1)
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
 
 
 def _run_file(script: Path, payload: Path, target: Path) -> None:

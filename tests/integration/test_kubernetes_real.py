@@ -44,7 +44,9 @@ import yaml
 
 from kubemedic import paths
 from tests.integration import kube_real_helpers as helpers
+from tests.integration import mttr
 from tests.integration.kube_real_helpers import KUBECTL, node_sha256, sha256, summary, wait_for
+from tests.integration.lab_reboot import RebootStandIn
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow, pytest.mark.kubernetes]
 
@@ -241,8 +243,13 @@ def lab(lab_factory):
     header = "".join(line for line in hosts_text.splitlines(keepends=True) if line.startswith("#"))
     (lab.inventory / "hosts.yml").write_text(header + yaml.safe_dump(hosts, sort_keys=False))
     # no GPU here: the shared kernel has no nvidia modules, docker no nvidia runtime
+    # heal's drill (test_heal_drains_...): the kernel log is a file fed with a real Xid line, a
+    # reboot is the node container stopping (RebootStandIn starts it again), no nvidia-smi
     (lab.inventory / "group_vars" / "gpu.yml").write_text(yaml.safe_dump(
-        {"doctor_skip_checks": ["accelerator-modules", "nvidia-default-runtime"]}))
+        {"doctor_skip_checks": ["accelerator-modules", "nvidia-default-runtime"],
+         "gpu_heal_log_command": "cat /var/log/kubemedic-test/kern.log",
+         "gpu_heal_smi_command": "", "gpu_heal_reboot_command": "systemctl reboot",
+         "gpu_heal_reboot_boot_time_command": BOOT_STAMP}))
     return lab
 
 
@@ -689,6 +696,7 @@ def test_certs_renew_drill_on_the_real_control_plane(cluster) -> None:
                             f"{left['command']}: {left['evidence'][:200]}")
     assert ready_nodes(lab) == [N1, N2, N3]
     assert not problems, "\n".join(problems)
+    mttr.record("certs-renew", N1, ["apiserver.crt 2 days from expiry, served"], started)
 
 
 def test_probe_timeout_drill_on_a_real_deployment(cluster) -> None:
@@ -767,6 +775,8 @@ def test_probe_timeout_drill_on_a_real_deployment(cluster) -> None:
                     if f["step"] == "probe-timeout"}
             assert not left, left
         timed("drill probe-timeout: injection -> doctor clean", started)
+        mttr.record("probe-timeout", node, ["2 s health page under a 1 s liveness timeout (real)"],
+                    started)
     finally:
         lab.ssh(N1, f"{KUBECTL} delete deployment slow-web --ignore-not-found --wait=false",
                 timeout=120)
@@ -838,7 +848,7 @@ def test_device_plugin_restart_drill_on_a_real_kubelet(cluster) -> None:
         [plugin] = plugin_pods(lab)
         timed("device plugin double built, pushed, registered (2 nvidia.com/gpu)", started)
 
-        step = time.monotonic()
+        step = injected = time.monotonic()
         lab.ssh(GPU_NODE, "systemctl restart kubelet", check=True)
         zero = wait_for(lambda: gpus(lab) == ("0", "0"), timeout=120, step=2)
         timed("kubelet restarted -> nvidia.com/gpu 0", step)
@@ -879,6 +889,8 @@ def test_device_plugin_restart_drill_on_a_real_kubelet(cluster) -> None:
                 if check == "device-plugin-devices" or f["step"] == "device-plugin-restart"}
         assert not left, left
         timed("drill device-plugin-restart: injection -> doctor clean", started)
+        mttr.record("device-plugin-restart", GPU_NODE, ["kubelet restarted under a plugin that "
+                                                        "registers once"], injected)
         # user data intact: the ConfigMap, and the Deployment's pods still Running
         keep = lab.ssh(N1, f"{KUBECTL} get configmap drill-gpu-keep -o jsonpath='{{.data.keep}}'")
         assert keep.stdout == "precious", keep
@@ -887,3 +899,114 @@ def test_device_plugin_restart_drill_on_a_real_kubelet(cluster) -> None:
     finally:
         lab.ssh(N1, f"{KUBECTL} -n {PLUGIN_NAMESPACE} delete daemonset "
                     "kubemedic-fake-device-plugin --ignore-not-found --wait=false", timeout=120)
+
+
+# heal's drill policy: Xid 79 (fallen off the bus) -> cordon, drain, reboot, uncordon, with a
+# drain wait short enough for a test (the default policy waits 20 min).
+HEAL_POLICY = {"rules": [{"name": "xid-79-drill", "priority": 50, "error_codes": [79], "actions": [
+    {"name": "cordon"}, {"name": "drain", "wait": 90},
+    {"name": "reboot", "wait": "5m", "uncordon": True}]}]}
+XID_79 = "NVRM: Xid (PCI:0000:3b:00): 79, pid=0, GPU has fallen off the bus."
+BOOT_STAMP = "systemctl show -p UserspaceTimestampMonotonic --value"
+
+
+def ready_sleepers(lab) -> int:
+    """Ready sleeper pods not being deleted ([] counts 0 while the API does not answer)."""
+    result = lab.ssh(N1, f"{KUBECTL} get pods -l app=sleeper -o json", timeout=60)
+    if result.returncode != 0:
+        return 0
+    return sum(not p["metadata"].get("deletionTimestamp") and all(
+        c.get("ready") for c in p["status"].get("containerStatuses") or [{"ready": False}])
+        for p in json.loads(result.stdout)["items"])
+
+
+def sleeper_nodes(lab) -> set[str]:
+    return {p["spec"].get("nodeName") for p in kubectl_json(lab, "pods -l app=sleeper")["items"]
+            if not p["metadata"].get("deletionTimestamp")}
+
+
+def heal(lab, policy: Path) -> subprocess.CompletedProcess:
+    return lab.kubemedic("heal", "-c", NAME, "--policy", str(policy), "--yes", "--json",
+                         timeout=1200)
+
+
+def test_heal_drains_with_the_pod_disruption_budget_respected(cluster, tmp_path) -> None:
+    """Issue 15 on the real API: heal's cordon, drain, reboot, uncordon of the GPU worker, whose
+    kernel log (a file fed with a real Xid 79 line: no GPU here, and /dev/kmsg is the host's)
+    says its GPU fell off the bus. The Deployment's 2 pods both run on that node under a
+    PodDisruptionBudget.
+    1. minAvailable 2: no pod may leave, so the drain cannot finish: heal stops after the drain's
+       wait (90 s) with a message naming the budget; the node is uncordoned again (heal skips a
+       cordoned node, so the same command could not run again otherwise), is not rebooted, and
+       both pods keep running there.
+    2. minAvailable 1: kubectl drain evicts through the Eviction API one pod at a time, so a
+       watcher polling every second never sees fewer than 1 ready pod; the node is rebooted (the
+       container stops; RebootStandIn starts it again), comes back Ready and is uncordoned."""
+    lab = cluster
+    policy = tmp_path / "xid-policy.yml"
+    policy.write_text(yaml.safe_dump(HEAL_POLICY, sort_keys=False))
+    lab.ssh(GPU_NODE, f"mkdir -p /var/log/kubemedic-test && echo '{XID_79}' > "
+                      "/var/log/kubemedic-test/kern.log", check=True)
+    # both pods on the GPU worker: rolled out with the other worker cordoned
+    lab.ssh(N1, f"{KUBECTL} cordon {N3} && {KUBECTL} rollout restart deployment sleeper", check=True)
+    try:
+        assert wait_for(lambda: ready_sleepers(lab) == 2 and sleeper_nodes(lab) == {GPU_NODE},
+                        timeout=240), lab.ssh(N1, f"{KUBECTL} get pods -o wide").stdout
+    finally:
+        lab.ssh(N1, f"{KUBECTL} uncordon {N3}", check=True)
+    boot = lab.ssh(GPU_NODE, BOOT_STAMP, check=True).stdout.strip()
+    watcher = RebootStandIn([GPU_NODE])
+    try:
+        lab.ssh(N1, f"{KUBECTL} create poddisruptionbudget sleeper --selector=app=sleeper "
+                    "--min-available=2", check=True)
+        started = time.monotonic()
+        blocked = heal(lab, policy)
+        timed("heal with a budget that allows no eviction (drain wait 90 s)", started)
+        output = blocked.stdout + blocked.stderr
+        assert blocked.returncode == 3, output[-4000:]
+        assert (f"The drain of {GPU_NODE} did not finish within 90 s: pods could not be evicted "
+                "without violating their PodDisruptionBudget (default/sleeper allow no "
+                "disruption now)") in output, output[-4000:]
+        assert f"{GPU_NODE} was uncordoned again (as before this run)" in output, output[-4000:]
+        node = kubectl_json(lab, f"node {GPU_NODE}")
+        assert not node["spec"].get("unschedulable"), node["spec"]  # as before: heal can rerun
+        assert lab.ssh(GPU_NODE, BOOT_STAMP, check=True).stdout.strip() == boot, "rebooted"
+        assert ready_sleepers(lab) == 2 and sleeper_nodes(lab) == {GPU_NODE}
+
+        lab.ssh(N1, f"{KUBECTL} delete poddisruptionbudget sleeper && {KUBECTL} create "
+                    "poddisruptionbudget sleeper --selector=app=sleeper --min-available=1",
+                check=True)
+        counts: list[int] = []
+        stop = threading.Event()
+
+        def watch() -> None:
+            while not stop.is_set():
+                counts.append(ready_sleepers(lab))
+                stop.wait(1)
+
+        thread = threading.Thread(target=watch, daemon=True)
+        thread.start()
+        step = time.monotonic()
+        try:
+            healed = heal(lab, policy)
+        finally:
+            stop.set()
+            thread.join(timeout=90)
+        timed("heal: cordon, drain under minAvailable 1, reboot, uncordon", step)
+        assert healed.returncode == 0, (healed.stdout + healed.stderr)[-4000:]
+        assert len(counts) > 10 and min(counts) >= 1, counts
+        assert watcher.restarts[GPU_NODE] == 1, watcher.restarts
+        assert lab.ssh(GPU_NODE, BOOT_STAMP, check=True).stdout.strip() != boot
+        assert wait_for(lambda: ready_nodes(lab) == [N1, N2, N3], timeout=300), ready_nodes(lab)
+        node = kubectl_json(lab, f"node {GPU_NODE}")
+        assert not node["spec"].get("unschedulable"), node["spec"]
+        # the pods left the GPU worker for the other one and run there
+        assert wait_for(lambda: ready_sleepers(lab) == 2, timeout=180)
+        assert sleeper_nodes(lab) == {N3}
+        decisions = {d["node"]: d for d in summary(healed)["extra"]["heal"]["decisions"]}
+        assert GPU_NODE in decisions, decisions
+    finally:
+        watcher.stop()
+        lab.ssh(N1, f"{KUBECTL} delete poddisruptionbudget sleeper --ignore-not-found; "
+                    f"{KUBECTL} uncordon {GPU_NODE}", timeout=120)
+        lab.ssh(GPU_NODE, "rm -f /var/log/kubemedic-test/kern.log", timeout=120)
