@@ -1,5 +1,5 @@
 """Filters for repairs made through the Kubernetes API: JSON patches built from an object as
-`kubectl get -o json` returns it.
+`kubectl get -o json` returns it, and the PodDisruptionBudgets that block a drain.
 """
 
 from __future__ import annotations
@@ -117,8 +117,31 @@ def rook_probe_patch(resource: Any, owner: dict[str, str], timeout_seconds: Any)
     return patch
 
 
+def blocked_budgets(budgets: Any) -> list[str]:
+    """NAMESPACE/NAME of each PodDisruptionBudget that allows no disruption now
+    (status.disruptionsAllowed 0), from `kubectl get poddisruptionbudgets -A -o json` as text or
+    dict. Anything that is not such a list (kubectl failed, printed nothing) gives []: the
+    caller's message then names no budget rather than failing."""
+    if isinstance(budgets, str):
+        try:
+            budgets = json.loads(budgets or "{}")
+        except ValueError:
+            return []
+    items = budgets.get("items") if isinstance(budgets, dict) else None
+    blocked = []
+    for pdb in items if isinstance(items, list) else []:
+        if not isinstance(pdb, dict):
+            continue
+        status = pdb.get("status") if isinstance(pdb.get("status"), dict) else {}
+        meta = pdb.get("metadata") if isinstance(pdb.get("metadata"), dict) else {}
+        if "disruptionsAllowed" in status and _int(status["disruptionsAllowed"], 1) == 0:
+            blocked.append(f"{meta.get('namespace', '')}/{meta.get('name', '')}")
+    return blocked
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {"kubemedic_probe_timeout_patch": probe_timeout_patch,
                 "kubemedic_probe_owner": probe_owner,
-                "kubemedic_rook_probe_patch": rook_probe_patch}
+                "kubemedic_rook_probe_patch": rook_probe_patch,
+                "kubemedic_blocked_budgets": blocked_budgets}

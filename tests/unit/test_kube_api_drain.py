@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-BLOCKED = """\
-evicting pod default/sleeper-7d4b9-abcde
-error when evicting pods/"sleeper-7d4b9-abcde" -n "default" (will retry after 5s): Cannot evict pod as it would violate the pod's disruption budget.
-error when evicting pods/"sleeper-7d4b9-abcde" -n "default" (will retry after 5s): Cannot evict pod as it would violate the pod's disruption budget.
-There are pending pods in node "node2" when an error occurred: error when waiting for pod "sleeper-7d4b9-abcde" terminating: global timeout reached: 2s
-error: unable to drain node "node2", aborting command...
-"""
+EVICTION_REFUSED = ('error when evicting pods/"sleeper-7d4b9-abcde" -n "default" (will retry '
+                    "after 5s): Cannot evict pod as it would violate the pod's disruption budget.")
+BLOCKED = "\n".join([
+    "evicting pod default/sleeper-7d4b9-abcde", EVICTION_REFUSED, EVICTION_REFUSED,
+    'There are pending pods in node "node2" when an error occurred: error when waiting for pod '
+    '"sleeper-7d4b9-abcde" terminating: global timeout reached: 2s',
+    'error: unable to drain node "node2", aborting command...']) + "\n"
 BUDGETS = {"items": [
     {"metadata": {"namespace": "default", "name": "sleeper"}, "status": {"disruptionsAllowed": 0}},
     {"metadata": {"namespace": "shop", "name": "web"}, "status": {"disruptionsAllowed": 1}}]}
@@ -57,7 +57,7 @@ esac
     kubectl.chmod(0o755)
     (tmp_path / "play.yml").write_text(PLAY)
     env = {**os.environ, "ANSIBLE_ROLES_PATH": str(REPO / "roles"),
-           "ANSIBLE_COLLECTIONS_PATH": str(REPO / "collections"),
+           "ANSIBLE_COLLECTIONS_PATH": f"{REPO / '.collection'}:{REPO / 'collections'}",
            "ANSIBLE_STDOUT_CALLBACK": "json", "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
            "ANSIBLE_STRATEGY": "linear", "ANSIBLE_STRATEGY_PLUGINS": ""}
     result = subprocess.run(

@@ -85,3 +85,15 @@ def test_the_role_task_calls_the_filter() -> None:
     templar = Templar(loader=DataLoader(), variables={
         registered: {"stdout": json.dumps(RGW)}, timeout: "5", container: ""})
     assert templar.template(trust_as_template(expression)) == [op(1), op(2)]
+
+
+def test_blocked_budgets_names_those_allowing_no_disruption() -> None:
+    listing = {"items": [
+        {"metadata": {"namespace": "default", "name": "sleeper"}, "status": {"disruptionsAllowed": 0}},
+        {"metadata": {"namespace": "shop", "name": "web"}, "status": {"disruptionsAllowed": 1}},
+        {"metadata": {"namespace": "new", "name": "fresh"}, "status": {}},  # not yet computed
+        "junk"]}
+    assert kube.blocked_budgets(listing) == ["default/sleeper"]
+    assert kube.blocked_budgets(json.dumps(listing)) == ["default/sleeper"]
+    for nothing in ("", "not json", '"a string"', '{"items": {}}', None, 7):
+        assert kube.blocked_budgets(nothing) == []
