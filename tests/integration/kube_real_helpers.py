@@ -15,6 +15,23 @@ from pathlib import Path
 import yaml
 
 KUBECTL = "kubectl --kubeconfig /etc/kubernetes/admin.conf"
+# A Deployment of the pause image pulled from the private registry on every start (Always: the
+# workers really pull it from node1's registry, not only use what the bundle loaded); format
+# with registry=<the lab's registry>.
+SLEEPER_DEPLOYMENT = """apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: sleeper, namespace: default}}
+spec:
+  replicas: 2
+  selector: {{matchLabels: {{app: sleeper}}}}
+  template:
+    metadata: {{labels: {{app: sleeper}}}}
+    spec:
+      containers:
+        - name: pause
+          image: {registry}/pause:3.2
+          imagePullPolicy: Always
+"""
 
 
 def timed(timings: dict[str, float], what: str, started: float) -> None:

@@ -37,6 +37,7 @@ import pytest
 
 from tests.integration.kube_real_helpers import (
     KUBECTL,
+    SLEEPER_DEPLOYMENT,
     kubectl_json,
     ready_nodes,
     registry,
@@ -55,20 +56,7 @@ VERSION = "v1.20.2"
 MARKER = "/etc/kubernetes/kubemedic-init-done"
 FINISHED_PHASES = ["upload-config all", "upload-certs --upload-certs", "mark-control-plane",
                    "bootstrap-token", "kubelet-finalize all"]
-DEPLOYMENT = """apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: sleeper, namespace: default}}
-spec:
-  replicas: 2
-  selector: {{matchLabels: {{app: sleeper}}}}
-  template:
-    metadata: {{labels: {{app: sleeper}}}}
-    spec:
-      containers:
-        - name: pause
-          image: {registry}/pause:3.2
-          imagePullPolicy: Always
-"""
+DEPLOYMENT = SLEEPER_DEPLOYMENT
 TIMINGS: dict[str, float] = {}
 RUNS: dict[str, object] = {}
 

@@ -49,7 +49,15 @@ import yaml
 from kubemedic import paths
 from tests.integration import kube_real_helpers as helpers
 from tests.integration import mttr
-from tests.integration.kube_real_helpers import KUBECTL, node_sha256, registry, sha256, summary, wait_for
+from tests.integration.kube_real_helpers import (
+    KUBECTL,
+    SLEEPER_DEPLOYMENT,
+    node_sha256,
+    registry,
+    sha256,
+    summary,
+    wait_for,
+)
 from tests.integration.kube_real_helpers import task_names as ok_tasks
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow, pytest.mark.kubernetes]
@@ -61,20 +69,7 @@ OLD_IP1, NEW_IP1 = "10.77.80.11", "10.77.80.31"
 VERSION = "v1.20.2"
 # The image made missing in the first test: one init needs (not an addon's).
 MISSING = "kube-scheduler"
-DEPLOYMENT = """apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: sleeper, namespace: default}}
-spec:
-  replicas: 2
-  selector: {{matchLabels: {{app: sleeper}}}}
-  template:
-    metadata: {{labels: {{app: sleeper}}}}
-    spec:
-      containers:
-        - name: pause
-          image: {registry}/pause:3.2
-          imagePullPolicy: Always
-"""
+DEPLOYMENT = SLEEPER_DEPLOYMENT
 TIMINGS: dict[str, float] = {}
 
 

@@ -45,7 +45,14 @@ import yaml
 from kubemedic import paths
 from tests.integration import kube_real_helpers as helpers
 from tests.integration import mttr
-from tests.integration.kube_real_helpers import KUBECTL, node_sha256, sha256, summary, wait_for
+from tests.integration.kube_real_helpers import (
+    KUBECTL,
+    SLEEPER_DEPLOYMENT,
+    node_sha256,
+    sha256,
+    summary,
+    wait_for,
+)
 from tests.integration.lab_reboot import RebootStandIn
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow, pytest.mark.kubernetes]
@@ -76,22 +83,7 @@ CERT_ID = "openssl x509 -noout -fingerprint -sha256 -enddate"
 CERT_NAMES = "openssl x509 -noout -subject -ext subjectAltName,keyUsage,extendedKeyUsage"
 # The certificate the API server serves on its port, seen from the first master.
 SERVED_CERT = f"timeout 10 openssl s_client -connect {API} </dev/null 2>/dev/null | {CERT_ID}"
-# A Deployment of the pause image pulled from the private registry on every start (Always: the
-# workers really pull it from node1's registry, not only use what the bundle loaded).
-DEPLOYMENT = f"""apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: sleeper, namespace: default}}
-spec:
-  replicas: 2
-  selector: {{matchLabels: {{app: sleeper}}}}
-  template:
-    metadata: {{labels: {{app: sleeper}}}}
-    spec:
-      containers:
-        - name: pause
-          image: {REGISTRY}/pause:3.2
-          imagePullPolicy: Always
-"""
+DEPLOYMENT = SLEEPER_DEPLOYMENT.format(registry=REGISTRY)
 # Issue 20 on the real cluster: the bootstrap's firewall role (default deny) admits from outside
 # the cluster only the API server's port, and only from the lab's outside network.
 OUTSIDE = f"{NAME}-outside1"
