@@ -441,6 +441,20 @@ def busybox_archive(work: Path) -> Path:
     return archive
 
 
+def push_test_image(lab, make_archive, image: str) -> None:
+    """An image archive made on the dev-box (make_archive(folder) -> path) loaded into node1's
+    docker and pushed to its registry as `image` (the nodes have no internet and no builder)."""
+    with tempfile.TemporaryDirectory(prefix="km-k8s-image.") as tmp:
+        archive = make_archive(Path(tmp))
+        copy = subprocess.run(["scp", "-q", "-F", str(lab.ssh_config), str(archive),
+                               f"{N1}:/root/kubemedic-test-image.tar"],
+                              capture_output=True, text=True, check=False)
+        assert copy.returncode == 0, copy.stderr
+    lab.ssh(N1, "set -e; docker load -q -i /root/kubemedic-test-image.tar >/dev/null; "
+                f"docker push -q {image} >/dev/null; rm /root/kubemedic-test-image.tar",
+            check=True)
+
+
 def pod_exec(lab, pod: str, command: str, timeout: int = 60) -> subprocess.CompletedProcess:
     return lab.ssh(N1, f"timeout {timeout} {KUBECTL} exec {pod} -- /bin/sh -c "
                        f"{shlex.quote(command)}", timeout=timeout + 30)
@@ -453,15 +467,7 @@ def test_pod_network_works_with_the_firewall_on(cluster) -> None:
     The image is made on the dev-box (no registry, no internet for the nodes)."""
     lab = cluster
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="km-k8s-net.") as tmp:
-        archive = busybox_archive(Path(tmp))
-        copy = subprocess.run(["scp", "-q", "-F", str(lab.ssh_config), str(archive),
-                               f"{N1}:/root/kubemedic-test-busybox.tar"],
-                              capture_output=True, text=True, check=False)
-        assert copy.returncode == 0, copy.stderr
-    lab.ssh(N1, "set -e; docker load -q -i /root/kubemedic-test-busybox.tar >/dev/null; "
-                f"docker push -q {NET_IMAGE} >/dev/null; rm /root/kubemedic-test-busybox.tar",
-            check=True)
+    push_test_image(lab, busybox_archive, NET_IMAGE)
     lab.ssh(N1, f"cat > /root/net-pods.yaml <<'EOF'\n{NET_PODS}EOF\n{KUBECTL} apply -f "
                 "/root/net-pods.yaml", check=True)
     timed("test image made on the dev-box, pushed, pods applied", started)
@@ -822,15 +828,7 @@ def test_device_plugin_restart_drill_on_a_real_kubelet(cluster) -> None:
     started = time.monotonic()
     lab.ssh(N1, f"{KUBECTL} create configmap drill-gpu-keep --from-literal=keep=precious "
                 f"--dry-run=client -o yaml | {KUBECTL} apply -f -", check=True)
-    with tempfile.TemporaryDirectory(prefix="km-k8s-plugin.") as tmp:
-        archive = device_plugin_archive(Path(tmp))
-        copy = subprocess.run(["scp", "-q", "-F", str(lab.ssh_config), str(archive),
-                               f"{N1}:/root/kubemedic-test-plugin.tar"],
-                              capture_output=True, text=True, check=False)
-        assert copy.returncode == 0, copy.stderr
-    lab.ssh(N1, "set -e; docker load -q -i /root/kubemedic-test-plugin.tar >/dev/null; "
-                f"docker push -q {PLUGIN_IMAGE} >/dev/null; rm /root/kubemedic-test-plugin.tar",
-            check=True)
+    push_test_image(lab, device_plugin_archive, PLUGIN_IMAGE)
     lab.ssh(N1, f"cat > /root/fake-device-plugin.yaml <<'EOF'\n{PLUGIN_DAEMONSET}EOF\n"
                 f"{KUBECTL} apply -f /root/fake-device-plugin.yaml", check=True)
     try:

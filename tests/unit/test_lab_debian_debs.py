@@ -4,12 +4,12 @@ and reuse the folder (before, each removed the others' work folder and one lab's
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 from types import SimpleNamespace
 
 from kubemedic.lab import kubernetes
+from tests.unit.concurrently import run_at_once
 
 
 def test_concurrent_labs_resolve_the_packages_once(monkeypatch, tmp_path) -> None:
@@ -24,15 +24,10 @@ def test_concurrent_labs_resolve_the_packages_once(monkeypatch, tmp_path) -> Non
         return target
 
     monkeypatch.setattr(kubernetes, "_resolve_debian_debs", resolve)
-    results: list[Path] = []
     infos = [SimpleNamespace(image="km-lab:1", nodes=[SimpleNamespace(
         name=f"lab{i}-outside1", role="outside")]) for i in range(3)]
-    threads = [threading.Thread(target=lambda i=info: results.append(
-        kubernetes.debian_debs(i, tmp_path / "pack-1", log=lambda _m: None))) for info in infos]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    results = run_at_once([lambda i=info: kubernetes.debian_debs(
+        i, tmp_path / "pack-1", log=lambda _m: None) for info in infos])
     assert len(calls) == 1, calls
     assert len(results) == 3 and len(set(results)) == 1
     assert (results[0] / "DONE").is_file()

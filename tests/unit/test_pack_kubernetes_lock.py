@@ -8,9 +8,10 @@ from __future__ import annotations
 import importlib.machinery
 import importlib.util
 import sys
-import threading
 import time
 from pathlib import Path
+
+from tests.unit.concurrently import run_at_once
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "pack-kubernetes"
 
@@ -39,13 +40,7 @@ def test_concurrent_packs_pack_once_and_all_get_the_finished_folder(monkeypatch,
 
         monkeypatch.setattr(module, "_pack", slow_pack)
         monkeypatch.setattr(module, "log", lambda _message: None)
-        results: list[Path] = []
-        threads = [threading.Thread(target=lambda: results.append(
-            module.pack(tmp_path / "bin", tmp_path))) for _ in range(3)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=30)
+        results = run_at_once([lambda: module.pack(tmp_path / "bin", tmp_path)] * 3)
         assert len(calls) == 1, calls
         assert len(results) == 3 and len(set(results)) == 1
         assert (results[0] / "images.tar").read_text() == "archive"
