@@ -37,6 +37,7 @@ import yaml
 from kubemedic.bundle.create import write_apt_index
 from tests.conftest import REPO
 from tests.integration import mttr
+from tests.integration.kernel_packages import host_kernel, kernel_debs
 from tests.integration.lab_reboot import RebootStandIn
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
@@ -56,21 +57,6 @@ def _run_file(script: Path, payload: Path, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(script.read_text() + "__PAYLOAD__\n" + payload.read_text())
     target.chmod(0o755)
-
-
-def _dummy_deb(name: str, out: Path) -> Path:
-    root = out / f"{name}-root"
-    (root / "DEBIAN").mkdir(parents=True)
-    (root / "usr" / "share" / "doc" / name).mkdir(parents=True)
-    (root / "usr" / "share" / "doc" / name / "README").write_text("test double kernel package\n")
-    (root / "DEBIAN" / "control").write_text(
-        f"Package: {name}\nVersion: 1.0\nArchitecture: all\nMaintainer: kubemedic tests\n"
-        f"Description: TEST DOUBLE kernel package {name}\n")
-    deb = out / f"{name}_1.0_all.deb"
-    subprocess.run(["dpkg-deb", "--build", "--root-owner-group", str(root), str(deb)],
-                   check=True, capture_output=True)
-    shutil.rmtree(root)
-    return deb
 
 
 def _kubectl_calls(lab) -> list[str]:
@@ -96,8 +82,7 @@ def _summary(lab, verb: str) -> dict:
 def lab(lab_factory, tmp_path_factory):
     lab = lab_factory(NAME, nodes=3, subnet=SUBNET, outside=0)
     lab.n1, lab.n2, lab.n3 = sorted(lab.nodes)
-    kernel = subprocess.run(["uname", "-r"], capture_output=True, text=True,
-                            check=True).stdout.strip()
+    kernel = host_kernel()
     lab.kernel = kernel
     bundle = tmp_path_factory.mktemp("bundle")
     _run_file(DOUBLES / "fake-nvidia-installer.run", DOUBLES / "fake-nvidia-smi",
@@ -111,11 +96,10 @@ def lab(lab_factory, tmp_path_factory):
                 bundle / "ascend" / f"Ascend-docker-runtime_{ASCEND_RUNTIME}_linux-x86_64.run")
     (bundle / "debs").mkdir()
     for version in (kernel, BAD_KERNEL):
-        for kind in ("image", "headers"):
-            _dummy_deb(f"linux-{kind}-{version}", bundle / "debs")
+        kernel_debs(version, bundle / "debs")
     write_apt_index(bundle / "debs")
     old = tmp_path_factory.mktemp("old-kernels")
-    old_debs = [_dummy_deb(f"linux-{kind}-{OLD_KERNEL}", old) for kind in ("image", "headers")]
+    old_debs = kernel_debs(OLD_KERNEL, old)
 
     # Inventory: node1 = first master + GPU (seed 000's master-as-worker), node2 = NPU, node3 = GPU.
     inv = lab.inventory

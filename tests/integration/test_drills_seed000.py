@@ -11,15 +11,17 @@ disabled and stopped as after the seed's master reboot), the nodes' network name
 reapply: node2's cluster address given a /32 netmask and its default route gone, so it reaches no
 peer while the dev-box still reaches it over a host route; the step must put the subnet's netmask
 and the default route back), ping, the CLI.
-TEST DOUBLE, and why: Kubernetes is not in the lab yet (real 1.20 is coming on branch k8s), so
-kubectl on node1 is tests/doubles/kube_workloads_double.py — Deployments, their pods, Warning
-events and a rook operator that puts a CephObjectStore's probe timeout back into its rgw
-Deployment. It carries the portal's nginx pod (the seed's nginx is a pod) and the probe-timeout
-Deployments (a plain one and rook's rgw) and the job manager whose pods mount the job scripts
-ConfigMap (npu-log-configmap). grafana-address: no grafana or platform portal can
-run offline here, so the portal is tests/doubles/fake-dashboard.py (reads grafana's URL from the
-seed's /etc/Dashboard/local.yaml, answers 502 when grafana is not there) and grafana is Python's
-http.server on node3; the config file, the TCP reachability and the service restart are real.
+TEST DOUBLE, and why: this lab runs no Kubernetes (the real 1.20 cluster is
+test_kubernetes_real.py's, where probe-timeout's plain Deployment, npu-log-configmap and job-path
+are drilled for real), so kubectl on node1 is tests/doubles/kube_workloads_double.py —
+Deployments, their pods, Warning events and a rook operator that puts a CephObjectStore's probe
+timeout back into its rgw Deployment. It serves what the real cluster cannot: rook's operator
+(probe-timeout's rook-owned case: no rook or Ceph here) and the portal's nginx pod (nginx-restart's
+pod case: no nginx image is made for the lab; the host nginx case is real).
+grafana-address: no grafana or platform portal can run offline here, so the portal is
+tests/doubles/fake-dashboard.py (reads grafana's URL from the seed's /etc/Dashboard/local.yaml,
+answers 502 when grafana is not there) and grafana is Python's http.server on node3; the
+config file, the TCP reachability and the service restart are real.
 """
 
 from __future__ import annotations
@@ -68,17 +70,6 @@ def deployment(ns: str, name: str, node: str, container: str, labels: dict,
                                                "timeoutSeconds": 1}}]}}}}
 
 
-def jobmanager() -> dict:
-    """The platform's job manager: its pods mount the job scripts ConfigMap (seed 000 #8)."""
-    out = deployment("default", "jobmanager", N2, "jobmanager", {"app": "jobmanager"})
-    spec = out["spec"]["template"]["spec"]
-    del spec["containers"][0]["livenessProbe"]
-    spec["volumes"] = [{"name": "dlws-scripts", "configMap": {"name": "dlws-scripts"}}]
-    return out
-
-
-SCRIPTS = {"npu_log_collect.sh": "#!/bin/sh\ncp /var/log/npu/slog/*.log \"$JOB_LOG_DIR\"/\n",
-           "job_env.sh": "export JOB_LOG_DIR=/job/logs\n"}
 STORE_OWNER = {"apiVersion": "ceph.rook.io/v1", "kind": "CephObjectStore", "name": "my-store",
                "controller": True}
 RGW = "rook-ceph-rgw-my-store-a"
@@ -90,7 +81,6 @@ def initial_state() -> dict:
         "deployments": {
             "default/nginx": deployment("default", "nginx", N1, "nginx", {"app": "nginx"}),
             "shop/web": deployment("shop", "web", N2, "web", {"app": "web"}),
-            "default/jobmanager": jobmanager(),
             f"rook-ceph/{RGW}": deployment("rook-ceph", RGW, N2, "rgw",
                                            {"app": "rook-ceph-rgw", "rook_object_store": "my-store"},
                                            STORE_OWNER),
@@ -113,13 +103,7 @@ def lab(lab_factory):
     lab.ssh(N1, "printf 'apiVersion: v1\\nkind: Config\\n# TEST DOUBLE: kubectl is "
             "kube_workloads_double.py\\n' > /etc/kubernetes/admin.conf", check=True)
     state = initial_state()
-    state["configmaps"] = {"default/dlws-scripts": {
-        "apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": {"name": "dlws-scripts", "namespace": "default"}, "data": dict(SCRIPTS)}}
     push(lab, STATE, json.dumps(state))
-    lab.ssh(N1, "mkdir -p /etc/kubemedic/job-scripts", check=True)
-    for name, text in SCRIPTS.items():
-        push(lab, f"/etc/kubemedic/job-scripts/{name}", text)
     for node in lab.nodes:
         lab.ssh(node, f"mkdir -p {Path(USER_DATA).parent} && echo precious > {USER_DATA}",
                 check=True)
@@ -344,31 +328,3 @@ def wait_for(condition, seconds: float = 30) -> bool:
             return True
         time.sleep(1)
     return False
-
-
-def test_npu_log_configmap_is_rendered_and_created_again(lab) -> None:
-    """Seed 000 #8: the job scripts ConfigMap is gone (the seed's `kubectl delete -f
-    dlws-scripts.yaml` without the create): the job manager's pod waits on its volume
-    (FailedMount). Doctor names npu-log-configmap on the first master; the step renders the
-    manifest from the scripts on node1 and creates the ConfigMap again with every script."""
-    started = time.monotonic()
-    kubectl(lab, "-n default delete configmap dlws-scripts")
-    before = doctor(lab)
-    found = [f for f in before if f["check"] == "npu-log-configmap"]
-    assert [(f["host"], f["command"]) for f in found] == [
-        (N2, f"kubemedic recover npu-log-configmap -c {NAME} --limit {N1}")], before
-    info = run_printed(lab, found[0]["command"])
-    assert sum(h["changed"] for h in info["hosts"].values()) >= 1
-    configmap = json.loads(kubectl(lab, "-n default get configmap dlws-scripts -o json"))
-    assert configmap["data"] == SCRIPTS
-    manifest = lab.ssh(N1, "cat /etc/kubemedic/dlws-scripts.yaml", check=True).stdout
-    assert "kind: ConfigMap" in manifest and "npu_log_collect.sh" in manifest
-    after = doctor(lab)
-    left = [f for f in after if f["check"] == "npu-log-configmap"
-            or (f["host"] == N2 and "jobmanager" in f["message"])]
-    print(f"\ndrill npu-log-configmap {time.monotonic() - started:6.1f} s injection -> clean")
-    assert left == [], left
-    mttr.record("npu-log-configmap", N1, ["dlws-scripts ConfigMap deleted"], started)
-    info = run_printed(lab, found[0]["command"])
-    assert sum(h["changed"] for h in info["hosts"].values()) == 0, info
-    user_data_survived(lab)

@@ -18,9 +18,10 @@ stopped on a worker (doctor reads the real NotReady condition and names the repa
 near-expiry API server certificate (recover certs-renew on the real control plane); last, a
 GPU worker whose device plugin (a TEST DOUBLE: tests/doubles/fake-device-plugin, the real kubelet
 device plugin API) is left unregistered by a kubelet restart (recover device-plugin-restart).
-Still to add
-(written, not yet green here): reset --reinit refused while an image is missing and re-init from
-local images (docs/lab.md).
+Then the two verbs that drain a node, under a PodDisruptionBudget: heal (an Xid 79 line on the
+GPU worker: cordon, drain, reboot, uncordon) and the kernel upgrade of a worker (cordon, drain,
+install, reboot, verify, uncordon). reset --reinit, node add/remove and the master IP change run
+in test_kubernetes_lifecycle_real.py, containerd in test_kubernetes_containerd_real.py.
 """
 
 from __future__ import annotations
@@ -43,8 +44,11 @@ import pytest
 import yaml
 
 from kubemedic import paths
+from kubemedic.bundle.create import write_apt_index
+from tests.conftest import REPO
 from tests.integration import kube_real_helpers as helpers
 from tests.integration import mttr
+from tests.integration.kernel_packages import host_kernel, kernel_debs
 from tests.integration.kube_real_helpers import (
     KUBECTL,
     SLEEPER_DEPLOYMENT,
@@ -151,7 +155,7 @@ spec:
 PLUGIN_IMAGE = f"{REGISTRY}/kubemedic-test/fake-device-plugin:1"
 PLUGIN_RESOURCE = "nvidia.com/gpu"
 PLUGIN_DEVICES = 2
-NVIDIA_DEFAULTS = yaml.safe_load((Path(__file__).resolve().parents[2] / "roles" / "nvidia_driver"
+NVIDIA_DEFAULTS = yaml.safe_load((REPO / "roles" / "nvidia_driver"
                                   / "defaults" / "main.yml").read_text())
 PLUGIN_NAMESPACE = NVIDIA_DEFAULTS["nvidia_driver_device_plugin_namespace"]
 PLUGIN_SELECTOR = NVIDIA_DEFAULTS["nvidia_driver_device_plugin_selector"]
@@ -915,6 +919,39 @@ def sleeper_nodes(lab) -> set[str]:
             if not p["metadata"].get("deletionTimestamp")}
 
 
+def sleepers_only_on(lab, node: str, other: str) -> None:
+    """Both sleeper pods on `node`: rolled out again with the `other` worker cordoned (the
+    rollout awaited: pods already on `node` satisfy the check before the restart took effect)."""
+    lab.ssh(N1, f"{KUBECTL} cordon {other} && {KUBECTL} rollout restart deployment sleeper && "
+                f"{KUBECTL} rollout status deployment sleeper --timeout=240s", check=True,
+            timeout=300)
+    try:
+        assert wait_for(lambda: ready_sleepers(lab) == 2 and sleeper_nodes(lab) == {node},
+                        timeout=240), lab.ssh(N1, f"{KUBECTL} get pods -o wide").stdout
+    finally:
+        lab.ssh(N1, f"{KUBECTL} uncordon {other}", check=True)
+
+
+def counting_ready_sleepers(lab, action):
+    """action()'s result, and the ready sleeper pods counted every second while it ran."""
+    counts: list[int] = []
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            counts.append(ready_sleepers(lab))
+            stop.wait(1)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    try:
+        result = action()
+    finally:
+        stop.set()
+        thread.join(timeout=90)
+    return result, counts
+
+
 def heal(lab, policy: Path) -> subprocess.CompletedProcess:
     return lab.kubemedic("heal", "-c", NAME, "--policy", str(policy), "--yes", "--json",
                          timeout=1200)
@@ -937,13 +974,7 @@ def test_heal_drains_with_the_pod_disruption_budget_respected(cluster, tmp_path)
     policy.write_text(yaml.safe_dump(HEAL_POLICY, sort_keys=False))
     lab.ssh(GPU_NODE, f"mkdir -p /var/log/kubemedic-test && echo '{XID_79}' > "
                       "/var/log/kubemedic-test/kern.log", check=True)
-    # both pods on the GPU worker: rolled out with the other worker cordoned
-    lab.ssh(N1, f"{KUBECTL} cordon {N3} && {KUBECTL} rollout restart deployment sleeper", check=True)
-    try:
-        assert wait_for(lambda: ready_sleepers(lab) == 2 and sleeper_nodes(lab) == {GPU_NODE},
-                        timeout=240), lab.ssh(N1, f"{KUBECTL} get pods -o wide").stdout
-    finally:
-        lab.ssh(N1, f"{KUBECTL} uncordon {N3}", check=True)
+    sleepers_only_on(lab, GPU_NODE, other=N3)
     boot = lab.ssh(GPU_NODE, BOOT_STAMP, check=True).stdout.strip()
     watcher = RebootStandIn([GPU_NODE])
     try:
@@ -966,22 +997,8 @@ def test_heal_drains_with_the_pod_disruption_budget_respected(cluster, tmp_path)
         lab.ssh(N1, f"{KUBECTL} delete poddisruptionbudget sleeper && {KUBECTL} create "
                     "poddisruptionbudget sleeper --selector=app=sleeper --min-available=1",
                 check=True)
-        counts: list[int] = []
-        stop = threading.Event()
-
-        def watch() -> None:
-            while not stop.is_set():
-                counts.append(ready_sleepers(lab))
-                stop.wait(1)
-
-        thread = threading.Thread(target=watch, daemon=True)
-        thread.start()
         step = time.monotonic()
-        try:
-            healed = heal(lab, policy)
-        finally:
-            stop.set()
-            thread.join(timeout=90)
+        healed, counts = counting_ready_sleepers(lab, lambda: heal(lab, policy))
         timed("heal: cordon, drain under minAvailable 1, reboot, uncordon", step)
         assert healed.returncode == 0, (healed.stdout + healed.stderr)[-4000:]
         assert len(counts) > 10 and min(counts) >= 1, counts
@@ -1000,3 +1017,403 @@ def test_heal_drains_with_the_pod_disruption_budget_respected(cluster, tmp_path)
         lab.ssh(N1, f"{KUBECTL} delete poddisruptionbudget sleeper --ignore-not-found; "
                     f"{KUBECTL} uncordon {GPU_NODE}", timeout=120)
         lab.ssh(GPU_NODE, "rm -f /var/log/kubemedic-test/kern.log", timeout=120)
+
+
+# The kernel upgrade of a worker: the target is the kernel the node runs (the lab nodes share the
+# dev-box's and cannot boot another), forced, so the whole cycle runs; a "reboot" is the node
+# container stopping (RebootStandIn starts it again); the drain wait is short for a test.
+KERNEL_UPGRADE_NODE = N3
+KERNEL = host_kernel()
+KERNEL_UPGRADE_VARS = {
+    "kernel_upgrade_version": KERNEL, "kernel_upgrade_force": True,
+    "kernel_upgrade_source": "offline",
+    "kernel_upgrade_reboot_timeout": 300, "kernel_upgrade_reboot_command": "systemctl reboot",
+    "kernel_upgrade_reboot_boot_time_command": BOOT_STAMP}
+INSTALLED_KERNEL = ("dpkg-query -W -f='${db:Status-Status}' "
+                    f"linux-image-{KERNEL} 2>/dev/null || true")
+
+
+def bundle_with_kernel(lab, out: Path) -> Path:
+    """The operator's bundle with the target kernel's packages added to its debs/ apt repository
+    (`bundle create --deb`): the lab's bundle linked entry by entry, debs/ a copy plus the
+    kernel packages (TEST DOUBLES: tests/integration/kernel_packages.py) and a new index."""
+    group_vars = yaml.safe_load((lab.inventory / "group_vars" / "all.yml").read_text())
+    bundle = Path(group_vars["cluster_bundle_dir"])
+    out.mkdir()
+    for entry in bundle.iterdir():
+        if entry.name != "debs":
+            (out / entry.name).symlink_to(entry)
+    (out / "debs").mkdir()
+    for deb in (bundle / "debs").glob("*.deb"):
+        (out / "debs" / deb.name).symlink_to(deb)
+    kernel_debs(KERNEL, out / "debs")
+    write_apt_index(out / "debs")
+    return out
+
+
+def kernel_upgrade(lab, bundle: Path, drain_timeout: int) -> subprocess.CompletedProcess:
+    return lab.kubemedic("kernel", "upgrade", "-c", NAME, "--limit", KERNEL_UPGRADE_NODE,
+                         "--yes", "--json", "-e", f"cluster_bundle_dir={bundle}", "-e",
+                         f"kernel_upgrade_drain_timeout={drain_timeout}", timeout=1200)
+
+
+def test_kernel_upgrade_drains_with_the_pod_disruption_budget_respected(cluster, tmp_path) -> None:
+    """Issue 15: `kubemedic kernel upgrade` of a worker against the real API (seed 000 #4's
+    rollout: cordon, drain, install, reboot, verify, uncordon). The kernel packages are TEST
+    DOUBLES (empty .debs named like Debian's, in the bundle's apt repository) and the reboot is
+    the node container restarting: the nodes share the dev-box's kernel. The Deployment's 2 pods
+    both run on the worker, under a PodDisruptionBudget.
+    1. minAvailable 2: the drain cannot finish; the rollout stops after the drain's wait (60 s)
+       naming the budget, before the kernel is installed: no package, no reboot, the node
+       uncordoned again and both pods still running there.
+    2. minAvailable 1 (drain wait 240 s): never fewer than 1 ready pod (polled every second);
+       the kernel package is installed from the bundle's apt repository, the node rebooted,
+       Ready and uncordoned, both pods running on the other worker."""
+    lab = cluster
+    node_vars = lab.inventory / "host_vars" / f"{KERNEL_UPGRADE_NODE}.yml"
+    node_vars.parent.mkdir(exist_ok=True)
+    assert not node_vars.exists()
+    node_vars.write_text(yaml.safe_dump(KERNEL_UPGRADE_VARS))
+    bundle = bundle_with_kernel(lab, tmp_path / "bundle")
+    sleepers_only_on(lab, KERNEL_UPGRADE_NODE, other=N2)
+    boot = lab.ssh(KERNEL_UPGRADE_NODE, BOOT_STAMP, check=True).stdout.strip()
+    watcher = RebootStandIn([KERNEL_UPGRADE_NODE])
+    try:
+        lab.ssh(N1, f"{KUBECTL} create poddisruptionbudget sleeper --selector=app=sleeper "
+                    "--min-available=2", check=True)
+        started = time.monotonic()
+        blocked = kernel_upgrade(lab, bundle, drain_timeout=60)
+        timed("kernel upgrade with a budget that allows no eviction (drain wait 60 s)", started)
+        output = blocked.stdout + blocked.stderr
+        assert blocked.returncode == 3, output[-4000:]
+        assert (f"The drain of {KERNEL_UPGRADE_NODE} did not finish within 60 s: pods could not "
+                "be evicted without violating their PodDisruptionBudget (default/sleeper allow "
+                "no disruption now)") in output, output[-4000:]
+        assert f"{KERNEL_UPGRADE_NODE} was uncordoned again (as before this run)" in output
+        assert not kubectl_json(lab, f"node {KERNEL_UPGRADE_NODE}")["spec"].get("unschedulable")
+        assert lab.ssh(KERNEL_UPGRADE_NODE, INSTALLED_KERNEL).stdout == ""  # stopped before
+        assert lab.ssh(KERNEL_UPGRADE_NODE, BOOT_STAMP, check=True).stdout.strip() == boot
+        assert watcher.restarts[KERNEL_UPGRADE_NODE] == 0
+        assert ready_sleepers(lab) == 2 and sleeper_nodes(lab) == {KERNEL_UPGRADE_NODE}
+
+        lab.ssh(N1, f"{KUBECTL} delete poddisruptionbudget sleeper && {KUBECTL} create "
+                    "poddisruptionbudget sleeper --selector=app=sleeper --min-available=1",
+                check=True)
+        started = time.monotonic()
+        # evicting one pod at a time and waiting for each to end takes over a minute here
+        upgraded, counts = counting_ready_sleepers(
+            lab, lambda: kernel_upgrade(lab, bundle, drain_timeout=240))
+        timed("kernel upgrade: cordon, drain under minAvailable 1, install, reboot, uncordon",
+              started)
+        assert upgraded.returncode == 0, (upgraded.stdout + upgraded.stderr)[-4000:]
+        assert len(counts) > 10 and min(counts) >= 1, counts
+        assert watcher.restarts[KERNEL_UPGRADE_NODE] == 1, watcher.restarts
+        assert lab.ssh(KERNEL_UPGRADE_NODE, BOOT_STAMP, check=True).stdout.strip() != boot
+        assert lab.ssh(KERNEL_UPGRADE_NODE, INSTALLED_KERNEL).stdout == "installed"
+        names = helpers.task_names(summary(upgraded)["record"])
+        order = [next(i for i, name in enumerate(names) if name.startswith(prefix)) for prefix in
+                 ("Kube API | cordon", "Kube API | drain", "Kernel upgrade | install",
+                  "Kernel upgrade | reboot", "Kernel upgrade | the node booted",
+                  "Kube API | uncordon")]
+        assert order == sorted(order), names
+        assert wait_for(lambda: ready_nodes(lab) == [N1, N2, N3], timeout=300), ready_nodes(lab)
+        assert not kubectl_json(lab, f"node {KERNEL_UPGRADE_NODE}")["spec"].get("unschedulable")
+        assert wait_for(lambda: ready_sleepers(lab) == 2, timeout=180)
+        assert sleeper_nodes(lab) == {N2}
+    finally:
+        watcher.stop()
+        node_vars.unlink(missing_ok=True)
+        lab.ssh(N1, f"{KUBECTL} delete poddisruptionbudget sleeper --ignore-not-found; "
+                    f"{KUBECTL} uncordon {KERNEL_UPGRADE_NODE}", timeout=120)
+        lab.ssh(KERNEL_UPGRADE_NODE, f"dpkg --purge linux-image-{KERNEL} linux-headers-{KERNEL}",
+                timeout=120)
+
+
+# Two failing workloads on a worker, both made with the module's busybox image: a container that
+# exits 3 at once (CrashLoopBackOff: the application's own fault, no platform repair) and one
+# whose tag is in no registry (ImagePullBackOff: air-gapped, so the repair is loading the bundle's
+# images).
+FAILING_NODE = N3
+MISSING_IMAGE = f"{REGISTRY}/kubemedic-test/busybox:no-such-tag"
+FAILING_PODS = f"""apiVersion: v1
+kind: Pod
+metadata: {{name: crasher, namespace: default}}
+spec:
+  nodeName: {FAILING_NODE}
+  terminationGracePeriodSeconds: 1
+  containers:
+    - name: app
+      image: {NET_IMAGE}
+      command: [/bin/busybox, sh, -c, "echo kubemedic crash drill; exit 3"]
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: wrong-image, namespace: default}}
+spec:
+  nodeName: {FAILING_NODE}
+  terminationGracePeriodSeconds: 1
+  containers:
+    - name: app
+      image: {MISSING_IMAGE}
+"""
+
+
+def waiting_reasons(lab) -> dict[str, str]:
+    """pod name -> its container's waiting reason, for the two failing pods."""
+    pods = kubectl_json(lab, "pods crasher wrong-image")["items"]
+    return {p["metadata"]["name"]: ((p["status"].get("containerStatuses") or [{}])[0]
+                                    .get("state", {}).get("waiting") or {}).get("reason", "")
+            for p in pods}
+
+
+def pod_findings(lab) -> dict[str, dict]:
+    """doctor's findings about the two failing pods on their node, by pod."""
+    return {f["subject"]: f for f in doctor(lab, FAILING_NODE).values()
+            if f["subject"] in ("default/crasher", "default/wrong-image")}
+
+
+def test_doctor_reads_failing_pods_of_the_real_cluster(cluster) -> None:
+    """Issue 13/15: doctor reads the real pods through kubectl on the first master: a container
+    in CrashLoopBackOff (exit 3) is an application fault (a warning naming `kubectl logs
+    --previous`, no repair command), an image in no registry is ImagePullBackOff with the
+    air-gapped repair (`kubemedic images load ... --limit <node>`). Deleted, doctor says nothing
+    about them."""
+    lab = cluster
+    lab.ssh(N1, f"{KUBECTL} apply -f - <<'EOF'\n{FAILING_PODS}EOF", check=True)
+    try:
+        assert wait_for(lambda: waiting_reasons(lab) == {"crasher": "CrashLoopBackOff",
+                                                         "wrong-image": "ImagePullBackOff"},
+                        timeout=240), waiting_reasons(lab)
+        started = time.monotonic()
+        found = pod_findings(lab)
+        timed("doctor on a node with a crashing pod and a missing image", started)
+        crash, pull = found.get("default/crasher"), found.get("default/wrong-image")
+        assert crash and pull, found
+        assert (crash["check"], crash["severity"], crash["step"], crash["command"]) == (
+            "pod-restarts", "warning", None, None), crash
+        assert "restarts in a loop (CrashLoopBackOff), last exit 3" in crash["message"], crash
+        assert "kubectl -n default logs crasher -c app --previous" in crash["message"], crash
+        assert (pull["check"], pull["severity"], pull["command"]) == (
+            "pod-image-pull", "warning", f"kubemedic images load -c {NAME} --limit {FAILING_NODE}"
+        ), pull
+        assert MISSING_IMAGE in pull["evidence"], pull
+    finally:
+        lab.ssh(N1, f"{KUBECTL} delete pod crasher wrong-image --ignore-not-found --wait=true "
+                    "--timeout=120s", timeout=180)
+    assert pod_findings(lab) == {}
+
+
+# Seed 000 #8's platform on the real cluster: the job manager's pods mount the job scripts
+# ConfigMap, made from the scripts folder on the first master (the kube_api role's defaults).
+KUBE_API_DEFAULTS = yaml.safe_load((REPO / "roles" / "kube_api" / "defaults" / "main.yml")
+                                   .read_text())
+JOB_SCRIPTS_DIR = KUBE_API_DEFAULTS["kube_api_job_scripts_dir"]
+JOB_SCRIPTS_CONFIGMAP = KUBE_API_DEFAULTS["kube_api_job_scripts_configmap"]
+JOB_SCRIPTS = {"npu_log_collect.sh": "#!/bin/sh\ncp /var/log/npu/slog/*.log \"$JOB_LOG_DIR\"/\n",
+               "job_env.sh": "export JOB_LOG_DIR=/job/logs\n"}
+JOB_MANAGER = f"""apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: jobmanager, namespace: default}}
+spec:
+  replicas: 1
+  selector: {{matchLabels: {{app: jobmanager}}}}
+  template:
+    metadata: {{labels: {{app: jobmanager}}}}
+    spec:
+      nodeName: {N3}
+      terminationGracePeriodSeconds: 1
+      containers:
+        - name: jobmanager
+          image: {NET_IMAGE}
+          command: [/bin/busybox, sleep, "3600"]
+          volumeMounts: [{{name: scripts, mountPath: /job/scripts}}]
+      volumes: [{{name: scripts, configMap: {{name: {JOB_SCRIPTS_CONFIGMAP}}}}}]
+"""
+
+
+def job_manager_pods(lab) -> list[dict]:
+    return [p for p in kubectl_json(lab, "pods -l app=jobmanager")["items"]
+            if not p["metadata"].get("deletionTimestamp")]
+
+
+def job_manager_running(lab) -> bool:
+    pods = job_manager_pods(lab)
+    return len(pods) == 1 and pods[0]["status"].get("phase") == "Running"
+
+
+def test_npu_log_configmap_drill_on_the_real_cluster(cluster) -> None:
+    """Seed 000 #8 for real: the job scripts ConfigMap deleted (the seed's `kubectl delete -f
+    dlws-scripts.yaml` without the create) and the job manager restarted: its new pod waits in
+    ContainerCreating on the real kubelet's FailedMount (`configmap "dlws-scripts" not found`).
+    doctor reads that real event and names `recover npu-log-configmap --limit <first master>`;
+    the command, run as printed, renders the manifest from the scripts on node1 and creates the
+    ConfigMap again with every script; the pod starts and sees them; doctor is clean for it; a
+    ConfigMap made before the drill is intact."""
+    lab = cluster
+    files = "".join(f"cat > {JOB_SCRIPTS_DIR}/{name} <<'EOF'\n{text}EOF\n"
+                    for name, text in JOB_SCRIPTS.items())
+    lab.ssh(N1, f"mkdir -p {JOB_SCRIPTS_DIR}\n{files}"
+                f"{KUBECTL} create configmap {JOB_SCRIPTS_CONFIGMAP} --from-file={JOB_SCRIPTS_DIR}"
+                f" && {KUBECTL} create configmap drill-keep --from-literal=keep=precious && "
+                f"{KUBECTL} apply -f - <<'EOF'\n{JOB_MANAGER}EOF", check=True)
+    try:
+        assert wait_for(lambda: job_manager_running(lab), timeout=240), job_manager_pods(lab)
+        started = mttr.start()
+        lab.ssh(N1, f"{KUBECTL} delete configmap {JOB_SCRIPTS_CONFIGMAP} && {KUBECTL} rollout "
+                    "restart deployment jobmanager", check=True)
+
+        def failed_mount() -> str:
+            return lab.ssh(N1, f"{KUBECTL} get events --field-selector reason=FailedMount "
+                               "-o jsonpath='{.items[*].message}'").stdout
+
+        assert wait_for(lambda: f'configmap "{JOB_SCRIPTS_CONFIGMAP}" not found'
+                        in failed_mount(), timeout=240), failed_mount()
+        assert not job_manager_running(lab)
+        timed("npu-log-configmap fault: ConfigMap deleted, the new pod waits on its volume",
+              started)
+
+        found = doctor(lab, N3)
+        named = found.get("npu-log-configmap")
+        assert named, f"doctor named no npu-log-configmap on {N3}: {sorted(found)}"
+        assert (named["severity"], named["command"]) == (
+            "critical", f"kubemedic recover npu-log-configmap -c {NAME} --limit {N1}"), named
+        assert named["subject"].startswith("default/jobmanager-"), named
+
+        step = time.monotonic()
+        repair = lab.kubemedic(*shlex.split(named["command"])[1:], "--json", timeout=900)
+        timed("recover npu-log-configmap (manifest rendered, ConfigMap created)", step)
+        assert repair.returncode == 0, repair.stdout[-3000:] + repair.stderr[-3000:]
+        assert kubectl_json(lab, f"configmap {JOB_SCRIPTS_CONFIGMAP}")["data"] == JOB_SCRIPTS
+        manifest = lab.ssh(N1, f"cat {KUBE_API_DEFAULTS['kube_api_job_scripts_manifest']}",
+                           check=True).stdout
+        assert "kind: ConfigMap" in manifest and "npu_log_collect.sh" in manifest, manifest
+        # kubelet retries the mount with a back-off (up to ~2 min between tries)
+        assert wait_for(lambda: job_manager_running(lab), timeout=300), job_manager_pods(lab)
+        pod = job_manager_pods(lab)[0]["metadata"]["name"]
+        seen = lab.ssh(N1, f"{KUBECTL} exec {pod} -- /bin/busybox cat /job/scripts/job_env.sh",
+                       check=True).stdout
+        assert seen == JOB_SCRIPTS["job_env.sh"], seen
+        after = doctor(lab, N3)
+        assert "npu-log-configmap" not in after, after["npu-log-configmap"]
+        timed("drill npu-log-configmap: doctor -> repair -> doctor clean", started)
+        mttr.record("npu-log-configmap", N1, ["job scripts ConfigMap deleted (real FailedMount)"],
+                    started)
+        assert kubectl_json(lab, "configmap drill-keep")["data"] == {"keep": "precious"}
+        assert sleepers_running(lab) == 2
+    finally:
+        lab.ssh(N1, f"{KUBECTL} delete deployment jobmanager --ignore-not-found; {KUBECTL} "
+                    f"delete configmap {JOB_SCRIPTS_CONFIGMAP} drill-keep --ignore-not-found",
+                timeout=180)
+
+
+# Seed 000 #12's job services on the real cluster: restfulapi and the job manager run the job
+# image, which the platform preloads on every node (imagePullPolicy Never: a node that lost the
+# image cannot start them).
+JOB_IMAGE = f"{REGISTRY}/kubemedic-test/job:1"
+JOB_SERVICES = {"restfulapi": N2, "jobmanager": N3}
+
+
+def job_service(name: str, node: str) -> str:
+    return f"""apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: {name}, namespace: default}}
+spec:
+  replicas: 1
+  selector: {{matchLabels: {{app: {name}}}}}
+  template:
+    metadata: {{labels: {{app: {name}}}}}
+    spec:
+      nodeName: {node}
+      terminationGracePeriodSeconds: 1
+      containers:
+        - name: {name}
+          image: {JOB_IMAGE}
+          imagePullPolicy: Never
+          command: [/bin/busybox, sleep, "3600"]
+"""
+
+
+def rolled_out(lab, name: str) -> bool:
+    return lab.ssh(N1, f"{KUBECTL} rollout status deployment {name} --timeout=5s",
+                   timeout=60).returncode == 0
+
+
+def changed_hosts(record: str, task_prefix: str) -> set[str]:
+    """Hosts on which a task whose name starts with task_prefix reported a change."""
+    hosts = set()
+    for path in Path(record).glob("artifacts/*/job_events/*.json"):
+        data = json.loads(path.read_text())["event_data"]
+        if data.get("task", "").startswith(task_prefix) and (data.get("res") or {}).get("changed"):
+            hosts.add(data["host"])
+    return hosts
+
+
+def test_job_path_drill_on_the_real_cluster(cluster) -> None:
+    """Seed 000 #12 for real: jobs fail because node3 lost the job image (`docker rmi`) and the
+    job manager, restarted, cannot start there (the real kubelet's ErrImageNeverPull). doctor
+    names `recover job-path -e container_runtime_job_images=<image>` (the whole cluster: no
+    --limit) from the pod's image. An image the registry does not hold is refused on every node
+    and nothing is restarted; the printed command pulls the image from the private registry
+    where it is missing (node3 only), restarts both job services and awaits their rollouts;
+    doctor is clean for them, the sleeper pods untouched."""
+    lab = cluster
+    manifests = "---\n".join(job_service(name, node) for name, node in JOB_SERVICES.items())
+    lab.ssh(N1, f"docker tag {NET_IMAGE} {JOB_IMAGE} && docker push -q {JOB_IMAGE} >/dev/null",
+            check=True)
+    for node in (N2, N3):
+        lab.ssh(node, f"docker pull -q {JOB_IMAGE} >/dev/null", check=True)
+    lab.ssh(N1, f"{KUBECTL} apply -f - <<'EOF'\n{manifests}EOF", check=True)
+    try:
+        assert wait_for(lambda: all(rolled_out(lab, n) for n in JOB_SERVICES), timeout=240)
+        started = mttr.start()
+        lab.ssh(N3, f"docker rmi -f {JOB_IMAGE} >/dev/null", check=True)
+        lab.ssh(N1, f"{KUBECTL} rollout restart deployment jobmanager", check=True)
+
+        def never_pulled() -> bool:
+            pods = kubectl_json(lab, "pods -l app=jobmanager")["items"]
+            return any(((s.get("state") or {}).get("waiting") or {}).get("reason")
+                       == "ErrImageNeverPull" for p in pods
+                       for s in p["status"].get("containerStatuses") or [])
+
+        assert wait_for(never_pulled, timeout=180), lab.ssh(
+            N1, f"{KUBECTL} describe pods -l app=jobmanager").stdout[-3000:]
+        timed("job-path fault: job image gone from node3, the job manager cannot start", started)
+
+        found = doctor(lab, N3)
+        named = found.get("job-services")
+        assert named, f"doctor named no job-services on {N3}: {sorted(found)}"
+        assert (named["severity"], named["step"], named["command"]) == (
+            "critical", "job-path",
+            f"kubemedic recover job-path -c {NAME} -e container_runtime_job_images={JOB_IMAGE}"
+        ), named
+        generations = {n: kubectl_json(lab, f"deployment {n}")["metadata"]["generation"]
+                       for n in JOB_SERVICES}
+        absent = lab.kubemedic("recover", "job-path", "-c", NAME, "--yes", "-e",
+                               f"container_runtime_job_images={REGISTRY}/kubemedic-test/absent:1",
+                               timeout=900)
+        assert absent.returncode == 3, absent.stdout[-3000:] + absent.stderr[-2000:]
+        assert "cannot pull" in absent.stdout + absent.stderr
+        assert {n: kubectl_json(lab, f"deployment {n}")["metadata"]["generation"]
+                for n in JOB_SERVICES} == generations, "job services restarted after a failed pull"
+
+        step = time.monotonic()
+        repair = lab.kubemedic(*shlex.split(named["command"])[1:], "--yes", "--json",
+                               timeout=900)
+        timed("recover job-path (pull where missing, restart, rollouts)", step)
+        assert repair.returncode == 0, repair.stdout[-3000:] + repair.stderr[-3000:]
+        pulled = changed_hosts(summary(repair)["record"], "Job path | pull each job image")
+        assert pulled == {N3}, pulled  # pulled where it was gone only
+        assert lab.ssh(N3, f"docker image inspect {JOB_IMAGE} >/dev/null").returncode == 0
+        for name in JOB_SERVICES:
+            deployment = kubectl_json(lab, f"deployment {name}")
+            assert deployment["metadata"]["generation"] > generations[name], name  # restarted
+            assert rolled_out(lab, name), name
+        after = doctor(lab, N3)
+        assert "job-services" not in after, after["job-services"]
+        timed("drill job-path: doctor -> repair -> doctor clean", started)
+        mttr.record("job-path", N3, ["job image gone from the node (real ErrImageNeverPull)"],
+                    started)
+        assert sleepers_running(lab) == 2
+    finally:
+        lab.ssh(N1, f"{KUBECTL} delete deployment {' '.join(JOB_SERVICES)} --ignore-not-found",
+                timeout=180)

@@ -155,8 +155,8 @@ def test_repair_command_is_exact() -> None:
     finding = run(_set("fstab_nfs|0|mounted", False))[0]
     assert finding["command"] == "kubemedic recover nfs-remount -c acme --limit node1"
     assert set(finding) == {"host", "check", "severity", "evidence", "message", "step", "command",
-                            "caused_by", "explains"}
-    assert finding["caused_by"] is None and finding["explains"] == []
+                            "caused_by", "explains", "subject"}
+    assert finding["caused_by"] is None and finding["explains"] == [] and finding["subject"] is None
     assert finding["evidence"] == "10.0.0.1:/share /share nfs4"
 
 

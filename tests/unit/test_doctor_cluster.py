@@ -288,3 +288,33 @@ def test_an_npu_node_with_zero_ascend_devices_and_its_driver_missing() -> None:
     found = by_check(doctor("worknode2", view, no_driver, groups=["workers", "npu"],
                             accelerator="ascend"))
     assert found["device-plugin-devices"]["caused_by"] == "npu-devdrv-class"
+
+
+def _never_pulled(image: str, owner: str) -> dict[str, Any]:
+    """A pod of Deployment `owner` on worknode1 whose image is not on the node, with
+    imagePullPolicy Never (the waiting state kubelet 1.20 reports)."""
+    return {"metadata": {"namespace": "default", "name": f"{owner}-5d4f8b7c9d-x2v7k",
+                         "labels": {"pod-template-hash": "5d4f8b7c9d"},
+                         "ownerReferences": [{"kind": "ReplicaSet", "name": f"{owner}-5d4f8b7c9d"}]},
+            "spec": {"nodeName": "worknode1", "containers": [
+                {"name": owner, "image": image, "imagePullPolicy": "Never"}]},
+            "status": {"phase": "Pending", "containerStatuses": [{
+                "name": owner, "image": image, "ready": False, "restartCount": 0,
+                "state": {"waiting": {"reason": "ErrImageNeverPull", "message": (
+                    f'Container image "{image}" is not present with pull policy of Never')}}}]}}
+
+
+def test_an_image_that_may_not_be_pulled_is_reported() -> None:
+    """ErrImageNeverPull (the image gone from the node, imagePullPolicy Never): a job service's
+    pod names job-path with its image; any other pod the air-gapped image load."""
+    image = "registry.local:5000/jobs/runner:2"
+    view = cluster_view()
+    view["pods"] = {"items": [_never_pulled(image, "jobmanager"), _never_pulled(image, "web")]}
+    found = doctor("worknode1", view=view, job_services=["default/jobmanager"])
+    job = [f for f in found if f["check"] == "job-services"]
+    assert [(f["step"], f["command"]) for f in job] == [
+        ("job-path", f"kubemedic recover job-path -c acme -e container_runtime_job_images={image}")]
+    pull = [f for f in found if f["check"] == "pod-image-pull"]
+    assert [(f["subject"], f["command"]) for f in pull] == [
+        ("default/web-5d4f8b7c9d-x2v7k", "kubemedic images load -c acme --limit worknode1")]
+    assert "imagePullPolicy Never" in pull[0]["message"]

@@ -4,7 +4,7 @@ doctor runs playbooks/doctor.yml (one read-only pass, one probe call per node); 
 <record>/findings/<host>.json and this module gathers them into one answer:
 
     {"findings": [{"host", "check", "severity", "evidence", "message", "step", "command",
-                   "caused_by", "explains"}],
+                   "caused_by", "explains", "subject"}],
      "hosts": [checked hosts], "record": "<run record dir>", ...}
 
 Exit codes: 0 no critical finding, 5 at least one critical finding; 3/4/1 when the run itself

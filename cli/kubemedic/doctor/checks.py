@@ -112,7 +112,7 @@ class Finding:
         return {"host": self.host, "check": self.check, "severity": self.severity,
                 "evidence": self.evidence, "message": self.message, "step": self.step,
                 "command": self.command, "caused_by": self.caused_by,
-                "explains": list(self.explains)}
+                "explains": list(self.explains), "subject": self.subject}
 
 
 def render_command(step: str | None, fix: str | None, customer: str, host: str,
@@ -645,6 +645,8 @@ def _pod_check(ctx: _Ctx, problem: cluster.ContainerProblem, where: str) -> None
             "ContainerCannotRun": "cannot be started by the runtime (ContainerCannotRun)",
             "ImagePullBackOff": "image cannot be pulled (ImagePullBackOff)",
             "ErrImagePull": "image cannot be pulled (ErrImagePull)",
+            "ErrImageNeverPull": "image is not on the node and its pull policy is Never "
+                                 "(ErrImageNeverPull)",
             "restarts": f"restarted {problem.restarts} times"}.get(
                 problem.state, f"is waiting: {problem.state}")
     last = (f", last exit {problem.exit_code} {problem.last_reason}".rstrip()
@@ -668,18 +670,20 @@ def _pod_check(ctx: _Ctx, problem: cluster.ContainerProblem, where: str) -> None
                 else None, subject=subject)
         return
     if (problem.container in PORTAL_CONTAINERS and ref.deployment
-            and problem.state not in ("restarts", "ImagePullBackOff", "ErrImagePull",
-                                      "ContainerCannotRun")):
+            and problem.state not in ("restarts", "ContainerCannotRun", *cluster.IMAGE_PROBLEMS)):
         ctx.add("portal-nginx-pod", "critical", evidence, message + ": the web portal is down "
                 "(seed 000 #11, after the master rebooted): its nginx config is checked in the "
                 "pod, then the Deployment restarted", step="nginx-restart",
                 extravars={"nginx_pod_namespace": ref.namespace,
                            "nginx_pod_deployment": ref.deployment}, subject=subject)
         return
-    if problem.state in ("ImagePullBackOff", "ErrImagePull"):
-        ctx.add("pod-image-pull", "warning", evidence, message + ": the image is neither on the "
-                "node nor in the private registry (air-gapped: load it from the bundle)",
-                fix="kubemedic images load -c {customer} --limit {host}", subject=subject)
+    if problem.state in cluster.IMAGE_PROBLEMS:
+        why = ("the pod may only use an image already on the node (imagePullPolicy Never)"
+               if problem.state == "ErrImageNeverPull" else
+               "the image is neither on the node nor in the private registry")
+        ctx.add("pod-image-pull", "warning", evidence, f"{message}: {why} (air-gapped: load it "
+                "from the bundle)", fix="kubemedic images load -c {customer} --limit {host}",
+                subject=subject)
     elif problem.state == "ContainerCannotRun":
         ctx.add("pod-cannot-run", "critical", evidence, message + ": the runtime refuses the "
                 "container (an unknown OCI error: the runtime is reinstalled from the pinned "

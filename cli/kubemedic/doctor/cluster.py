@@ -19,7 +19,10 @@ CONDITIONS = {"Ready": "False", "DiskPressure": "True", "MemoryPressure": "True"
               "PIDPressure": "True"}
 # A Ready condition of status Unknown means the kubelet stopped posting status.
 NOT_READY = ("False", "Unknown")
-WAITING_PROBLEMS = ("CrashLoopBackOff", "ContainerCannotRun", "ImagePullBackOff", "ErrImagePull",
+# Waiting reasons of a container that cannot start; the image ones: its image is not on the node
+# and cannot be pulled (ErrImageNeverPull: imagePullPolicy Never, the image must be preloaded).
+IMAGE_PROBLEMS = ("ImagePullBackOff", "ErrImagePull", "ErrImageNeverPull")
+WAITING_PROBLEMS = ("CrashLoopBackOff", "ContainerCannotRun", *IMAGE_PROBLEMS,
                     "CreateContainerConfigError", "CreateContainerError", "RunContainerError")
 # Characters of Kubernetes' generated name suffixes (k8s.io/apimachinery rand.SafeEncodeString).
 _SAFE = "bcdfghjklmnpqrstvwxz2456789"
