@@ -253,3 +253,45 @@ def backup_holds(record: Path, node: str, ca: str) -> list[str]:
         if "etc/kubernetes/kubelet.conf" not in archive.getnames():
             problems.append(f"{node}: no kubelet.conf in the backup")
     return problems
+
+
+def stale_ca_finding(lab, customer: str, node: str) -> dict:
+    """doctor --limit NODE on a node that holds an older cluster's kubeadm state: its
+    kubeadm-cluster-ca finding, a critical root cause with node-registered folded under it."""
+    found = doctor(lab, customer, node).get(node, {})
+    stale = found.get("kubeadm-cluster-ca")
+    assert stale, f"doctor found no kubeadm-cluster-ca on {node}: {sorted(found)}"
+    assert stale["severity"] == "critical" and stale["caused_by"] is None, stale
+    registered = found.get("node-registered")
+    assert registered and registered["caused_by"] == "kubeadm-cluster-ca", found
+    return stale
+
+
+def pod_route_problems(lab, master: str, node: str, others: list[str]) -> list[str]:
+    """The pod network reaches NODE: each of OTHERS routes NODE's pod CIDR through its address."""
+    cidr = next(n["spec"]["podCIDR"] for n in kubectl_json(lab, master, "nodes")["items"]
+                if n["metadata"]["name"] == node)
+    routes = {other: lab.ssh(other, f"ip route show {cidr}", check=True).stdout
+              for other in others}
+    return [f"{other}: {cidr} {route!r}" for other, route in routes.items()
+            if f"via {lab.nodes[node]}" not in route]
+
+
+def cluster_state(lab, master: str, worker: str) -> dict:
+    """What a refused reset leaves as it was: the Ready nodes, the master's admin.conf, WORKER's
+    kubelet.conf and the running sleeper pods."""
+    return {"ready": ready_nodes(lab, master),
+            "admin": node_sha256(lab, master, "/etc/kubernetes/admin.conf"),
+            "kubelet": node_sha256(lab, worker, "/etc/kubernetes/kubelet.conf"),
+            "pods": sorted(p["metadata"]["uid"] for p in running_sleepers(lab, master))}
+
+
+def repaired(lab, command: str, timings: dict[str, float], what: str, *extra: str,
+             timeout: float = 1800) -> Path:
+    """Run a command doctor printed (run_printed, plus EXTRA), timed as WHAT; it must succeed.
+    Its run record."""
+    started = time.monotonic()
+    result = run_printed(lab, command, *extra, timeout=timeout)
+    timed(timings, what, started)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-3000:]
+    return Path(summary(result)["record"])

@@ -333,11 +333,10 @@ def test_reset_reinit_refused_while_an_image_is_missing_nothing_reset(cluster) -
     assert ref in lab.ssh(N1, "ctr -n k8s.io images ls -q", check=True).stdout.split()
     lab.ssh(N1, f"ctr -n k8s.io images rm {ref}", check=True)
     helpers.drop_from_registry(lab, N1, MISSING, VERSION)
-    before = {"admin": node_sha256(lab, N1, "/etc/kubernetes/admin.conf"),
-              "kubelet2": node_sha256(lab, N2, "/etc/kubernetes/kubelet.conf"),
-              "pods": sorted(p["metadata"]["uid"] for p in running_sleepers(lab)),
-              "sandboxes": {n: set(ready_sandboxes(lab, n)) for n in (N1, N2, N3)}}
-    assert all(before["sandboxes"].values()), before["sandboxes"]
+    before = helpers.cluster_state(lab, N1, N2)
+    assert before["ready"] == [N1, N2, N3], before
+    sandboxes = {n: set(ready_sandboxes(lab, n)) for n in (N1, N2, N3)}
+    assert all(sandboxes.values()), sandboxes
 
     started = time.monotonic()
     result = km(lab, "reset", "--reinit", "--yes")
@@ -345,12 +344,10 @@ def test_reset_reinit_refused_while_an_image_is_missing_nothing_reset(cluster) -
     assert result.returncode == 3, result.stdout[-3000:] + result.stderr[-3000:]
     problems = helpers.refused_reinit_problems(result, ref, N1)
     assert not problems, "\n".join(problems)
-    assert ready(lab) == [N1, N2, N3]
-    assert node_sha256(lab, N1, "/etc/kubernetes/admin.conf") == before["admin"]
-    assert node_sha256(lab, N2, "/etc/kubernetes/kubelet.conf") == before["kubelet2"]
-    assert sorted(p["metadata"]["uid"] for p in running_sleepers(lab)) == before["pods"]
-    for node, sandboxes in before["sandboxes"].items():
-        assert sandboxes <= set(ready_sandboxes(lab, node)), node
+    # nothing reset: the same cluster, kubeconfigs, pods and containerd sandboxes
+    assert helpers.cluster_state(lab, N1, N2) == before
+    for node, ids in sandboxes.items():
+        assert ids <= set(ready_sandboxes(lab, node)), node
     for node, container in pinned.items():
         assert container in running_tasks(lab, node), node
 
@@ -423,20 +420,12 @@ def test_kube_reset_drill_on_a_node_of_the_old_cluster(cluster) -> None:
     lab.ssh(N3, "mkdir -p /srv/share && echo user-data > /srv/share/keep.txt", check=True)
 
     started = time.monotonic()
-    found = doctor(lab, N3).get(N3, {})
-    stale = found.get("kubeadm-cluster-ca")
-    assert stale, f"doctor found no kubeadm-cluster-ca on {N3}: {sorted(found)}"
-    assert stale["severity"] == "critical" and stale["caused_by"] is None, stale
+    stale = helpers.stale_ca_finding(lab, NAME, N3)
     assert stale["command"] == (f"kubemedic recover kube-reset -c {NAME} --limit {N3} "
                                 "-e kubernetes_reset_reinit=true"), stale
-    registered = found.get("node-registered")
-    assert registered and registered["caused_by"] == "kubeadm-cluster-ca", found
 
-    step = time.monotonic()
-    repair = helpers.run_printed(lab, stale["command"], "--yes")
-    timed(TIMINGS, "recover kube-reset (node3 reset and joined)", step)
-    assert repair.returncode == 0, repair.stdout[-4000:] + repair.stderr[-3000:]
-    record = Path(summary(repair)["record"])
+    record = helpers.repaired(lab, stale["command"], TIMINGS,
+                              "recover kube-reset (node3 reset and joined)", "--yes")
     problems = helpers.backup_holds(record, N3, old_ca3) + reset_problems(lab, record, {N3: old3})
     assert not problems, "\n".join(problems)
     assert wait_for(lambda: ready(lab) == [N1, N2, N3], timeout=600), ready(lab)
@@ -450,11 +439,8 @@ def test_kube_reset_drill_on_a_node_of_the_old_cluster(cluster) -> None:
     assert orphan not in containerd_ids(lab, N3)
     assert lab.ssh(N3, "cat /srv/share/keep.txt").stdout.strip() == "user-data"
     assert len(running_sleepers(lab)) == 2
-    cidr3 = next(n["spec"]["podCIDR"] for n in kubectl_json(lab, N1, "nodes")["items"]
-                 if n["metadata"]["name"] == N3)
-    for node in (N1, N2):
-        route = lab.ssh(node, f"ip route show {cidr3}", check=True).stdout
-        assert f"via {lab.nodes[N3]}" in route, (node, cidr3, route)
+    # the pod network reaches node3 again: every node routes node3's new pod CIDR to it
+    assert not helpers.pod_route_problems(lab, N1, N3, [N1, N2])
 
 
 def test_after_reboot_drill_power_loss_of_the_master_and_a_worker(cluster) -> None:
@@ -512,10 +498,8 @@ def test_after_reboot_drill_power_loss_of_the_master_and_a_worker(cluster) -> No
     api = found.get("kubernetes-api")
     assert api and api["caused_by"] == "kubelet-active", (api, sorted(found))
 
-    step = time.monotonic()
-    repair = helpers.run_printed(lab, kubelet["command"], timeout=1200)
-    timed(TIMINGS, "recover after-reboot (kubelet started, API answers)", step)
-    assert repair.returncode == 0, repair.stdout[-4000:] + repair.stderr[-3000:]
+    helpers.repaired(lab, kubelet["command"], TIMINGS,
+                     "recover after-reboot (kubelet started, API answers)", timeout=1200)
     assert lab.ssh(N1, f"{KUBECTL} get nodes --request-timeout 30s").returncode == 0
     assert lab.ssh(N1, "systemctl is-enabled kubelet").stdout.strip() == "enabled"
     assert wait_for(lambda: ready(lab) == [N1, N2, N3], timeout=600), ready(lab)

@@ -138,9 +138,8 @@ def test_reset_reinit_refused_while_an_image_is_missing_nothing_reset(cluster) -
     assert registry_manifest(lab, MISSING, VERSION).stdout.split()[0] == "200"
     lab.ssh(N1, f"docker rmi {ref} >/dev/null", check=True)
     helpers.drop_from_registry(lab, N1, MISSING, VERSION)
-    before = {"admin": node_sha256(lab, N1, "/etc/kubernetes/admin.conf"),
-              "kubelet2": node_sha256(lab, N2, "/etc/kubernetes/kubelet.conf"),
-              "pods": sorted(p["metadata"]["uid"] for p in running_sleepers(lab))}
+    before = helpers.cluster_state(lab, N1, N2)
+    assert before["ready"] == [N1, N2, N3], before
 
     started = time.monotonic()
     result = km(lab, "reset", "--reinit", "--yes")
@@ -149,10 +148,7 @@ def test_reset_reinit_refused_while_an_image_is_missing_nothing_reset(cluster) -
     problems = helpers.refused_reinit_problems(result, ref, N1)
     assert not problems, "\n".join(problems)
     # nothing reset: the same cluster, the same kubeconfigs, the same pods
-    assert ready_nodes(lab) == [N1, N2, N3]
-    assert node_sha256(lab, N1, "/etc/kubernetes/admin.conf") == before["admin"]
-    assert node_sha256(lab, N2, "/etc/kubernetes/kubelet.conf") == before["kubelet2"]
-    assert sorted(p["metadata"]["uid"] for p in running_sleepers(lab)) == before["pods"]
+    assert helpers.cluster_state(lab, N1, N2) == before
 
 
 def test_reset_reinit_from_local_images_with_backups_first(cluster) -> None:
@@ -211,20 +207,13 @@ def test_kube_reset_drill_on_a_node_of_the_old_cluster(cluster) -> None:
     print(f"[node3 kubelet] {journal[-600:]}", flush=True)
 
     started = time.monotonic()
-    found = doctor(lab, N3).get(N3, {})
-    stale = found.get("kubeadm-cluster-ca")
-    assert stale, f"doctor found no kubeadm-cluster-ca on {N3}: {sorted(found)}"
-    assert stale["severity"] == "critical" and stale["caused_by"] is None, stale
+    stale = helpers.stale_ca_finding(lab, NAME, N3)
     assert stale["command"] == (f"kubemedic recover kube-reset -c {NAME} --limit {N3} "
                                 "-e kubernetes_reset_reinit=true"), stale
-    registered = found.get("node-registered")
-    assert registered and registered["caused_by"] == "kubeadm-cluster-ca", found
 
-    step = time.monotonic()
-    repair = helpers.run_printed(lab, stale["command"], "--yes")
-    timed("recover kube-reset (node3 reset and joined)", step)
-    assert repair.returncode == 0, repair.stdout[-4000:] + repair.stderr[-3000:]
-    problems = helpers.backup_holds(Path(summary(repair)["record"]), N3, old_ca3)
+    record = helpers.repaired(lab, stale["command"], TIMINGS,
+                              "recover kube-reset (node3 reset and joined)", "--yes")
+    problems = helpers.backup_holds(record, N3, old_ca3)
     assert not problems, problems
     assert wait_for(lambda: ready_nodes(lab) == [N1, N2, N3], timeout=240), ready_nodes(lab)
     assert node_sha256(lab, N3, "/etc/kubernetes/pki/ca.crt") == cluster_ca
@@ -237,11 +226,7 @@ def test_kube_reset_drill_on_a_node_of_the_old_cluster(cluster) -> None:
     mttr.record("kube-reset", N3, ["node left with the old cluster's CA"], started)
     assert len(running_sleepers(lab)) == 2
     # the pod network reaches node3 again: every node routes node3's new pod CIDR to it
-    cidr3 = next(n["spec"]["podCIDR"] for n in kubectl_json(lab, "nodes")["items"]
-                 if n["metadata"]["name"] == N3)
-    for node in (N1, N2):
-        route = lab.ssh(node, f"ip route show {cidr3}", check=True).stdout
-        assert f"via {lab.nodes[N3]}" in route, (node, cidr3, route)
+    assert not helpers.pod_route_problems(lab, N1, N3, [N1, N2])
 
 
 def test_node_remove_then_add_a_worker(cluster) -> None:
