@@ -319,13 +319,17 @@ def _check_docker(ctx: _Ctx, probe: dict[str, Any]) -> None:
         ctx.add("container-log-size", "warning", f"{item['path']}: {item['bytes']} bytes",
                 f"a container log is above the {s['docker_log_max_bytes']} byte limit "
                 "(log rotation not applied to this container)", step="disk-cleanup")
-    images = docker.get("images")
+    # kubelet's runtime's images: on containerd the CRI's (k8s.io namespace), which docker,
+    # installed there too, does not list (every containerd node was reported without pause)
+    containerd = s["container_runtime"] == "containerd"
+    images = probe.get("containerd_images") if containerd else docker.get("images")
     if images is None:
-        return  # docker not running: reported by the service check
+        return  # the runtime not running: reported by the service check
+    where = "in containerd's k8s.io namespace" if containerd else "in docker"
     if s["pause_image_regex"] and not any(re.search(s["pause_image_regex"], image)
                                           for image in images):
         ctx.add("pause-image", "critical", f"no image matches {s['pause_image_regex']!r} "
-                f"({len(images)} images)",
+                f"({len(images)} images {where})",
                 "the pause (sandbox) image is missing: no pod can start on this node",
                 step="pause-image")
     kubelet = (probe.get("services") or {}).get("kubelet", {})
