@@ -432,8 +432,9 @@ def test_kube_reset_drill_on_a_node_of_the_old_cluster(cluster) -> None:
     assert node_sha256(lab, N3, "/etc/kubernetes/pki/ca.crt") == cluster_ca
     after = doctor(lab, N3).get(N3, {})
     timed(TIMINGS, "drill kube-reset: doctor -> repair -> doctor clean", started)
-    left = {c: f["evidence"] for c, f in after.items()
-            if c in ("kubeadm-cluster-ca", "node-registered", "node-ready", "kubelet-active")}
+    # clean: nothing critical and no repair named (on containerd doctor named pause-image for
+    # docker's empty image list, and containerd-cri-unavailable for the join's restart)
+    left = {c: f["evidence"] for c, f in after.items() if f["severity"] == "critical" or f["step"]}
     assert not left, left
     mttr.record("kube-reset", N3, ["node left with the old cluster's CA (containerd)"], started)
     assert orphan not in containerd_ids(lab, N3)
@@ -527,8 +528,10 @@ def test_after_reboot_drill_power_loss_of_the_master_and_a_worker(cluster) -> No
     assert control_plane() <= running_tasks(lab, N1)
     after = doctor(lab)
     timed(TIMINGS, "drill after-reboot: power loss -> doctor clean", started)
+    # clean on every node: nothing critical and no repair named (a worker's `6443: i/o timeout`
+    # from the master's reboot named master-ip-change before)
     left = {(host, c): f["evidence"] for host, checks in after.items() for c, f in checks.items()
-            if c in ("kubelet-active", "kubernetes-api", "node-ready", "node-registered")}
+            if f["severity"] == "critical" or f["step"]}
     assert not left, left
     mttr.record("after-reboot", N1, ["master and a worker power-cycled, kubelet not enabled on "
                                      "the master (containerd)"], started)
