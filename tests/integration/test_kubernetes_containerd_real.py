@@ -1,6 +1,6 @@
 """Real Kubernetes 1.20.2 on containerd (issue 15): one air-gapped 3-node cluster (1 master,
 2 workers) from `lab up --kubernetes --kubernetes-runtime containerd` and `kubemedic bootstrap`,
-then the etcd backup/restore of its kubeadm etcd.
+then etcd backup/restore, reset --reinit, and the kube-reset and after-reboot drills on it.
 
 Real, no test double: kubeadm, kubelet, kubectl (.debs from the bundle's apt repository),
 control plane, etcd 3.4 and pause (images from the bundle's archive imported into containerd's
@@ -9,8 +9,10 @@ driving containerd 1.6 through its CRI (v1alpha2, `--container-runtime=remote`),
 native snapshotter (overlay on the nodes' overlay root does not work) and the lab's runc as
 containerd's runc (docs/lab.md: no negative oom_score_adj here); crictl is kubemedic's
 (scripts/build-crictl, the CRI commands kubeadm runs; cri-tools is not in Debian), from the
-bundle; the bridge CNI with routes between the nodes. The nodes have no default route. Not here:
-CoreDNS and kube-proxy (addon phases skipped, as in the docker lab).
+bundle: kubeadm reset removes the pods through it; the bridge CNI with routes between the
+nodes; the reboot (the node container stops and starts again: tests/integration/lab_reboot.py).
+The nodes have no default route. Not here: CoreDNS and kube-proxy (addon phases skipped, as in
+the docker lab).
 
 Tests run in file order, like an operator's session; timings are printed (`-s`):
 1. The open defect of docs/lab.md, for real: the first bootstrap's `kubeadm init` is made to
@@ -25,6 +27,20 @@ Tests run in file order, like an operator's session; timings are printed (`-s`):
 5. etcd backup/restore of the cluster's own etcd (kubeadm static pod, certificates under
    /etc/kubernetes/pki/etcd): a ConfigMap made, `etcd backup`, the ConfigMap deleted, `etcd
    restore --latest`, the ConfigMap back, nodes Ready.
+6. `reset --reinit` refused while kube-scheduler is neither in containerd on node1 nor in the
+   registry: exit 3 naming the image, nothing reset (kubeconfigs, pods, sandboxes the same).
+   A pod pinned to each worker (nodeName) gives the resets below containerd pods to remove.
+7. The image back (`bootstrap --tags offline-images`), then `reset --reinit --limit
+   node1,node2`: backups first, kubeadm reset with containerd's socket through kubemedic-crictl
+   (`pods -q`, `stopp`, `rmp`): none of the old cluster's containers left in containerd (read
+   with ctr), init from local images, node2 joins, the Deployment Running again.
+8. kube-reset drill: node3, left out, holds the old cluster's CA and still runs its pinned pod;
+   doctor names `recover kube-reset`, the printed command resets node3 (the pod's containers
+   gone from containerd) and joins it; doctor clean, user data intact.
+9. after-reboot drill: a power loss of node1 and node2 (real reboots), kubelet not enabled on
+   node1 (the stand-in for the seed's swap); the API refuses; doctor names `recover
+   after-reboot` for node1; the printed command brings the API back; the control plane and the
+   Deployment's pods run again in new containerd containers; doctor clean on every node.
 """
 
 from __future__ import annotations
