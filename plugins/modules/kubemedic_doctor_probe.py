@@ -8,7 +8,7 @@ module: kubemedic_doctor_probe
 short_description: Collect a node's diagnostic state for kubemedic doctor in one pass
 description:
   - Read-only. Gathers disk and inode use, swap, NTP, service states and versions, docker's
-    runtimes and images, fstab NFS mounts, tcp-wrappers files, inotify limits, kernel modules,
+    runtimes and images, containerd's (CRI) images, fstab NFS mounts, tcp-wrappers files, inotify limits, kernel modules,
     accelerator device nodes, NIC link/autonegotiation, reachability of the other nodes, apt sources, oversized container logs and
     recent log lines (journald units, kernel log, container logs) into one JSON result.
   - Thresholds are not applied here; the doctor role evaluates the result on the controller.
@@ -247,6 +247,18 @@ def docker_state(active):
         if rc == 0:
             state["images"] = sorted(set(out.split()))
     return state
+
+
+def containerd_images(active):
+    """Image names in containerd's k8s.io namespace (where kubelet's CRI keeps them: a
+    containerd node's images, which docker does not list); None when containerd is not running
+    or has no ctr."""
+    if not active or not shutil.which("ctr"):
+        return None
+    rc, out, _stderr = _run(["ctr", "-n", "k8s.io", "images", "ls", "-q"])
+    if rc != 0:
+        return None
+    return sorted({name for name in out.split() if not name.startswith("sha256:")})
 
 
 def containerd_config(path):
@@ -634,6 +646,7 @@ def main():
         "services": svc,
         "versions": versions(),
         "docker": docker_state(docker_active),
+        "containerd_images": containerd_images(svc.get("containerd", {}).get("active", False)),
         "containerd_config": containerd_config(p["containerd_config"]),
         "kubeadm": kubeadm_state(p["kubeadm_files"]),
         "fstab_nfs": fstab_nfs(),

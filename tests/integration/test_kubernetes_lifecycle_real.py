@@ -37,7 +37,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-import shlex
 import subprocess
 import tarfile
 import time
@@ -51,14 +50,12 @@ from tests.integration import kube_real_helpers as helpers
 from tests.integration import mttr
 from tests.integration.kube_real_helpers import (
     KUBECTL,
-    SLEEPER_DEPLOYMENT,
     node_sha256,
     registry,
     sha256,
     summary,
     wait_for,
 )
-from tests.integration.kube_real_helpers import task_names as ok_tasks
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow, pytest.mark.kubernetes]
 
@@ -69,7 +66,6 @@ OLD_IP1, NEW_IP1 = "10.77.80.11", "10.77.80.31"
 VERSION = "v1.20.2"
 # The image made missing in the first test: one init needs (not an addon's).
 MISSING = "kube-scheduler"
-DEPLOYMENT = SLEEPER_DEPLOYMENT
 TIMINGS: dict[str, float] = {}
 
 
@@ -90,62 +86,23 @@ def ready_nodes(lab) -> list[str]:
 
 
 def node_names(lab) -> list[str]:
-    result = lab.ssh(N1, f"{KUBECTL} get nodes -o name")
-    return sorted(n.removeprefix("node/") for n in result.stdout.split()) \
-        if result.returncode == 0 else []
+    return helpers.node_names(lab, N1)
 
 
 def deploy_sleepers(lab) -> None:
-    manifest = DEPLOYMENT.format(registry=registry(lab))
-    lab.ssh(N1, f"cat > /root/sleeper.yaml <<'EOF'\n{manifest}EOF\n{KUBECTL} apply -f "
-                "/root/sleeper.yaml", check=True)
+    helpers.deploy_sleepers(lab, N1)
 
 
 def running_sleepers(lab) -> list[dict]:
-    result = lab.ssh(N1, f"{KUBECTL} get pods -l app=sleeper -o json")
-    if result.returncode != 0:
-        return []
-    return [p for p in json.loads(result.stdout)["items"]
-            if p["status"].get("phase") == "Running" and all(
-                c.get("ready") for c in p["status"].get("containerStatuses") or [{}])]
-
-
-def first(names: list[str], part: str) -> int:
-    return next(i for i, name in enumerate(names) if part in name)
+    return helpers.running_sleepers(lab, N1)
 
 
 def doctor(lab, limit: str | None = None) -> dict[str, dict[str, dict]]:
-    """`kubemedic doctor` (--limit); findings by host, then by check."""
-    result = km(lab, "doctor", *(["--limit", limit] if limit else []), timeout=900)
-    assert result.returncode in (0, 5), result.stdout[-3000:] + result.stderr[-3000:]
-    found: dict[str, dict[str, dict]] = {}
-    for f in json.loads(result.stdout)["findings"]:
-        found.setdefault(f["host"], {})[f["check"]] = f
-    for host, checks in sorted(found.items()):
-        print(f"[doctor {host}] " + "; ".join(
-            f"{c} {f['severity']}{' -> ' + f['step'] if f['step'] else ''}"
-            f"{' (under ' + f['caused_by'] + ')' if f['caused_by'] else ''}"
-            for c, f in checks.items()), flush=True)
-    return found
+    return helpers.doctor(lab, NAME, limit)
 
 
-def run_printed(lab, command: str, *extra: str, timeout: float = 1800):
-    """Run a command doctor printed, as printed (plus --yes and --json)."""
-    args = shlex.split(command)
-    assert args[0] == "kubemedic", command
-    return lab.kubemedic(*args[1:], *extra, "--json", timeout=timeout)
-
-
-def registry_manifest(lab, name: str, tag: str, method: str = "HEAD") -> subprocess.CompletedProcess:
-    """The registry's answer for NAME:TAG, asked on node1 (curl is not on the nodes: python)."""
-    script = ("import sys, urllib.request as u\n"
-              f"r = u.Request('http://{registry(lab)}/v2/{name}/manifests/{tag}', method='{method}',"
-              " headers={'Accept': 'application/vnd.docker.distribution.manifest.v2+json'})\n"
-              "try:\n"
-              "    with u.urlopen(r, timeout=10) as a: print(a.status, a.headers.get("
-              "'Docker-Content-Digest'))\n"
-              "except u.HTTPError as e: print(e.code, '')\n")
-    return lab.ssh(N1, f"python3 - <<'EOF'\n{script}EOF", check=True)
+def registry_manifest(lab, name: str, tag: str, method: str = "HEAD"):
+    return helpers.registry_manifest(lab, N1, name, tag, method)
 
 
 @pytest.fixture(scope="module")
@@ -178,33 +135,20 @@ def test_reset_reinit_refused_while_an_image_is_missing_nothing_reset(cluster) -
     reset, naming the image, on every node."""
     lab = cluster
     ref = f"{registry(lab)}/{MISSING}:{VERSION}"
-    head = registry_manifest(lab, MISSING, VERSION).stdout.split()
-    assert head[0] == "200", head
+    assert registry_manifest(lab, MISSING, VERSION).stdout.split()[0] == "200"
     lab.ssh(N1, f"docker rmi {ref} >/dev/null", check=True)
-    deleted = registry_manifest(lab, MISSING, f"{head[1]}", method="DELETE").stdout.split()
-    assert deleted[0] == "202", deleted
-    assert registry_manifest(lab, MISSING, VERSION).stdout.split()[0] == "404"
-    before = {"admin": node_sha256(lab, N1, "/etc/kubernetes/admin.conf"),
-              "kubelet2": node_sha256(lab, N2, "/etc/kubernetes/kubelet.conf"),
-              "pods": sorted(p["metadata"]["uid"] for p in running_sleepers(lab))}
+    helpers.drop_from_registry(lab, N1, MISSING, VERSION)
+    before = helpers.cluster_state(lab, N1, N2)
+    assert before["ready"] == [N1, N2, N3], before
 
     started = time.monotonic()
     result = km(lab, "reset", "--reinit", "--yes")
     timed("reset --reinit refused (image missing)", started)
     assert result.returncode == 3, result.stdout[-3000:] + result.stderr[-3000:]
-    answer = summary(result)
-    failures = json.dumps(answer["failures"])
-    assert ref in failures and "nothing was reset" in failures, failures[-2000:]
-    assert {h for f in answer["failures"] for h in [f.get("host")]} == {N1}, answer["failures"]
-    tasks = ok_tasks(answer["record"])
-    assert not [t for t in tasks if t.startswith(("Kubernetes node |", "Kube reset | archive",
-                                                  "Etcd_snapshot"))], tasks
-    assert not (Path(answer["record"]) / "backups").exists()
+    problems = helpers.refused_reinit_problems(result, ref, N1)
+    assert not problems, "\n".join(problems)
     # nothing reset: the same cluster, the same kubeconfigs, the same pods
-    assert ready_nodes(lab) == [N1, N2, N3]
-    assert node_sha256(lab, N1, "/etc/kubernetes/admin.conf") == before["admin"]
-    assert node_sha256(lab, N2, "/etc/kubernetes/kubelet.conf") == before["kubelet2"]
-    assert sorted(p["metadata"]["uid"] for p in running_sleepers(lab)) == before["pods"]
+    assert helpers.cluster_state(lab, N1, N2) == before
 
 
 def test_reset_reinit_from_local_images_with_backups_first(cluster) -> None:
@@ -228,44 +172,15 @@ def test_reset_reinit_from_local_images_with_backups_first(cluster) -> None:
     timed("reset --reinit --limit node1,node2", started)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-3000:]
     record = Path(summary(result)["record"])
-    names = ok_tasks(str(record))
-    order = [first(names, "Kubernetes control plane | no image missing"),
-             first(names, "Kubernetes node | fetch the archive to the dev-box"),
-             first(names, "Etcd_snapshot | fetch to the dev-box"),
-             first(names, "Kubernetes node | kubeadm reset -f"),
-             first(names, "Kubernetes control plane | kubeadm init"),
-             first(names, "Kubernetes join | kubeadm join")]
-    assert order == sorted(order), names
-    problems: list[str] = []
-    for node in (N1, N2):
-        with tarfile.open(record / "backups" / node / "kubernetes.tgz") as archive:
-            if "etc/kubernetes/kubelet.conf" not in archive.getnames():
-                problems.append(f"{node}: no kubelet.conf in the backup")
-            if node == N1:
-                kept = archive.extractfile("etc/kubernetes/pki/ca.crt")
-                if kept is None or sha256(kept.read()) != old_ca:
-                    problems.append("the backup's ca.crt is not the old cluster's")
-    # the etcd snapshot holds the old cluster's objects (bbolt keeps keys as plain bytes)
-    snapshots = list((record / "backups" / "etcd").glob("*.db"))
-    if len(snapshots) != 1 or not Path(f"{snapshots[0]}.sha256").is_file():
-        problems.append(f"etcd snapshots: {snapshots}")
-    else:
-        data = snapshots[0].read_bytes()
-        for key in (b"/registry/configmaps/default/keep-me", b"/registry/deployments/default/sleeper"):
-            if key not in data:
-                problems.append(f"the etcd snapshot lacks {key!r}")
-        if sha256(data) != Path(f"{snapshots[0]}.sha256").read_text().split()[0]:
-            problems.append("the etcd snapshot's sha256 does not match")
+    problems = helpers.reinit_order_problems(record) + helpers.reinit_backup_problems(
+        record, [N1, N2], N1, old_ca, [b"/registry/configmaps/default/keep-me",
+                                        b"/registry/deployments/default/sleeper"])
     assert not problems, "\n".join(problems)
     # a new cluster: a new CA, node1 and node2 Ready, node3 not in it
     assert node_sha256(lab, N1, "/etc/kubernetes/pki/ca.crt") != old_ca
     assert wait_for(lambda: ready_nodes(lab) == [N1, N2], timeout=300), ready_nodes(lab)
     assert node_names(lab) == [N1, N2]
-    pods = kubectl_json(lab, "pods -n kube-system")["items"]
-    assert sorted(c["image"] for p in pods for c in p["spec"]["containers"]) == sorted(
-        f"{registry(lab)}/{i}" for i in ("etcd:3.4.13-0", f"kube-apiserver:{VERSION}",
-                                         f"kube-controller-manager:{VERSION}",
-                                         f"kube-scheduler:{VERSION}"))
+    assert helpers.kube_system_images(lab, N1) == helpers.control_plane_images(lab, VERSION)
     # the Deployment is the operator's to apply again (a re-init starts an empty etcd; the old
     # objects are in the snapshot above): its pods Running, pulled from the private registry
     assert lab.ssh(N1, f"{KUBECTL} get deployment sleeper").returncode != 0
@@ -292,24 +207,14 @@ def test_kube_reset_drill_on_a_node_of_the_old_cluster(cluster) -> None:
     print(f"[node3 kubelet] {journal[-600:]}", flush=True)
 
     started = time.monotonic()
-    found = doctor(lab, N3).get(N3, {})
-    stale = found.get("kubeadm-cluster-ca")
-    assert stale, f"doctor found no kubeadm-cluster-ca on {N3}: {sorted(found)}"
-    assert stale["severity"] == "critical" and stale["caused_by"] is None, stale
+    stale = helpers.stale_ca_finding(lab, NAME, N3)
     assert stale["command"] == (f"kubemedic recover kube-reset -c {NAME} --limit {N3} "
                                 "-e kubernetes_reset_reinit=true"), stale
-    registered = found.get("node-registered")
-    assert registered and registered["caused_by"] == "kubeadm-cluster-ca", found
 
-    step = time.monotonic()
-    repair = run_printed(lab, stale["command"], "--yes")
-    timed("recover kube-reset (node3 reset and joined)", step)
-    assert repair.returncode == 0, repair.stdout[-4000:] + repair.stderr[-3000:]
-    backup = Path(summary(repair)["record"]) / "backups" / N3 / "kubernetes.tgz"
-    with tarfile.open(backup) as archive:
-        kept = archive.extractfile("etc/kubernetes/pki/ca.crt")
-        assert kept is not None and sha256(kept.read()) == old_ca3
-        assert "etc/kubernetes/kubelet.conf" in archive.getnames()
+    record = helpers.repaired(lab, stale["command"], TIMINGS,
+                              "recover kube-reset (node3 reset and joined)", "--yes")
+    problems = helpers.backup_holds(record, N3, old_ca3)
+    assert not problems, problems
     assert wait_for(lambda: ready_nodes(lab) == [N1, N2, N3], timeout=240), ready_nodes(lab)
     assert node_sha256(lab, N3, "/etc/kubernetes/pki/ca.crt") == cluster_ca
     after = doctor(lab, N3).get(N3, {})
@@ -321,11 +226,7 @@ def test_kube_reset_drill_on_a_node_of_the_old_cluster(cluster) -> None:
     mttr.record("kube-reset", N3, ["node left with the old cluster's CA"], started)
     assert len(running_sleepers(lab)) == 2
     # the pod network reaches node3 again: every node routes node3's new pod CIDR to it
-    cidr3 = next(n["spec"]["podCIDR"] for n in kubectl_json(lab, "nodes")["items"]
-                 if n["metadata"]["name"] == N3)
-    for node in (N1, N2):
-        route = lab.ssh(node, f"ip route show {cidr3}", check=True).stdout
-        assert f"via {lab.nodes[N3]}" in route, (node, cidr3, route)
+    assert not helpers.pod_route_problems(lab, N1, N3, [N1, N2])
 
 
 def test_node_remove_then_add_a_worker(cluster) -> None:
@@ -460,7 +361,7 @@ def test_master_ip_change_drill(cluster) -> None:
     assert api is None or api["caused_by"] == "apiserver-address", api
 
     step = time.monotonic()
-    repair = run_printed(lab, address["command"], "--yes")
+    repair = helpers.run_printed(lab, address["command"], "--yes")
     timed("recover master-ip-change (cluster rebuilt)", step)
     assert repair.returncode == 0, repair.stdout[-4000:] + repair.stderr[-3000:]
     record = Path(summary(repair)["record"])

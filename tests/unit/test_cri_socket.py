@@ -149,3 +149,31 @@ def test_inventory_check_exits_2_naming_the_file_and_field(inventories: Path) ->
     assert result.returncode == 2, result.stdout + result.stderr
     assert "acme/group_vars/all.yml: cluster_container_runtime: " in result.stderr
     assert "dockershim" in result.stderr
+
+
+def reset_argv(inventory: dict, **extra: object) -> list[str]:
+    """The argv of kubernetes_node's `kubeadm reset -f` task, rendered for INVENTORY."""
+    tasks = yaml.safe_load((REPO / "roles/kubernetes_node/tasks/reset.yml").read_text())
+    task = next(t for t in tasks if t["name"] == "Kubernetes node | kubeadm reset -f")
+    variables = {**_load(REPO / "playbooks" / "group_vars" / "all" / "kubemedic.yml"),
+                 **_load(REPO / "roles" / "kubernetes_node" / "defaults" / "main.yml"),
+                 **_load(REPO / "roles" / "kubernetes_node" / "vars" / "main.yml"),
+                 "inventory_hostname": "w1", "groups": {"masters": ["m1"], "workers": ["w1"]},
+                 **inventory, **extra}
+    templar = Templar(loader=DataLoader(), variables=variables)
+    return [str(templar.template(trust_as_template(arg)))
+            for arg in task["ansible.builtin.command"]["argv"]]
+
+
+@pytest.mark.parametrize(("inventory", "socket"), CASES)
+def test_reset_names_the_runtime_socket(inventory: dict, socket: str) -> None:
+    """kubeadm 1.20 reset without --cri-socket on a worker (no admin.conf to read the node's
+    socket from) takes docker's socket wherever docker runs, and docker runs on containerd nodes
+    too: it removed no containerd pod. The socket is always the one init and join used."""
+    assert reset_argv(inventory) == ["kubeadm", "reset", "-f", "--cri-socket", socket]
+
+
+def test_reset_takes_an_explicit_socket() -> None:
+    argv = reset_argv({"cluster_kubernetes_version": "1.28.2"},
+                      kubernetes_node_cri_socket="unix:///run/crio/crio.sock")
+    assert argv[-2:] == ["--cri-socket", "unix:///run/crio/crio.sock"]

@@ -76,6 +76,31 @@ def test_healthy_node_has_no_finding() -> None:
         ("ascend-default-runtime", "critical", "ascend-runtime")}
 
 
+def test_a_containerd_node_is_judged_by_containerd_s_images() -> None:
+    """kubelet on containerd: the pause and kubeadm images are containerd's (k8s.io namespace),
+    not docker's, which runs there too and lists none (on the real containerd cluster doctor
+    reported pause-image, critical, on every healthy node)."""
+    cri = ["10.0.0.1:5000/pause:3.2", "10.0.0.1:5000/kube-apiserver:v1.28.2",
+           "10.0.0.1:5000/kube-controller-manager:v1.28.2",
+           "10.0.0.1:5000/kube-scheduler:v1.28.2"]
+    on_containerd = _all(_set("docker|images", []), lambda probe: probe.update(
+        containerd_images=cri))
+    master = {"container_runtime": "containerd", "groups": ["masters"],
+              "kubeadm_images": ["kube-apiserver:v1.28.2", "kube-controller-manager:v1.28.2",
+                                 "kube-scheduler:v1.28.2"]}
+    assert run(on_containerd, **master) == []
+    without_pause = _all(on_containerd, lambda probe: probe["containerd_images"].remove(cri[0]))
+    found = {f["check"]: f for f in run(without_pause, **master)}
+    assert set(found) == {"pause-image"}, found
+    assert "containerd's k8s.io namespace" in found["pause-image"]["evidence"]
+    # containerd down: no image verdict (the service check reports it)
+    assert "pause-image" not in {f["check"] for f in run(
+        _all(on_containerd, lambda probe: probe.update(containerd_images=None)),
+        container_runtime="containerd")}
+    # docker's images still judge a docker node
+    assert ("pause-image", "critical", "pause-image") in pairs(run(on_containerd))
+
+
 def _set(path: str, value: Any):
     def mutate(probe: dict[str, Any]) -> None:
         keys = path.split("|")

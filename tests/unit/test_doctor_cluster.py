@@ -13,7 +13,7 @@ import copy
 from typing import Any
 
 from kubemedic.doctor import checks, cluster
-from tests.unit.test_doctor_checks import DOCKER_DOWN, HEALTHY, SETTINGS
+from tests.unit.test_doctor_checks import DOCKER_DOWN, HEALTHY, SETTINGS, _all, _set
 from tests.unit.test_doctor_commands import NOW, cluster_view
 
 GROUPS = {"master1": ["masters"], "worknode1": ["workers", "gpu"], "worknode2": ["workers"],
@@ -318,3 +318,66 @@ def test_an_image_that_may_not_be_pulled_is_reported() -> None:
     assert [(f["subject"], f["command"]) for f in pull] == [
         ("default/web-5d4f8b7c9d-x2v7k", "kubemedic images load -c acme --limit worknode1")]
     assert "imagePullPolicy Never" in pull[0]["message"]
+
+
+# A worker's kubelet while its master was rebooting, and while containerd restarted (both from
+# the real containerd cluster's journal, addresses and ids shortened).
+KUBELET_API_TIMEOUT = (
+    'Dec 03 15:57:13 worknode2 kubelet[3027]: E1203 15:57:13.375193 3027 controller.go:187] '
+    'failed to update lease, error: Put "https://192.168.100.10:6443/apis/coordination.k8s.io/v1/'
+    'namespaces/kube-node-lease/leases/worknode2?timeout=10s": dial tcp 192.168.100.10:6443: '
+    'i/o timeout')
+KUBELET_CRI_DIAL = (
+    'Dec 03 15:56:41 worknode2 kubelet[3027]: W1203 15:56:41.216107 3027 clientconn.go:1223] grpc: '
+    'addrConn.createTransport failed to connect to {/run/containerd/containerd.sock  <nil> 0 '
+    '<nil>}. Err :connection error: desc = "transport: Error while dialing dial unix '
+    '/run/containerd/containerd.sock: connect: connection refused". Reconnecting...')
+
+
+def _journal(text: str):
+    def mutate(probe: dict[str, Any]) -> None:
+        probe["logs"]["journal"] = text
+    return mutate
+
+
+def test_an_api_timeout_while_the_master_rebooted_is_history_not_a_master_ip_change() -> None:
+    """apiserver-cert-wrong-ip's weak pattern (`dial tcp ...:6443: i/o timeout`) named
+    master-ip-change, a cluster rebuild, on a worker whose master had rebooted and answers now."""
+    found = by_check(doctor("worknode2", mutate=_journal(KUBELET_API_TIMEOUT)))
+    wrong_ip = found["log:apiserver-cert-wrong-ip"]
+    assert (wrong_ip["severity"], wrong_ip["step"], wrong_ip["command"]) == ("info", None, None)
+    assert "reads the cluster now: history" in wrong_ip["message"]
+    # the API not answering in this run: the repair is still named
+    down = {"available": False, "kubeconfig_present": True, "now": NOW, "reason": "timeout"}
+    assert by_check(doctor("worknode2", down, _journal(KUBELET_API_TIMEOUT)))[
+        "log:apiserver-cert-wrong-ip"]["step"] == "master-ip-change"
+    # the certificate naming other addresses is not mere silence of the port
+    x509 = ("Dec 03 15:57:13 worknode2 kubelet[3027]: Unable to connect to the server: x509: "
+            "certificate is valid for 10.0.0.5, 10.96.0.1, not 192.168.100.10")
+    assert by_check(doctor("worknode2", mutate=_journal(x509)))[
+        "log:apiserver-cert-wrong-ip"]["step"] == "master-ip-change"
+
+
+def test_failed_dials_to_containerd_are_history_while_it_runs_and_the_node_is_ready() -> None:
+    """containerd restarted (a join's CNI change does it) leaves kubelet's failed dials in the
+    journal: critical before, on a healthy node of the real containerd cluster."""
+    found = by_check(doctor("worknode1", mutate=_journal(KUBELET_CRI_DIAL),
+                            container_runtime="containerd"))
+    cri = found["log:containerd-cri-unavailable"]
+    assert (cri["severity"], cri["command"]) == ("info", None), cri
+    assert "the runtime runs now and the node is Ready: history" in cri["message"]
+    # containerd down now: critical again
+    stopped = _all(_journal(KUBELET_CRI_DIAL), _set("services|containerd", {
+        "installed": True, "active": False, "state": "failed failed"}))
+    assert by_check(doctor("worknode1", mutate=stopped, container_runtime="containerd"))[
+        "log:containerd-cri-unavailable"]["severity"] == "critical"
+    # the node NotReady (kubelet cannot use the runtime): critical
+    view = cluster_view()
+    for node in view["nodes"]["items"]:
+        if node["metadata"]["name"] == "worknode1":
+            for cond in node["status"]["conditions"]:
+                if cond["type"] == "Ready":
+                    cond.update(status="False", reason="KubeletNotReady")
+    assert by_check(doctor("worknode1", view, _journal(KUBELET_CRI_DIAL),
+                           container_runtime="containerd"))[
+        "log:containerd-cri-unavailable"]["severity"] == "critical"

@@ -93,6 +93,17 @@ PORTAL_CONTAINERS = frozenset({"nginx"})
 API_DOWN_SIGNATURES = frozenset({"apiserver-refused"})
 API_ANSWERS_NOW = ("; kubectl on the first master reads the cluster now: history (the control "
                    "plane restarted), no repair needed")
+# A line that says only that the API port did not answer (a refusal, or a timeout while the
+# master was down or rebooting) is history on the same terms, whichever signature it matched:
+# apiserver-cert-wrong-ip's weak `i/o timeout` pattern named master-ip-change (a rebuild) on a
+# worker whose master had just rebooted (the real containerd cluster's after-reboot drill).
+API_PORT_SILENT = re.compile(r"dial tcp \S+:6443: (connect: connection refused|i/o timeout)")
+# containerd restarted (a config or CNI change does it) leaves kubelet's failed dials to its
+# socket in the journal: history while containerd runs and the node is Ready (kubelet talks to
+# it), seen after every join on the real containerd cluster.
+RUNTIME_DOWN_SIGNATURES = frozenset({"containerd-cri-unavailable"})
+RUNTIME_RUNS_NOW = ("; the runtime runs now and the node is Ready: history (the runtime "
+                    "restarted), no repair needed")
 
 
 @dataclass
@@ -319,13 +330,17 @@ def _check_docker(ctx: _Ctx, probe: dict[str, Any]) -> None:
         ctx.add("container-log-size", "warning", f"{item['path']}: {item['bytes']} bytes",
                 f"a container log is above the {s['docker_log_max_bytes']} byte limit "
                 "(log rotation not applied to this container)", step="disk-cleanup")
-    images = docker.get("images")
+    # kubelet's runtime's images: on containerd the CRI's (k8s.io namespace), which docker,
+    # installed there too, does not list (every containerd node was reported without pause)
+    containerd = s["container_runtime"] == "containerd"
+    images = probe.get("containerd_images") if containerd else docker.get("images")
     if images is None:
-        return  # docker not running: reported by the service check
+        return  # the runtime not running: reported by the service check
+    where = "in containerd's k8s.io namespace" if containerd else "in docker"
     if s["pause_image_regex"] and not any(re.search(s["pause_image_regex"], image)
                                           for image in images):
         ctx.add("pause-image", "critical", f"no image matches {s['pause_image_regex']!r} "
-                f"({len(images)} images)",
+                f"({len(images)} images {where})",
                 "the pause (sandbox) image is missing: no pod can start on this node",
                 step="pause-image")
     kubelet = (probe.get("services") or {}).get("kubelet", {})
@@ -582,7 +597,9 @@ def _check_logs(ctx: _Ctx, probe: dict[str, Any]) -> None:
     if not ctx.settings["kb"]:
         return
     logs = probe.get("logs") or {}
-    api_answers = bool((probe.get("cluster") or {}).get("available"))
+    view = probe.get("cluster") or {}
+    api_answers = bool(view.get("available"))
+    runtime_fine = api_answers and _runtime_runs_and_node_ready(ctx, probe, view)
     for source in ("journal", "kernel", "container"):
         text = logs.get(source) or ""
         if not text:
@@ -592,9 +609,14 @@ def _check_logs(ctx: _Ctx, probe: dict[str, Any]) -> None:
                 _xid_findings(ctx, text, source)
                 continue
             times = f" ({match.count}x)" if match.count > 1 else ""
-            if api_answers and match.signature.id in API_DOWN_SIGNATURES:
+            if api_answers and (match.signature.id in API_DOWN_SIGNATURES or (
+                    API_PORT_SILENT.search(match.evidence) and "x509" not in match.evidence)):
                 ctx.add(f"log:{match.signature.id}", "info", match.evidence,
                         f"{match.signature.cause} [{source} log{times}]{API_ANSWERS_NOW}")
+                continue
+            if runtime_fine and match.signature.id in RUNTIME_DOWN_SIGNATURES:
+                ctx.add(f"log:{match.signature.id}", "info", match.evidence,
+                        f"{match.signature.cause} [{source} log{times}]{RUNTIME_RUNS_NOW}")
                 continue
             # A weak match (below kb.MIN_CONFIDENCE) is only a hint, never a critical finding.
             weak = "" if match.convincing else f", weak match {match.confidence:.2f}"
@@ -603,6 +625,16 @@ def _check_logs(ctx: _Ctx, probe: dict[str, Any]) -> None:
             _add_signature(ctx, f"log:{match.signature.id}", match,
                            f"{match.signature.cause} [{source} log{times}{weak}]", ref,
                            severity=None if match.convincing else "info")
+
+
+def _runtime_runs_and_node_ready(ctx: _Ctx, probe: dict[str, Any], view: dict[str, Any]) -> bool:
+    """kubelet's runtime is active now and the API shows this host's node Ready."""
+    runtime = ctx.settings["container_runtime"] or "docker"
+    if not ((probe.get("services") or {}).get(runtime) or {}).get("active"):
+        return False
+    name = ctx.settings["node_name"] or ctx.host
+    return name in cluster.node_names(view.get("nodes")) and not any(
+        c["type"] == "Ready" for c in cluster.node_problems(view.get("nodes"), name))
 
 
 def _kubernetes_node(ctx: _Ctx) -> bool:

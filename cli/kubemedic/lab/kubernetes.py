@@ -208,6 +208,8 @@ def inventory_settings(bundle: Path, runtime: str = "docker") -> dict[str, Any]:
         "kubernetes_control_plane_timeout_for_control_plane": "15m0s",
         # and as long for the API server of an init that stopped half-way (init.yml).
         "kubernetes_control_plane_api_timeout": 900,
+        # and for recover after-reboot's wait for the API server once kubelet restarted.
+        "kubernetes_node_api_timeout": 900,
         # The nodes share the dev-box kernel: kubeadm's kernel-config check cannot read its
         # config (no /boot or /proc/config.gz in a node).
         "kubernetes_control_plane_ignore_preflight_errors": ["SystemVerification"],
