@@ -36,12 +36,7 @@ and why:
   node's sysctl.d (what doctor judges on the lab), never applied;
 - the kubelet unit is a test double (a unit running `sleep infinity`; no kubelet here); swap is
   never turned on (it would be the host's swap).
-test_job_path_drill_... drills job-path (seed 000 #12) on the same lab after the waves: the job
-image really gone from node3's docker, pulled again from the real private registry; the
-platform's job services (restfulapi, jobmanager) are Deployments of a TEST DOUBLE kubectl on
-node1 (tests/doubles/kube_workloads_double.py), the job manager's failure a pod fault in its
-state; this lab declares no NFS mount, so the step's NFS part has nothing to remount (it is
-recover nfs-remount's, drilled in test_storage_lab.py).
+job-path (seed 000 #12) is drilled on the real cluster (test_kubernetes_real.py).
 Steps drilled elsewhere or not yet: `kubemedic recover --list` (drilled_by) and
 tests/unit/test_recover_steps.py's NOT_DRILLED_YET; xid-kernel-log names no recovery step (the
 fix is `kubemedic heal`).
@@ -66,10 +61,7 @@ SUBNET = "10.77.22.0/24"
 N1, N2, N3 = "km-drill-node1", "km-drill-node2", "km-drill-node3"
 REGISTRY = "10.77.22.11:5000"
 PAUSE = f"{REGISTRY}/pause:3.9"
-JOB_IMAGE = f"{REGISTRY}/drill/job:1"
 HERE = Path(__file__).resolve().parent
-KUBE_DOUBLE = HERE.parent / "doubles" / "kube_workloads_double.py"
-KUBE_STATE = "/var/lib/kube-workloads-double/state.json"
 OLD_CONTAINERD = HERE.parent / "doubles" / "make-old-containerd-deb"
 FAKE_ETHTOOL = HERE.parent / "doubles" / "fake-ethtool"
 BUNDLE_ARCHIVE = "/var/cache/kubemedic/images/images.tar"   # container_runtime_node_bundle_dir
@@ -308,80 +300,3 @@ def test_drill_wave(lab, wave) -> None:
     user_data_survived(lab)
     assert not problems, "\n".join(problems)
     record_times(wave, drills)
-
-
-def job_service(name: str, node: str) -> dict:
-    labels = {"app": name}
-    return {"apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": name, "namespace": "default", "labels": labels},
-            "spec": {"replicas": 1, "selector": {"matchLabels": labels},
-                     "template": {"metadata": {"labels": labels}, "spec": {
-                         "nodeName": node, "containers": [{"name": name, "image": JOB_IMAGE}]}}}}
-
-
-def test_job_path_drill_job_image_gone_and_job_manager_down(lab) -> None:
-    """Seed 000 #12 (`平台创建任务，Job直接Fail 或ErroR`): jobs fail because node3 lost the job image
-    (removed from its docker: real) and the job manager's pod is down (TEST DOUBLE: kubectl on
-    node1 is tests/doubles/kube_workloads_double.py with the platform's Deployments restfulapi
-    and jobmanager, the failure a pod fault in its state). Doctor names job-path as the root
-    cause with the job image; the step refuses an image the registry does not have (nothing
-    restarted), then pulls the job image from the real private registry on every node, checks
-    the NFS mounts (none declared in this lab) and restarts both job services; doctor is clean,
-    the registry content, the docker volume and the MariaDB rows survived."""
-    lab.ssh(N1, f"""set -e; d=$(mktemp -d); echo job > $d/job
-        tar -C $d -c . | docker import - {JOB_IMAGE} >/dev/null && docker push {JOB_IMAGE} >/dev/null""",
-            check=True)
-    for node in (N2, N3):
-        lab.ssh(node, f"docker pull {JOB_IMAGE} >/dev/null", check=True)
-    state = {"nodes": [N1, N2, N3], "deployments": {
-        "default/restfulapi": job_service("restfulapi", N1),
-        "default/jobmanager": job_service("jobmanager", N3)}}
-    lab.ssh(N1, f"mkdir -p {Path(KUBE_STATE).parent} /etc/kubernetes && printf 'apiVersion: v1\\n"
-                "kind: Config\\n# TEST DOUBLE: kubectl is kube_workloads_double.py\\n' > "
-                "/etc/kubernetes/admin.conf", check=True)
-    for path, text in (("/usr/bin/kubectl", KUBE_DOUBLE.read_text()), (KUBE_STATE, json.dumps(state))):
-        subprocess.run(["ssh", "-F", str(lab.ssh_config), N1, f"cat > {path} && chmod 0755 {path}"],
-                       input=text, text=True, check=True, timeout=60)
-    drill = Drill("jobs fail: job image gone, job manager down", N3,
-                  ("docker rmi of the job image", "job manager pod fault (kubectl double)"),
-                  "job-services", "job-path")
-    drill.injected = time.monotonic()
-    lab.ssh(N3, f"docker rmi {JOB_IMAGE} >/dev/null", check=True)
-    pods = json.loads(lab.ssh(N1, "kubectl get pods -A -o json", check=True).stdout)["items"]
-    manager = next(p["metadata"]["name"] for p in pods if p["metadata"]["name"].startswith("jobmanager-"))
-    lab.ssh(N1, f"""python3 - <<'EOF'
-import json
-p = {KUBE_STATE!r}
-s = json.load(open(p))
-s.setdefault("pod_faults", {{}})["default/{manager}"] = (
-    "jobmanager: 3 jobs could not start their containers, giving up (job 7f3a: exit 125)")
-json.dump(s, open(p, "w"))
-EOF""", check=True)
-
-    before = doctor(lab, N1, N2, N3)
-    found = findings(before, N3, "job-services")
-    assert [(f["severity"], f["step"], f["caused_by"], f["command"]) for f in found] == [
-        ("critical", "job-path", None, f"kubemedic recover job-path -c {NAME} -e "
-                                       f"container_runtime_job_images={JOB_IMAGE}")], before
-    # An image the registry does not hold: every node fails the pull, nothing is restarted.
-    absent = lab.kubemedic("recover", "job-path", "-c", NAME, "-e",
-                           f"container_runtime_job_images={REGISTRY}/drill/absent:1", "--yes")
-    assert absent.returncode == 3, absent.stdout[-3000:] + absent.stderr[-2000:]
-    assert "cannot pull" in absent.stdout + absent.stderr
-    calls = lab.ssh(N1, "cat /var/lib/kube-workloads-double/calls.log").stdout
-    assert '"rollout", "restart"' not in calls, "job services restarted although a pull failed"
-
-    repair = lab.kubemedic(*found[0]["command"].split()[1:], "--yes", "--json")
-    assert repair.returncode == 0, repair.stdout[-4000:] + repair.stderr[-2000:]
-    changed = {host: r["changed"] for host, r in json.loads(repair.stdout)["hosts"].items()}
-    assert changed[N3] >= 1 and changed[N2] == 0, changed  # pulled where it was gone only
-    assert lab.ssh(N3, f"docker image inspect {JOB_IMAGE} >/dev/null").returncode == 0
-    calls = lab.ssh(N1, "cat /var/lib/kube-workloads-double/calls.log", check=True).stdout
-    for name in ("restfulapi", "jobmanager"):
-        assert f'"rollout", "restart", "deployment", "{name}"' in calls, calls[-2000:]
-    after = doctor(lab, N1, N2, N3)
-    drill.seconds = time.monotonic() - drill.injected
-    print(f"\ndrill {drill.name:45} {drill.seconds:6.1f} s injection -> clean")
-    assert not [f for f in after["findings"] if f["check"] == "job-services"], after
-    user_data_survived(lab)
-    record_times(len(WAVES), [drill])

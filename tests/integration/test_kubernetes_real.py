@@ -20,7 +20,9 @@ GPU worker whose device plugin (a TEST DOUBLE: tests/doubles/fake-device-plugin,
 device plugin API) is left unregistered by a kubelet restart (recover device-plugin-restart).
 Then the two verbs that drain a node, under a PodDisruptionBudget: heal (an Xid 79 line on the
 GPU worker: cordon, drain, reboot, uncordon) and the kernel upgrade of a worker (cordon, drain,
-install, reboot, verify, uncordon). reset --reinit, node add/remove and the master IP change run
+install, reboot, verify, uncordon). Last, doctor on real failing pods (CrashLoopBackOff,
+ImagePullBackOff) and two workload drills on the real kubelet: npu-log-configmap (a real
+FailedMount) and job-path (a real ErrImageNeverPull). reset --reinit, node add/remove and the master IP change run
 in test_kubernetes_lifecycle_real.py, containerd in test_kubernetes_containerd_real.py.
 """
 
