@@ -22,8 +22,9 @@ Then the two verbs that drain a node, under a PodDisruptionBudget: heal (an Xid 
 GPU worker: cordon, drain, reboot, uncordon) and the kernel upgrade of a worker (cordon, drain,
 install, reboot, verify, uncordon). Last, doctor on real failing pods (CrashLoopBackOff,
 ImagePullBackOff) and two workload drills on the real kubelet: npu-log-configmap (a real
-FailedMount) and job-path (a real ErrImageNeverPull). reset --reinit, node add/remove and the master IP change run
-in test_kubernetes_lifecycle_real.py, containerd in test_kubernetes_containerd_real.py.
+FailedMount) and job-path (a real ErrImageNeverPull). reset --reinit, node add/remove and the
+master IP change run in test_kubernetes_lifecycle_real.py, containerd in
+test_kubernetes_containerd_real.py.
 """
 
 from __future__ import annotations
