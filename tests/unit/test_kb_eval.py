@@ -114,3 +114,15 @@ def test_every_corpus_label_has_a_signature_naming_it(corpus) -> None:
     named = {signature.label for signature in kb.load()}
     missing = sorted({e["label"] for e in corpus} - {"none"} - named)
     assert not missing, missing
+
+
+def test_split_train_reports_and_matches_the_training_split_only(kb_eval, capsys, monkeypatch) -> None:
+    # what a developer runs while tuning: the held-out entries are not even matched
+    matched = []
+    real_evaluate = kb_eval.evaluate
+    monkeypatch.setattr(kb_eval, "evaluate", lambda entries: matched.append(
+        {e["split"] for e in entries}) or real_evaluate(entries))
+    kb_eval.main(["--split", "train", "--json"])
+    output = capsys.readouterr().out
+    assert '"train"' in output and '"heldout"' not in output
+    assert matched == [{"train"}]
