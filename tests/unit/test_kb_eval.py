@@ -26,10 +26,12 @@ SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "kb_eval"
 # docs/doctor.md): 76 of 90 (84.4 %) on 3 December 2026 (the 79 held-out entries of the previous
 # run still at 65, the 11 added since all answered); unchanged at 76 of 90 after the next round
 # (patterns written from training misses and from 13 new training excerpts: docs/doctor.md), so
-# the floor stays. Raise it as signatures improve; lower it only
+# the floor stayed; 77 of 90 (85.6 %) after the generalisation round (wordings written from the
+# components' sources, 28 new training excerpts, one evaluation run: docs/doctor.md), floor 0.85.
+# Raise it as signatures improve; lower it only
 # when the corpus grows with entries the matcher does not know yet (never to pass after a change of
 # the matcher).
-HELDOUT_TOP1_FLOOR = 0.84
+HELDOUT_TOP1_FLOOR = 0.85
 DISTRACTOR_REPAIR_CEILING = 0.05
 
 
