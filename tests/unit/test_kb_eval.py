@@ -26,10 +26,12 @@ SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "kb_eval"
 # docs/doctor.md): 76 of 90 (84.4 %) on 3 December 2026 (the 79 held-out entries of the previous
 # run still at 65, the 11 added since all answered); unchanged at 76 of 90 after the next round
 # (patterns written from training misses and from 13 new training excerpts: docs/doctor.md), so
-# the floor stays. Raise it as signatures improve; lower it only
+# the floor stayed; 77 of 90 (85.6 %) after the generalisation round (wordings written from the
+# components' sources, 28 new training excerpts, one evaluation run: docs/doctor.md), floor 0.85.
+# Raise it as signatures improve; lower it only
 # when the corpus grows with entries the matcher does not know yet (never to pass after a change of
 # the matcher).
-HELDOUT_TOP1_FLOOR = 0.84
+HELDOUT_TOP1_FLOOR = 0.85
 DISTRACTOR_REPAIR_CEILING = 0.05
 
 
@@ -114,3 +116,15 @@ def test_every_corpus_label_has_a_signature_naming_it(corpus) -> None:
     named = {signature.label for signature in kb.load()}
     missing = sorted({e["label"] for e in corpus} - {"none"} - named)
     assert not missing, missing
+
+
+def test_split_train_reports_and_matches_the_training_split_only(kb_eval, capsys, monkeypatch) -> None:
+    # what a developer runs while tuning: the held-out entries are not even matched
+    matched = []
+    real_evaluate = kb_eval.evaluate
+    monkeypatch.setattr(kb_eval, "evaluate", lambda entries: matched.append(
+        {e["split"] for e in entries}) or real_evaluate(entries))
+    kb_eval.main(["--split", "train", "--json"])
+    output = capsys.readouterr().out
+    assert '"train"' in output and '"heldout"' not in output
+    assert matched == [{"train"}]
