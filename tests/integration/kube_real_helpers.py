@@ -394,20 +394,30 @@ def readdress(lab, name: str, node: str, new_ip: str) -> None:
     lab.ssh(node, "ip route del default 2>/dev/null; ip route show default", check=True)
 
 
+def rewrite_yaml(path: Path, change) -> None:
+    """PATH's YAML changed by CHANGE(data), its leading comment kept: `lab down` removes a
+    lab's inventory only when hosts.yml still says it was written by `lab up` (a plain
+    yaml.safe_dump dropped that line, and lab down then left the whole inventory behind)."""
+    text = path.read_text()
+    header = "".join(line for line in text.splitlines(keepends=True)[:next(
+        (i for i, line in enumerate(text.splitlines()) if not line.startswith("#")), 0)])
+    data = yaml.safe_load(text)
+    change(data)
+    path.write_text(header + yaml.safe_dump(data, sort_keys=False))
+
+
 def set_inventory(lab, host: str, address: str, registry_address: str) -> None:
     """What the operator does first: the master's new address in the inventory (and the
     registry's, which lives on it)."""
-    hosts_file = lab.inventory / "hosts.yml"
-    hosts = yaml.safe_load(hosts_file.read_text())
-    for group in hosts["all"]["children"]["cluster"]["children"].values():
-        entry = (group.get("hosts") or {}).get(host)
-        if isinstance(entry, dict) and "ansible_host" in entry:
-            entry["ansible_host"] = address
-    hosts_file.write_text(yaml.safe_dump(hosts, sort_keys=False))
-    group_vars = lab.inventory / "group_vars" / "all.yml"
-    data = yaml.safe_load(group_vars.read_text())
-    data["cluster_registry"] = registry_address
-    group_vars.write_text(yaml.safe_dump(data, sort_keys=False))
+    def hosts(data: dict) -> None:
+        for group in data["all"]["children"]["cluster"]["children"].values():
+            entry = (group.get("hosts") or {}).get(host)
+            if isinstance(entry, dict) and "ansible_host" in entry:
+                entry["ansible_host"] = address
+
+    rewrite_yaml(lab.inventory / "hosts.yml", hosts)
+    rewrite_yaml(lab.inventory / "group_vars" / "all.yml",
+                 lambda data: data.update(cluster_registry=registry_address))
 
 
 def master_readdressed(lab, name: str, master: str, old_ip: str, new_ip: str,

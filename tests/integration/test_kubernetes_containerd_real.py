@@ -1,6 +1,7 @@
 """Real Kubernetes 1.20.2 on containerd (issue 15): one air-gapped 3-node cluster (1 master,
 2 workers) from `lab up --kubernetes --kubernetes-runtime containerd` and `kubemedic bootstrap`,
-then etcd backup/restore, reset --reinit, and the kube-reset and after-reboot drills on it.
+then etcd backup/restore, reset --reinit, node remove then add, and the kube-reset,
+after-reboot and master-ip-change drills on it.
 
 Real, no test double: kubeadm, kubelet, kubectl (.debs from the bundle's apt repository),
 control plane, etcd 3.4 and pause (images from the bundle's archive imported into containerd's
@@ -37,10 +38,21 @@ Tests run in file order, like an operator's session; timings are printed (`-s`):
 8. kube-reset drill: node3, left out, holds the old cluster's CA and still runs its pinned pod;
    doctor names `recover kube-reset`, the printed command resets node3 (the pod's containers
    gone from containerd) and joins it; doctor clean, user data intact.
-9. after-reboot drill: a power loss of node1 and node2 (real reboots), kubelet not enabled on
-   node1 (the stand-in for the seed's swap); the API refuses; doctor names `recover
-   after-reboot` for node1; the printed command brings the API back; the control plane and the
-   Deployment's pods run again in new containerd containers; doctor clean on every node.
+9. `node remove node3` (the Deployment's pods moved there first): drained, deleted, kubeadm
+   reset through kubemedic-crictl: none of its pods' containers or sandboxes left in containerd,
+   no task of theirs running (ctr), kubeadm reset's leftovers gone, containerd running with its
+   images; then `node add node3`: Ready again.
+10. after-reboot drill: a power loss of node1 and node2 (real reboots), kubelet not enabled on
+    node1 (the stand-in for the seed's swap); the API refuses; doctor names `recover
+    after-reboot` for node1; the printed command brings the API back; the control plane and the
+    Deployment's pods run again in new containerd containers; doctor clean on every node.
+11. master-ip-change drill: node1 re-addressed for real (`podman network disconnect` + `connect
+    --ip`), the inventory given the new address (and the registry's, on node1); doctor names
+    `recover master-ip-change`; the printed command rebuilds the cluster (kubeadm reset through
+    containerd's socket on every node, the old containers gone, init on the new address, the
+    workers join): every node Ready, the control plane running in containerd from the registry
+    at its new address, the old etcd data (a ConfigMap) in the run record, a file on a node
+    intact; recorded with mttr.
 """
 
 from __future__ import annotations
