@@ -1,6 +1,7 @@
 """Real Kubernetes 1.20.2 on containerd (issue 15): one air-gapped 3-node cluster (1 master,
 2 workers) from `lab up --kubernetes --kubernetes-runtime containerd` and `kubemedic bootstrap`,
-then etcd backup/restore, reset --reinit, and the kube-reset and after-reboot drills on it.
+then etcd backup/restore, reset --reinit, node remove then add, and the kube-reset,
+after-reboot and master-ip-change drills on it.
 
 Real, no test double: kubeadm, kubelet, kubectl (.debs from the bundle's apt repository),
 control plane, etcd 3.4 and pause (images from the bundle's archive imported into containerd's
@@ -37,10 +38,21 @@ Tests run in file order, like an operator's session; timings are printed (`-s`):
 8. kube-reset drill: node3, left out, holds the old cluster's CA and still runs its pinned pod;
    doctor names `recover kube-reset`, the printed command resets node3 (the pod's containers
    gone from containerd) and joins it; doctor clean, user data intact.
-9. after-reboot drill: a power loss of node1 and node2 (real reboots), kubelet not enabled on
-   node1 (the stand-in for the seed's swap); the API refuses; doctor names `recover
-   after-reboot` for node1; the printed command brings the API back; the control plane and the
-   Deployment's pods run again in new containerd containers; doctor clean on every node.
+9. `node remove node3` (the Deployment's pods moved there first): drained, deleted, kubeadm
+   reset through kubemedic-crictl: none of its pods' containers or sandboxes left in containerd,
+   no task of theirs running (ctr), kubeadm reset's leftovers gone, containerd running with its
+   images; then `node add node3`: Ready again.
+10. after-reboot drill: a power loss of node1 and node2 (real reboots), kubelet not enabled on
+    node1 (the stand-in for the seed's swap); the API refuses; doctor names `recover
+    after-reboot` for node1; the printed command brings the API back; the control plane and the
+    Deployment's pods run again in new containerd containers; doctor clean on every node.
+11. master-ip-change drill: node1 re-addressed for real (`podman network disconnect` + `connect
+    --ip`), the inventory given the new address (and the registry's, on node1); doctor names
+    `recover master-ip-change`; the printed command rebuilds the cluster (kubeadm reset through
+    containerd's socket on every node, the old containers gone, init on the new address, the
+    workers join): every node Ready, the control plane running in containerd from the registry
+    at its new address, the old etcd data (a ConfigMap) in the run record, a file on a node
+    intact; recorded with mttr.
 """
 
 from __future__ import annotations
@@ -75,6 +87,7 @@ pytestmark = [pytest.mark.lab, pytest.mark.slow, pytest.mark.kubernetes]
 NAME = "km-k8s-ctrd"
 SUBNET = "10.77.90.0/24"
 N1, N2, N3 = (f"{NAME}-node{i}" for i in (1, 2, 3))
+OLD_IP1, NEW_IP1 = "10.77.90.11", "10.77.90.31"
 VERSION = "v1.20.2"
 MARKER = "/etc/kubernetes/kubemedic-init-done"
 FINISHED_PHASES = ["upload-config all", "upload-certs --upload-certs", "mark-control-plane",
@@ -460,6 +473,51 @@ def test_kube_reset_drill_on_a_node_of_the_old_cluster(cluster) -> None:
     assert not helpers.pod_route_problems(lab, N1, N3, [N1, N2])
 
 
+def test_node_remove_then_add_a_worker(cluster) -> None:
+    """`kubemedic node remove` on containerd: node3 drained, its Node deleted, kubeadm reset
+    through kubemedic-crictl on containerd's socket (backup first): none of the containers of
+    node3's pods (the Deployment's, moved there first; sandboxes included) is left in
+    containerd, no task of theirs runs (read with ctr); kubeadm reset's leftovers gone,
+    containerd itself still running with its images. `kubemedic node add`: node3 Ready again."""
+    lab = cluster
+    helpers.sleepers_onto(lab, N1, N3, cordoned=N2)
+    mine = container_ids([p for p in running_sleepers(lab) if p["spec"]["nodeName"] == N3])
+    old3 = containerd_ids(lab, N3)
+    assert len(mine) == 2 and mine <= old3 and mine <= running_tasks(lab, N3), (mine, old3)
+    assert len(ready_sandboxes(lab, N3)) == 2, ready_sandboxes(lab, N3)
+    before = helpers.leftovers(lab, N3)
+    problems = helpers.leftover_problems(before, present=True)
+    assert not problems, (before, problems)
+    pause = f"{registry(lab)}/pause:3.2"
+
+    started = time.monotonic()
+    problems = helpers.node_remove_problems(lab, NAME, N1, N3, TIMINGS)
+    assert helpers.node_names(lab, N1) == [N1, N2]
+    # containerd's side: none of node3's pods' containers or sandboxes left, no task running,
+    # containerd itself running with its images (a reset removes pods, not the runtime's state)
+    left = old3 & containerd_ids(lab, N3)
+    if left:
+        problems.append(f"{N3}: containers of its pods still in containerd: {left}")
+    tasks = old3 & running_tasks(lab, N3)
+    if tasks:
+        problems.append(f"{N3}: tasks of its pods still running: {tasks}")
+    if lab.ssh(N3, "systemctl is-active containerd").stdout.strip() != "active":
+        problems.append(f"{N3}: containerd not active after the remove")
+    if pause not in lab.ssh(N3, "ctr -n k8s.io images ls -q", check=True).stdout.split():
+        problems.append(f"{N3}: containerd lost {pause}")
+    assert not problems, "\n".join(problems)
+    # drained: the Deployment's pods run on node2 only
+    assert wait_for(lambda: len(running_sleepers(lab)) == 2
+                    and {p["spec"]["nodeName"] for p in running_sleepers(lab)} == {N2},
+                    timeout=300), lab.ssh(N1, f"{KUBECTL} get pods -o wide").stdout
+
+    helpers.node_add(lab, NAME, N1, N3, [N1, N2, N3], TIMINGS)
+    timed(TIMINGS, "node remove + add", started)
+    flags = lab.ssh(N3, "cat /var/lib/kubelet/kubeadm-flags.env", check=True).stdout
+    assert "--container-runtime=remote" in flags and "containerd.sock" in flags, flags
+    assert not helpers.pod_route_problems(lab, N1, N3, [N1, N2])
+
+
 def test_after_reboot_drill_power_loss_of_the_master_and_a_worker(cluster) -> None:
     """recover after-reboot drilled on containerd (seed 001: after a power loss the API server
     refused connections on 6443: swapoff -a, restart kubelet). The power loss is real: node1 (the
@@ -551,4 +609,58 @@ def test_after_reboot_drill_power_loss_of_the_master_and_a_worker(cluster) -> No
     assert not left, left
     mttr.record("after-reboot", N1, ["master and a worker power-cycled, kubelet not enabled on "
                                      "the master (containerd)"], started)
+
+
+def test_master_ip_change_drill(cluster) -> None:
+    """recover master-ip-change drilled on containerd (seed 001: a master IP change = rebuild).
+    node1's address on the cluster network changes for real (readdress); etcd's and the API
+    server's manifests, the certificates and every kubeconfig still name the old one. doctor
+    names `kubemedic recover master-ip-change` from the API server's advertise address; the
+    printed command rebuilds the cluster from local images (kubeadm reset through containerd's
+    socket on every node, the old cluster's containers gone from containerd) for the new
+    address; every node Ready; the control plane runs in containerd (crictl's ready sandboxes,
+    ctr's RUNNING tasks for the API's containerd:// ids) from the registry at its new address;
+    user data (a file on a node, the old etcd data in the run record) intact."""
+    lab = cluster
+    lab.ssh(N1, f"{KUBECTL} create configmap drill-keep --from-literal=keep=precious-ip",
+            check=True)
+    lab.ssh(N2, "mkdir -p /srv/share && echo user-data > /srv/share/keep.txt", check=True)
+    old = {n: containerd_ids(lab, n) for n in (N1, N2, N3)}
+
+    started = mttr.start()
+    helpers.master_readdressed(lab, NAME, N1, OLD_IP1, NEW_IP1, TIMINGS)
+    address = helpers.master_ip_change_finding(lab, NAME, N1, OLD_IP1, NEW_IP1, TIMINGS)
+    record = helpers.repaired(lab, address["command"], TIMINGS,
+                              "recover master-ip-change (cluster rebuilt)", "--yes")
+    problems = helpers.rebuilt_problems(lab, record, N1, [N1, N2, N3], OLD_IP1, NEW_IP1, [
+        b"/registry/configmaps/default/drill-keep", b"precious-ip"])
+    problems += reset_problems(lab, record, old)
+    if lab.ssh(N2, "cat /srv/share/keep.txt").stdout.strip() != "user-data":
+        problems.append("/srv/share/keep.txt on node2 lost")
+    assert not problems, "\n".join(problems)
+
+    # the control plane runs in containerd: each pod's containers ready with containerd:// ids,
+    # their tasks RUNNING in ctr, their sandboxes ready in crictl; docker runs none
+    def control_plane() -> set[str]:
+        pods = kubectl_json(lab, N1, "pods -n kube-system")["items"]
+        ids = container_ids(pods)
+        return ids if len(pods) == 4 and len(ids) == 4 and all(
+            c.get("ready") and c["containerID"].startswith("containerd://")
+            for p in pods for c in p["status"].get("containerStatuses") or [{}]) else set()
+
+    assert wait_for(control_plane, timeout=600), kubectl_json(lab, N1, "pods -n kube-system")
+    assert control_plane() <= running_tasks(lab, N1), (control_plane(), running_tasks(lab, N1))
+    sandboxes = ready_sandboxes(lab, N1).values()
+    for component in ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"):
+        assert f"{component}-{N1}" in sandboxes, sandboxes
+    assert lab.ssh(N1, "docker ps -q", check=True).stdout.strip() == ""
+    for pod in helpers.sleepers_again(lab, N1):
+        assert pod["status"]["containerStatuses"][0]["containerID"].startswith("containerd://")
+
+    step = time.monotonic()
+    left = helpers.rebuilt_doctor_left(lab, NAME, N1)
+    timed(TIMINGS, "doctor after the rebuild", step)
+    timed(TIMINGS, "drill master-ip-change: change -> doctor clean", started)
+    assert not left, left
+    mttr.record("master-ip-change", N1, ["master re-addressed (containerd)"], started)
     print(f"[timing] module steps: {json.dumps(TIMINGS)}", flush=True)

@@ -34,16 +34,11 @@ Timings are printed (`-s`).
 
 from __future__ import annotations
 
-import ipaddress
 import json
-import re
-import subprocess
-import tarfile
 import time
 from pathlib import Path
 
 import pytest
-import yaml
 
 from kubemedic import paths
 from tests.integration import kube_real_helpers as helpers
@@ -235,95 +230,30 @@ def test_node_remove_then_add_a_worker(cluster) -> None:
     skipped roles skipped: the air-gapped lab has no packages for `common`) and joins it."""
     lab = cluster
     # the Deployment's pods on node3 first, so the drain moves them and the reset has real
-    # leftovers to clean: rolled out with node2 cordoned (the scheduler's spreading is only a
-    # preference: a rollout put both pods on node3 in one run, one on each in another)
-    lab.ssh(N1, f"{KUBECTL} cordon {N2} && {KUBECTL} rollout restart deployment sleeper",
-            check=True)
-    try:
-        assert wait_for(lambda: len(running_sleepers(lab)) == 2 and {
-            p["spec"]["nodeName"] for p in running_sleepers(lab)} == {N3}, timeout=180), \
-            lab.ssh(N1, f"{KUBECTL} get pods -o wide").stdout
-    finally:
-        lab.ssh(N1, f"{KUBECTL} uncordon {N2}", check=True)
-    before = leftovers(lab, N3)
-    assert before["mounts"] and before["cni"] and before["kube_rules"], before
-    assert before["bridge"] and before["pod_routes"], before
-    assert before["docker_rules"], before
+    # leftovers to clean
+    helpers.sleepers_onto(lab, N1, N3, cordoned=N2)
+    before = helpers.leftovers(lab, N3)
+    problems = helpers.leftover_problems(before, present=True)
+    assert not problems and docker_rules(lab, N3), (before, problems)
 
     started = time.monotonic()
-    removed = km(lab, "node", "remove", N3, "--yes")
-    timed("node remove node3", started)
-    assert removed.returncode == 0, removed.stdout[-4000:] + removed.stderr[-3000:]
+    problems = helpers.node_remove_problems(lab, NAME, N1, N3, TIMINGS)
     assert node_names(lab) == [N1, N2]
-    assert lab.ssh(N3, "test -e /etc/kubernetes/kubelet.conf").returncode != 0
-    backup = Path(summary(removed)["record"]) / "backups" / N3 / "kubernetes.tgz"
-    with tarfile.open(backup) as archive:
-        assert "etc/kubernetes/kubelet.conf" in archive.getnames()
-        assert "etc/cni/net.d/10-kubemedic-bridge.conflist" in archive.getnames()
     # kubeadm reset's leftovers gone (pod volume mounts, CNI config, kubelet's and the CNI
-    # plugin's iptables chains), docker's own rules kept
-    after = leftovers(lab, N3)
-    assert not after["mounts"] and not after["cni"] and not after["kube_rules"], after
-    assert not after["bridge"] and not after["pod_routes"], after
-    assert after["docker_rules"], after
+    # plugin's iptables chains, the bridge, the pod routes), docker's own rules kept
+    assert not problems and docker_rules(lab, N3), problems
     # drained: the Deployment's pods run on node2 only
     assert wait_for(lambda: len(running_sleepers(lab)) == 2
                     and {p["spec"]["nodeName"] for p in running_sleepers(lab)} == {N2})
 
-    step = time.monotonic()
-    added = km(lab, "node", "add", N3)
-    timed("node add node3", step)
-    assert added.returncode == 0, added.stdout[-4000:] + added.stderr[-3000:]
-    assert "skipping common" in added.stderr, added.stderr[-2000:]
-    assert wait_for(lambda: ready_nodes(lab) == [N1, N2, N3], timeout=240), ready_nodes(lab)
+    helpers.node_add(lab, NAME, N1, N3, [N1, N2, N3], TIMINGS)
     timed("node remove + add", started)
 
 
-def leftovers(lab, node: str) -> dict[str, list[str]]:
-    """What kubeadm reset leaves on a node unless cleaned: mounts under /var/lib/kubelet, the CNI
-    config, iptables chains of kubelet (KUBE-) and the CNI plugins (CNI-), the cni0 bridge (it
-    keeps the old pod CIDR's gateway address), kubemedic's routes to the other nodes' pod CIDRs
-    (route protocol 187, kubemedic_pod_route_protocol); and docker's chains."""
-    def lines(command: str) -> list[str]:
-        return lab.ssh(node, command, check=True).stdout.split()
-    rules = "iptables-save -t nat; iptables-save -t filter"
-    return {"mounts": lines("findmnt -rn -o TARGET | grep '^/var/lib/kubelet/' || true"),
-            "cni": lines("ls -A /etc/cni/net.d 2>/dev/null || true"),
-            "kube_rules": lines(f"{{ {rules}; }} | grep -oE '^:(KUBE|CNI)-[^ ]+' || true"),
-            "bridge": lines("ip -o link show cni0 2>/dev/null | cut -d: -f2 || true"),
-            "pod_routes": lines("ip route show proto 187 | cut -d' ' -f1"),
-            "docker_rules": lines(f"{{ {rules}; }} | grep -oE '^:DOCKER[^ ]*' || true")}
-
-
-def readdress(lab, node: str, new_ip: str) -> None:
-    """The node's address on the lab network changed (podman network disconnect + connect --ip:
-    a new interface, as after a changed netplan), the air gap kept (podman adds a default route),
-    the lab's ssh config pointed at the new address."""
-    network = f"{NAME}-cluster"
-    subprocess.run(["podman", "network", "disconnect", network, node], check=True, timeout=120)
-    subprocess.run(["podman", "network", "connect", "--ip", new_ip, network, node], check=True,
-                   timeout=120)
-    old_ip = lab.nodes[node]
-    config = lab.ssh_config.read_text()
-    lab.ssh_config.write_text(re.sub(rf"\b{re.escape(old_ip)}\b", new_ip, config))
-    lab.nodes[node] = new_ip
-    lab.ssh(node, "ip route del default 2>/dev/null; ip route show default", check=True)
-
-
-def set_inventory(lab, host: str, address: str, registry_address: str) -> None:
-    """What the operator does first: the master's new address in the inventory (and the
-    registry's, which lives on it)."""
-    hosts_file = lab.inventory / "hosts.yml"
-    hosts = yaml.safe_load(hosts_file.read_text())
-    for group in hosts["all"]["children"]["cluster"]["children"].values():
-        entry = (group.get("hosts") or {}).get(host)
-        if isinstance(entry, dict) and "ansible_host" in entry:
-            entry["ansible_host"] = address
-    hosts_file.write_text(yaml.safe_dump(hosts, sort_keys=False))
-    group_vars = lab.inventory / "group_vars" / "all.yml"
-    data = yaml.safe_load(group_vars.read_text())
-    data["cluster_registry"] = registry_address
-    group_vars.write_text(yaml.safe_dump(data, sort_keys=False))
+def docker_rules(lab, node: str) -> list[str]:
+    """docker's own iptables chains (a reset must keep them)."""
+    return lab.ssh(node, "{ iptables-save -t nat; iptables-save -t filter; } | "
+                         "grep -oE '^:DOCKER[^ ]*' || true", check=True).stdout.split()
 
 
 def test_master_ip_change_drill(cluster) -> None:
@@ -337,84 +267,24 @@ def test_master_ip_change_drill(cluster) -> None:
     lab.ssh(N1, f"{KUBECTL} create configmap drill-keep --from-literal=keep=precious-ip",
             check=True)
     lab.ssh(N2, "mkdir -p /srv/share && echo user-data > /srv/share/keep.txt", check=True)
-    old_registry = registry(lab)
-    new_registry = f"{NEW_IP1}:5000"
 
     started = time.monotonic()
-    readdress(lab, N1, NEW_IP1)
-    set_inventory(lab, N1, NEW_IP1, new_registry)
-    addresses = lab.ssh(N1, "ip -o -4 addr show scope global", check=True).stdout
-    assert NEW_IP1 in addresses and OLD_IP1 not in addresses, addresses
-    # the API is down: etcd cannot listen on the old address
-    assert lab.ssh(N1, f"{KUBECTL} get nodes --request-timeout 10s").returncode != 0
-    timed("master IP changed", started)
-
-    step = time.monotonic()
-    found = doctor(lab, N1).get(N1, {})
-    timed("doctor names master-ip-change", step)
-    address = found.get("apiserver-address")
-    assert address, f"doctor found no apiserver-address on {N1}: {sorted(found)}"
-    assert address["severity"] == "critical" and address["caused_by"] is None, address
-    assert address["command"] == f"kubemedic recover master-ip-change -c {NAME}", address
-    assert OLD_IP1 in address["evidence"] and NEW_IP1 in address["evidence"], address
-    api = found.get("kubernetes-api")
-    assert api is None or api["caused_by"] == "apiserver-address", api
-
-    step = time.monotonic()
-    repair = helpers.run_printed(lab, address["command"], "--yes")
-    timed("recover master-ip-change (cluster rebuilt)", step)
-    assert repair.returncode == 0, repair.stdout[-4000:] + repair.stderr[-3000:]
-    record = Path(summary(repair)["record"])
-    problems: list[str] = []
-    # the old cluster's etcd data, archived before kubeadm reset emptied it, holds the ConfigMap
-    with tarfile.open(record / "backups" / N1 / "etcd-data.tgz") as archive:
-        member = archive.extractfile("var/lib/etcd/member/snap/db")
-        db = member.read() if member else b""
-    if b"/registry/configmaps/default/drill-keep" not in db or b"precious-ip" not in db:
-        problems.append("the etcd data archive lacks the ConfigMap drill-keep")
-    with tarfile.open(record / "backups" / N1 / "kubernetes.tgz") as archive:
-        manifest = archive.extractfile("etc/kubernetes/manifests/kube-apiserver.yaml")
-        if manifest is None or f"--advertise-address={OLD_IP1}" not in manifest.read().decode():
-            problems.append("the backup's kube-apiserver.yaml is not the old one")
-    # rebuilt for the new address
-    if not wait_for(lambda: ready_nodes(lab) == [N1, N2, N3], timeout=300):
-        problems.append(f"nodes Ready: {ready_nodes(lab)}")
-    nodes = {n["metadata"]["name"]: n for n in kubectl_json(lab, "nodes")["items"]}
-    internal = [a["address"] for a in nodes[N1]["status"]["addresses"] if a["type"] == "InternalIP"]
-    if internal != [NEW_IP1]:
-        problems.append(f"{N1} InternalIP {internal}")
-    manifest = lab.ssh(N1, "cat /etc/kubernetes/manifests/kube-apiserver.yaml", check=True).stdout
-    if f"--advertise-address={NEW_IP1}" not in manifest:
-        problems.append("kube-apiserver does not advertise the new address")
-    for node in (N2, N3):
-        conf = lab.ssh(node, "grep server: /etc/kubernetes/kubelet.conf", check=True).stdout
-        if f"https://{NEW_IP1}:6443" not in conf:
-            problems.append(f"{node}: kubelet.conf {conf.strip()}")
-    devbox = paths.state_dir() / "kubeconfigs" / NAME / "admin.conf"
-    if f"https://{NEW_IP1}:6443" not in devbox.read_text():
-        problems.append("the dev-box admin.conf does not name the new address")
-    # user data: a file on a node, and the registry's content at its new address
+    helpers.master_readdressed(lab, NAME, N1, OLD_IP1, NEW_IP1, TIMINGS)
+    address = helpers.master_ip_change_finding(lab, NAME, N1, OLD_IP1, NEW_IP1, TIMINGS)
+    record = helpers.repaired(lab, address["command"], TIMINGS,
+                              "recover master-ip-change (cluster rebuilt)", "--yes")
+    problems = helpers.rebuilt_problems(lab, record, N1, [N1, N2, N3], OLD_IP1, NEW_IP1, [
+        b"/registry/configmaps/default/drill-keep", b"precious-ip"])
+    # user data: a file on a node
     if lab.ssh(N2, "cat /srv/share/keep.txt").stdout.strip() != "user-data":
         problems.append("/srv/share/keep.txt on node2 lost")
-    pods = kubectl_json(lab, "pods -n kube-system")["items"]
-    images = sorted(c["image"] for p in pods for c in p["spec"]["containers"])
-    if not images or not all(i.startswith(f"{new_registry}/") for i in images):
-        problems.append(f"control plane images {images} (registry was {old_registry})")
     assert not problems, "\n".join(problems)
-    deploy_sleepers(lab)
-    assert wait_for(lambda: len(running_sleepers(lab)) == 2), \
-        lab.ssh(N1, f"{KUBECTL} describe pods -l app=sleeper").stdout[-3000:]
-    pod_ips = [p["status"]["podIP"] for p in running_sleepers(lab)]
-    assert all(ipaddress.ip_address(ip) in ipaddress.ip_network("10.244.0.0/16") for ip in pod_ips)
+    helpers.sleepers_again(lab, N1)
 
     step = time.monotonic()
-    after = doctor(lab, N1)   # the other nodes' Ready conditions were read above
+    left = helpers.rebuilt_doctor_left(lab, NAME, N1)
     timed("doctor after the rebuild", step)
     timed("drill master-ip-change: change -> doctor clean", started)
-    left = {(host, c): f["evidence"] for host, checks in after.items() for c, f in checks.items()
-            if c in ("apiserver-address", "kubernetes-api", "node-ready", "node-registered",
-                     "kubeadm-cluster-ca", "kubelet-active")}
     assert not left, left
     mttr.record("master-ip-change", N1, ["master re-addressed"], started)
     print(f"[timing] all: {json.dumps(TIMINGS)}", flush=True)
-
