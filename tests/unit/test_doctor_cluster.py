@@ -381,3 +381,16 @@ def test_failed_dials_to_containerd_are_history_while_it_runs_and_the_node_is_re
     assert by_check(doctor("worknode1", view, _journal(KUBELET_CRI_DIAL),
                            container_runtime="containerd"))[
         "log:containerd-cri-unavailable"]["severity"] == "critical"
+
+
+def test_a_pod_being_deleted_is_not_a_failing_container() -> None:
+    """A rollout is done once the new pods are available, which can be before an old pod that
+    never started is gone: found on the real cluster after recover job-path (the replaced
+    job manager pod, terminating, still waiting on ErrImageNeverPull)."""
+    image = "registry.local:5000/jobs/runner:2"
+    terminating = _never_pulled(image, "jobmanager")
+    terminating["metadata"]["deletionTimestamp"] = "2026-12-03T17:48:12Z"
+    view = cluster_view()
+    view["pods"] = {"items": [terminating]}
+    found = doctor("worknode1", view=view, job_services=["default/jobmanager"])
+    assert not [f for f in found if f["check"] in ("job-services", "pod-image-pull")], found

@@ -163,6 +163,10 @@ class ContainerProblem:
 def container_problems(pods: Any, restart_warn: int) -> list[ContainerProblem]:
     out = []
     for pod in items(pods):
+        if (pod.get("metadata") or {}).get("deletionTimestamp"):
+            # being deleted: its controller has replaced it (a rollout can be done before the
+            # old pods are gone), so how its containers wait is history
+            continue
         ref = pod_ref(pod)
         status = pod.get("status") or {}
         spec = pod.get("spec") or {}
