@@ -935,6 +935,13 @@ def sleepers_only_on(lab, node: str, other: str) -> None:
         lab.ssh(N1, f"{KUBECTL} uncordon {other}", check=True)
 
 
+def sleeper_budget(lab, min_available: int) -> None:
+    """The sleeper Deployment's PodDisruptionBudget, made (again) with this minAvailable."""
+    lab.ssh(N1, f"{KUBECTL} delete poddisruptionbudget sleeper --ignore-not-found && {KUBECTL} "
+                "create poddisruptionbudget sleeper --selector=app=sleeper "
+                f"--min-available={min_available}", check=True)
+
+
 def counting_ready_sleepers(lab, action):
     """action()'s result, and the ready sleeper pods counted every second while it ran."""
     counts: list[int] = []
@@ -981,8 +988,7 @@ def test_heal_drains_with_the_pod_disruption_budget_respected(cluster, tmp_path)
     boot = lab.ssh(GPU_NODE, BOOT_STAMP, check=True).stdout.strip()
     watcher = RebootStandIn([GPU_NODE])
     try:
-        lab.ssh(N1, f"{KUBECTL} create poddisruptionbudget sleeper --selector=app=sleeper "
-                    "--min-available=2", check=True)
+        sleeper_budget(lab, min_available=2)
         started = time.monotonic()
         blocked = heal(lab, policy)
         timed("heal with a budget that allows no eviction (drain wait 90 s)", started)
@@ -997,9 +1003,7 @@ def test_heal_drains_with_the_pod_disruption_budget_respected(cluster, tmp_path)
         assert lab.ssh(GPU_NODE, BOOT_STAMP, check=True).stdout.strip() == boot, "rebooted"
         assert ready_sleepers(lab) == 2 and sleeper_nodes(lab) == {GPU_NODE}
 
-        lab.ssh(N1, f"{KUBECTL} delete poddisruptionbudget sleeper && {KUBECTL} create "
-                    "poddisruptionbudget sleeper --selector=app=sleeper --min-available=1",
-                check=True)
+        sleeper_budget(lab, min_available=1)
         step = time.monotonic()
         healed, counts = counting_ready_sleepers(lab, lambda: heal(lab, policy))
         timed("heal: cordon, drain under minAvailable 1, reboot, uncordon", step)
@@ -1082,8 +1086,7 @@ def test_kernel_upgrade_drains_with_the_pod_disruption_budget_respected(cluster,
     boot = lab.ssh(KERNEL_UPGRADE_NODE, BOOT_STAMP, check=True).stdout.strip()
     watcher = RebootStandIn([KERNEL_UPGRADE_NODE])
     try:
-        lab.ssh(N1, f"{KUBECTL} create poddisruptionbudget sleeper --selector=app=sleeper "
-                    "--min-available=2", check=True)
+        sleeper_budget(lab, min_available=2)
         started = time.monotonic()
         blocked = kernel_upgrade(lab, bundle, drain_timeout=60)
         timed("kernel upgrade with a budget that allows no eviction (drain wait 60 s)", started)
@@ -1099,9 +1102,7 @@ def test_kernel_upgrade_drains_with_the_pod_disruption_budget_respected(cluster,
         assert watcher.restarts[KERNEL_UPGRADE_NODE] == 0
         assert ready_sleepers(lab) == 2 and sleeper_nodes(lab) == {KERNEL_UPGRADE_NODE}
 
-        lab.ssh(N1, f"{KUBECTL} delete poddisruptionbudget sleeper && {KUBECTL} create "
-                    "poddisruptionbudget sleeper --selector=app=sleeper --min-available=1",
-                check=True)
+        sleeper_budget(lab, min_available=1)
         started = time.monotonic()
         # evicting one pod at a time and waiting for each to end takes over a minute here
         upgraded, counts = counting_ready_sleepers(
