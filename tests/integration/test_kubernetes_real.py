@@ -610,7 +610,8 @@ def test_certs_renew_drill_on_the_real_control_plane(cluster) -> None:
     then serves a certificate valid for a year, the re-fetched admin.conf (and root's kubeconfig
     on the master) work, and the cluster's data is intact."""
     lab = cluster
-    lab.ssh(N1, f"{KUBECTL} create configmap drill-keep --from-literal=keep=precious", check=True)
+    lab.ssh(N1, f"{KUBECTL} create configmap certs-drill-keep --from-literal=keep=precious",
+            check=True)
     devbox_conf = paths.state_dir() / "kubeconfigs" / NAME / "admin.conf"
     devbox_before = sha256(devbox_conf.read_bytes()) if devbox_conf.is_file() else None
     before = served_cert(lab)
@@ -678,9 +679,9 @@ def test_certs_renew_drill_on_the_real_control_plane(cluster) -> None:
     if nodes.returncode != 0 or sorted(nodes.stdout.split()) != [f"node/{n}" for n in (N1, N2, N3)]:
         problems.append(f"kubectl with the dev-box admin.conf: {nodes.stdout}{nodes.stderr}")
     # user data intact: the ConfigMap, and the Deployment's pods still Running
-    keep = lab.ssh(N1, f"{KUBECTL} get configmap drill-keep -o jsonpath='{{.data.keep}}'")
+    keep = lab.ssh(N1, f"{KUBECTL} get configmap certs-drill-keep -o jsonpath='{{.data.keep}}'")
     if keep.stdout != "precious":
-        problems.append(f"ConfigMap drill-keep: {keep.stdout!r} {keep.stderr}")
+        problems.append(f"ConfigMap certs-drill-keep: {keep.stdout!r} {keep.stderr}")
     if sleepers_running(lab) != 2:
         problems.append("the sleeper Deployment's pods are not Running")
     # the whole control plane back (controller-manager and scheduler restarted too)
@@ -702,6 +703,7 @@ def test_certs_renew_drill_on_the_real_control_plane(cluster) -> None:
     assert ready_nodes(lab) == [N1, N2, N3]
     assert not problems, "\n".join(problems)
     mttr.record("certs-renew", N1, ["apiserver.crt 2 days from expiry, served"], started)
+    lab.ssh(N1, f"{KUBECTL} delete configmap certs-drill-keep", check=True)
 
 
 def test_probe_timeout_drill_on_a_real_deployment(cluster) -> None:
@@ -1266,7 +1268,7 @@ def test_npu_log_configmap_drill_on_the_real_cluster(cluster) -> None:
                     for name, text in JOB_SCRIPTS.items())
     lab.ssh(N1, f"mkdir -p {JOB_SCRIPTS_DIR}\n{files}"
                 f"{KUBECTL} create configmap {JOB_SCRIPTS_CONFIGMAP} --from-file={JOB_SCRIPTS_DIR}"
-                f" && {KUBECTL} create configmap drill-keep --from-literal=keep=precious && "
+                f" && {KUBECTL} create configmap npu-drill-keep --from-literal=keep=precious && "
                 f"{KUBECTL} apply -f - <<'EOF'\n{JOB_MANAGER}EOF", check=True)
     try:
         assert wait_for(lambda: job_manager_running(lab), timeout=240), job_manager_pods(lab)
@@ -1310,11 +1312,11 @@ def test_npu_log_configmap_drill_on_the_real_cluster(cluster) -> None:
         timed("drill npu-log-configmap: doctor -> repair -> doctor clean", started)
         mttr.record("npu-log-configmap", N1, ["job scripts ConfigMap deleted (real FailedMount)"],
                     started)
-        assert kubectl_json(lab, "configmap drill-keep")["data"] == {"keep": "precious"}
+        assert kubectl_json(lab, "configmap npu-drill-keep")["data"] == {"keep": "precious"}
         assert sleepers_running(lab) == 2
     finally:
         lab.ssh(N1, f"{KUBECTL} delete deployment jobmanager --ignore-not-found; {KUBECTL} "
-                    f"delete configmap {JOB_SCRIPTS_CONFIGMAP} drill-keep --ignore-not-found",
+                    f"delete configmap {JOB_SCRIPTS_CONFIGMAP} npu-drill-keep --ignore-not-found",
                 timeout=180)
 
 
