@@ -581,9 +581,31 @@ def kernel_log(use_dmesg, files, window_seconds, max_lines):
     return "\n".join(chunk for chunk in chunks if chunk)
 
 
+_POD_LOG = re.compile(r"/pods/(?P<ns>[^_/]+)_(?P<pod>[^_/]+)_[^/]+/(?P<container>[^/]+)/[^/]+$")
+
+
+def container_origin(path):
+    """The Kubernetes pod a container log file belongs to, "namespace/pod/container" ("" when it
+    is none): kubelet's /var/log/pods/<ns>_<pod>_<uid>/<container>/N.log, or a docker json log
+    whose container's config carries kubelet's io.kubernetes.* labels."""
+    match = _POD_LOG.search(path)
+    if match:
+        return "/".join(match.group("ns", "pod", "container"))
+    try:
+        with open(os.path.join(os.path.dirname(path), "config.v2.json"), encoding="utf-8") as handle:
+            labels = (json.load(handle).get("Config") or {}).get("Labels") or {}
+    except (OSError, ValueError, AttributeError):
+        return ""
+    parts = [labels.get(f"io.kubernetes.{key}") for key in ("pod.namespace", "pod.name",
+                                                             "container.name")]
+    return "/".join(parts) if all(parts) else ""
+
+
 def container_logs(patterns, window_seconds, tail_bytes, max_lines):
+    """The recent container log lines, and where they come from: [[first line (1-based), origin],
+    ...] for the runs of lines of one file (origin: container_origin)."""
     now = time.time()
-    lines = []
+    lines, starts = [], []
     for pattern in patterns:
         for path in sorted(glob.glob(pattern)):
             try:
@@ -591,13 +613,20 @@ def container_logs(patterns, window_seconds, tail_bytes, max_lines):
                     continue
             except OSError:
                 continue
+            starts.append((len(lines), container_origin(path)))
             for raw in _tail(path, tail_bytes).splitlines():
                 text = raw
                 if raw.startswith("{"):
                     with contextlib.suppress(ValueError):
                         text = json.loads(raw).get("log", raw)
                 lines.append(text.rstrip("\n"))
-    return "\n".join(lines[-max_lines:])
+    cut = max(0, len(lines) - max_lines)
+    origins = []
+    for index, (start, origin) in enumerate(starts):
+        end = starts[index + 1][0] if index + 1 < len(starts) else len(lines)
+        if end > cut and end > start:
+            origins.append([max(start, cut) - cut + 1, origin])
+    return "\n".join(lines[cut:]), origins
 
 
 def main():
@@ -663,10 +692,10 @@ def main():
         "logs": {
             "journal": journal(p["journal_units"], since, p["max_lines"]),
             "kernel": kernel_log(p["kernel_dmesg"], p["kernel_log_files"], window, p["max_lines"]),
-            "container": container_logs(p["container_log_globs"], window,
-                                        p["container_tail_bytes"], p["max_lines"]),
         },
     }
+    probe["logs"]["container"], probe["logs"]["container_origins"] = container_logs(
+        p["container_log_globs"], window, p["container_tail_bytes"], p["max_lines"])
     probe["seconds"] = round(time.monotonic() - started, 2)
     module.exit_json(changed=False, probe=probe)
 

@@ -7,8 +7,7 @@ first master as /usr/bin/kubectl with a placeholder /etc/kubernetes/admin.conf.
 State: one JSON file ($KUBE_WORKLOADS_STATE, default /var/lib/kube-workloads-double/state.json)
 the test writes: {"nodes": [names], "deployments": {"NS/NAME": Deployment},
 "customresources": {"KIND/NS/NAME": object}, "configmaps": {"NS/NAME": ConfigMap},
-"pod_faults": {"NS/POD": "message"}, "latency": {"NS/NAME": seconds}, "nginx_config_error":
-{"NS/NAME": "message"}}. Every call first reconciles, as the controllers would:
+"latency": {"NS/NAME": seconds}}. Every call first reconciles, as the controllers would:
 
 * rook operator: a Deployment owned by a CephObjectStore gets the livenessProbe timeout of the
   store's spec.healthCheck.livenessProbe.probe (1 s when unset) — a hand patch of the Deployment
@@ -17,8 +16,7 @@ the test writes: {"nodes": [names], "deployments": {"NS/NAME": Deployment},
   from the pod template (a template change or `rollout restart` replaces every pod);
 * kubelet: a pod whose liveness timeout is below the Deployment's `latency` restarts in a loop
   (CrashLoopBackOff, 65 restarts) and gets a Warning event `Unhealthy: Liveness probe failed:
-  ... (Client.Timeout exceeded while awaiting headers)` from its node; a pod in `pod_faults`
-  (e.g. nginx not up after the master rebooted) is CrashLoopBackOff with that message; a pod
+  ... (Client.Timeout exceeded while awaiting headers)` from its node; a pod
   whose configMap volume does not exist waits in ContainerCreating with a Warning event
   `FailedMount: MountVolume.SetUp failed for volume "X" : configmap "X" not found`; a deleted
   pod is re-created healthy. A healthy pod's containers keep the time they started. Events stay
@@ -27,7 +25,7 @@ the test writes: {"nodes": [names], "deployments": {"NS/NAME": Deployment},
 Supported calls (what kubemedic's roles and doctor run): get nodes|pods -A|events -A
 [--field-selector type=Warning] -o json; -n NS get deployment|pods -l K=V|configmap|<rook kind>
 NAME -o json; -n NS patch deployment|<rook kind> NAME --type=json|merge -p PATCH; -n NS rollout
-status|restart deployment NAME; -n NS delete pod NAME; -n NS exec POD [-c C] -- nginx -t;
+status|restart deployment NAME; -n NS delete pod NAME;
 delete|create -f FILE (ConfigMaps); -n NS delete configmap NAME [--ignore-not-found].
 Every call is appended to calls.log next to the state file.
 """
@@ -62,8 +60,8 @@ def safe(text: str, length: int) -> str:
 def load() -> dict:
     with open(STATE, encoding="utf-8") as handle:
         state = json.load(handle)
-    for key in ("deployments", "customresources", "configmaps", "pod_faults", "latency",
-                "nginx_config_error", "pods", "deleted_pods", "started"):
+    for key in ("deployments", "customresources", "configmaps", "latency", "pods",
+                "deleted_pods", "started"):
         state.setdefault(key, {})
     state.setdefault("events", [])
     return state
@@ -114,11 +112,10 @@ def reconcile(state: dict) -> None:
             pod_key = f"{ns}/{pod_name}"
             timeouts = [int((c.get("livenessProbe") or {}).get("timeoutSeconds", 1))
                         for c in containers(deploy) if "livenessProbe" in c]
-            fault = state["pod_faults"].get(pod_key)
             missing = [v["configMap"]["name"] for v in deploy["spec"]["template"]["spec"].get(
                 "volumes") or [] if "configMap" in v
                 and f"{ns}/{v['configMap']['name']}" not in state["configmaps"]]
-            healthy = not fault and not missing and not (
+            healthy = not missing and not (
                 timeouts and latency > min(timeouts))
             if healthy:
                 state["started"].setdefault(pod_key, now())
@@ -139,11 +136,6 @@ def reconcile(state: dict) -> None:
                         "message": f"back-off 5m0s restarting failed container={spec['name']} "
                                    f"pod={pod_name}_{ns}"}},
                         lastState={"terminated": {"reason": "Error", "exitCode": 137}})
-                if fault:
-                    status.update(ready=False, restartCount=3, state={"waiting": {
-                        "reason": "CrashLoopBackOff", "message": fault}},
-                        lastState={"terminated": {"reason": "Error", "exitCode": 1,
-                                                  "message": fault}})
                 statuses.append(status)
             for name_missing in missing:
                 state["events"] = [e for e in state["events"]
@@ -299,24 +291,7 @@ def kubectl(argv: list[str]) -> int:
             raise Refused(f'Error from server (NotFound): pods "{name}" not found')
         slot = pod["metadata"]["annotations"]["double/slot"]
         state["deleted_pods"][slot] = state["deleted_pods"].get(slot, 0) + 1
-        state["pod_faults"].pop(f"{ns}/{name}", None)
         print(f'pod "{name}" deleted')
-    elif words[:1] == ["exec"]:
-        command = argv[argv.index("--") + 1:] if "--" in argv else []
-        if command != ["nginx", "-t"]:
-            raise Refused(f"exec {command}: only `nginx -t` is doubled")
-        pod = state["pods"].get(f"{ns}/{words[1]}")
-        if pod is None:
-            raise Refused(f'Error from server (NotFound): pods "{words[1]}" not found')
-        deploy = pod["metadata"]["ownerReferences"][0]["name"].rsplit("-", 1)[0]
-        error = state["nginx_config_error"].get(f"{ns}/{deploy}")
-        if error:
-            print(error, file=sys.stderr)
-            save(state)
-            return 1
-        print("nginx: the configuration file /etc/nginx/nginx.conf syntax is ok\n"
-              "nginx: configuration file /etc/nginx/nginx.conf test is successful",
-              file=sys.stderr)
     elif words[:1] in (["create"], ["delete"]) and option(argv, "-f"):
         import yaml  # only for -f (python3-yaml on the node, as kubectl parses YAML itself)
 

@@ -35,6 +35,7 @@ import ipaddress
 import itertools
 import json
 import shlex
+import shutil
 import subprocess
 import tarfile
 import tempfile
@@ -68,9 +69,10 @@ NAME = "km-k8s-real"
 SUBNET = "10.77.10.0/24"
 N1, N2, N3 = (f"{NAME}-node{i}" for i in (1, 2, 3))
 GPU_NODE = N2
-REGISTRY = "10.77.10.11:5000"
+N1_ADDRESS = "10.77.10.11"
+REGISTRY = f"{N1_ADDRESS}:5000"
 VERSION = "v1.20.2"
-API = "10.77.10.11:6443"
+API = f"{N1_ADDRESS}:6443"
 PKI = "/etc/kubernetes/pki"
 # The certs-renew drill's fault, made with openssl on the first master: apiserver.crt issued again
 # by the cluster CA (ca.key) for the same key, subject and extensions (SANs, usages), valid for
@@ -131,6 +133,21 @@ spec:
 # The probe-timeout drill's service: busybox httpd whose health page takes 2 s to answer, behind
 # a liveness probe that waits 1 s (seed 002: rgw on a saturated LAN).
 SLOW_CGI = "#!/bin/sh\nsleep 2\nprintf 'Content-Type: text/plain\\r\\n\\r\\nslow but fine\\n'\n"
+# Seed 000 #11's portal: nginx as a pod on the master (host network), its default.conf from a
+# ConfigMap. The image is Debian's nginx with the libraries it links (nginx_archive).
+PORTAL_IMAGE = f"{REGISTRY}/kubemedic-test/nginx:1.22"
+PORTAL_DEBS = ("nginx", "libc6", "libcrypt1", "libpcre2-8-0", "libssl3", "zlib1g", "busybox-static")
+PORTAL_PORT = 8088
+PORTAL_PAGE = "kubemedic portal"
+PORTAL_NGINX_CONF = """user root;
+worker_processes 1;
+error_log stderr;
+pid /run/nginx.pid;
+events { worker_connections 64; }
+http { access_log off; include /etc/nginx/conf.d/*.conf; }
+"""
+PORTAL_DEFAULT_CONF = (f"server {{ listen {PORTAL_PORT}; "
+                       f'location / {{ return 200 "{PORTAL_PAGE}\\n"; }} }}\n')
 SLOW_WEB = f"""apiVersion: apps/v1
 kind: Deployment
 metadata: {{name: slow-web, namespace: default}}
@@ -445,6 +462,40 @@ def busybox_archive(work: Path) -> Path:
         "ref": NET_IMAGE, "layers": ["busybox"],
         "run": {"Cmd": ["/bin/sh"]},
         "labels": {"org.kubemedic.source": f"debian busybox-static {deb.name}"}}])
+    return archive
+
+
+def nginx_archive(work: Path) -> Path:
+    """docker-archive of PORTAL_IMAGE: Debian's nginx and the libraries it links (the .debs of
+    PORTAL_DEBS, apt-get download on the dev-box, extracted as they are) with busybox-static for
+    a shell, and a minimal nginx.conf that serves /etc/nginx/conf.d/*.conf (the seed's
+    default.conf, from a ConfigMap). Real nginx 1.22: its own config test, bind and errors."""
+    pack = _pack_module()
+    subprocess.run(["apt-get", "download", "-qq", *PORTAL_DEBS], cwd=work, check=True,
+                   capture_output=True)
+    tree = work / "tree"
+    debs = sorted(work.glob("*.deb"))
+    for deb in debs:
+        subprocess.run(["dpkg-deb", "-x", str(deb), str(tree)], check=True)
+    shutil.rmtree(tree / "usr" / "share")
+    applets = subprocess.run([str(tree / "bin" / "busybox"), "--list"], capture_output=True,
+                             text=True, check=True).stdout.split()
+    for applet in applets:
+        if not (tree / "bin" / applet).exists() and not (tree / "usr/sbin" / applet).exists():
+            (tree / "bin" / applet).symlink_to("busybox")
+    pack.write_tree(tree, {"tmp": (None, 0o1777), "run": (None, 0o755),
+                           "var/log/nginx": (None, 0o755), "var/lib/nginx": (None, 0o755),
+                           "etc/nginx/conf.d": (None, 0o755),
+                           "etc/nginx/nginx.conf": (PORTAL_NGINX_CONF.encode(), 0o644),
+                           "etc/passwd": (b"root:x:0:0:root:/root:/bin/sh\n", 0o644),
+                           "etc/group": (b"root:x:0:\n", 0o644)})
+    layer = work / "layer.tar"
+    diff_id = pack.layer_from_dir(tree, layer)
+    archive = work / "nginx.tar"
+    pack.write_archive(archive, {"nginx": (layer, diff_id)}, [{
+        "ref": PORTAL_IMAGE, "layers": ["nginx"],
+        "run": {"Cmd": ["/usr/sbin/nginx", "-g", "daemon off;"]},
+        "labels": {"org.kubemedic.source": "debian " + " ".join(d.name for d in debs)}}])
     return archive
 
 
@@ -1215,6 +1266,186 @@ def test_doctor_reads_failing_pods_of_the_real_cluster(cluster) -> None:
         lab.ssh(N1, f"{KUBECTL} delete pod crasher wrong-image --ignore-not-found --wait=true "
                     "--timeout=120s", timeout=180)
     assert pod_findings(lab) == {}
+
+
+# Seed 000 #11's portal on the real cluster: its nginx Deployment on the master, host network,
+# default.conf from a ConfigMap. `seed` is the seed's shape (an entry script starts nginx and
+# keeps the container up, so the operator can go into the pod and see that nginx is not running);
+# otherwise nginx is the container's process (a config error is then a crash loop).
+PORTAL_CONFIGMAP = "portal-nginx"
+PORTAL_READY = f"wget -q -O - http://127.0.0.1:{PORTAL_PORT}/ | grep -q '{PORTAL_PAGE}'"
+PORTAL_URL = f"http://{N1_ADDRESS}:{PORTAL_PORT}/"
+PORT_TAKER = "km-portal-port-taker"
+
+
+def portal_deployment(seed: bool) -> str:
+    command = ('[/bin/sh, -c, "nginx; exec sleep 2147483647"]' if seed
+               else '[nginx, -g, "daemon off;"]')
+    return f"""apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: nginx, namespace: default}}
+spec:
+  replicas: 1
+  selector: {{matchLabels: {{app: portal-nginx}}}}
+  template:
+    metadata: {{labels: {{app: portal-nginx}}}}
+    spec:
+      nodeName: {N1}
+      hostNetwork: true
+      terminationGracePeriodSeconds: 1
+      containers:
+        - name: nginx
+          image: {PORTAL_IMAGE}
+          command: {command}
+          readinessProbe:
+            exec: {{command: [/bin/sh, -c, "{PORTAL_READY}"]}}
+            periodSeconds: 3
+          volumeMounts: [{{name: conf, mountPath: /etc/nginx/conf.d}}]
+      volumes: [{{name: conf, configMap: {{name: {PORTAL_CONFIGMAP}}}}}]
+"""
+
+
+def portal_config(lab, conf: str) -> None:
+    """The portal's default.conf ConfigMap created or replaced with `conf`."""
+    lab.ssh(N1, f"cat > /root/default.conf <<'EOF'\n{conf}EOF\n{KUBECTL} create configmap "
+                f"{PORTAL_CONFIGMAP} --from-file=/root/default.conf --dry-run=client -o yaml | "
+                f"{KUBECTL} apply -f - >/dev/null && rm /root/default.conf", check=True)
+
+
+def portal_pods(lab) -> list[dict]:
+    return [p for p in kubectl_json(lab, "pods -l app=portal-nginx")["items"]
+            if not p["metadata"].get("deletionTimestamp")]
+
+
+def portal_status(lab) -> dict:
+    """The one portal pod's name, container state, ready and restarts ({} while not one)."""
+    pods = portal_pods(lab)
+    if len(pods) != 1:
+        return {}
+    status = (pods[0]["status"].get("containerStatuses") or [{}])[0]
+    return {"name": pods[0]["metadata"]["name"], "state": next(iter(status.get("state") or {""})),
+            "waiting": (status.get("state", {}).get("waiting") or {}).get("reason", ""),
+            "ready": status.get("ready", False), "restarts": status.get("restartCount", 0)}
+
+
+def portal_serves(lab, node: str) -> bool:
+    answer = lab.ssh(node, f"python3 -c \"import urllib.request as u; print(u.urlopen("
+                           f"'{PORTAL_URL}', timeout=5).read().decode())\"")
+    return answer.returncode == 0 and PORTAL_PAGE in answer.stdout
+
+
+def portal_restarted_at(lab) -> str | None:
+    template = kubectl_json(lab, "deployment nginx")["spec"]["template"]["metadata"]
+    return (template.get("annotations") or {}).get("kubectl.kubernetes.io/restartedAt")
+
+
+def mounted_conf(lab, pod: str) -> str:
+    return lab.ssh(N1, f"{KUBECTL} exec {pod} -c nginx -- cat /etc/nginx/conf.d/default.conf"
+                   ).stdout
+
+
+def portal_findings(lab, command: str) -> tuple[dict, dict]:
+    """doctor's findings naming nginx-restart on node1: the root one (nginx's own log line in the
+    pod's container log) and the pod's state (portal-nginx-pod) folded under it; both name
+    `command` and no other nginx-restart finding is made."""
+    named = {c: f for c, f in doctor(lab, N1).items() if f["step"] == "nginx-restart"}
+    assert {f["command"] for f in named.values()} == {command}, named
+    state = named.get("portal-nginx-pod")
+    roots = [f for f in named.values() if f["caused_by"] is None]
+    assert state and len(named) == 2 and len(roots) == 1, named
+    assert state["caused_by"] == roots[0]["check"], named
+    return roots[0], state
+
+
+def test_nginx_restart_drill_on_the_portal_pod_of_the_real_cluster(cluster) -> None:
+    """Seed 000 #11's pod case for real (real nginx 1.22 from Debian's package in a pod of the
+    real cluster; the host-unit case is test_drills_seed000.py's). Two shapes of "the portal is
+    down after the master rebooted":
+    - nginx is the container's process and its config is broken: CrashLoopBackOff, nothing can
+      be exec'd into; doctor names nginx-restart with the Deployment; the step reads nginx's last
+      crash log, refuses ("NOT restarted", the file and line) and restarts nothing;
+    - the seed's: an entry script starts nginx and keeps the pod Running; at start another
+      service held the portal's port, so nginx exited and the pod stays unready although that
+      service is gone (nothing restarts it). doctor names nginx-restart (the pod is unready for
+      over a minute); with a typo put into default.conf the step's real `nginx -t` in the pod
+      refuses and restarts nothing; with the config fixed it restarts the Deployment, the portal
+      answers from another node, doctor is clean, the sleepers are untouched."""
+    lab = cluster
+    push_test_image(lab, nginx_archive, PORTAL_IMAGE)
+    typo = PORTAL_DEFAULT_CONF.replace("listen", "lsten")
+    command = (f"kubemedic recover nginx-restart -c {NAME} --limit {N1} "
+               "-e nginx_pod_namespace=default -e nginx_pod_deployment=nginx")
+    try:
+        # shape 1: nginx as the container's process, its config broken
+        portal_config(lab, typo)
+        lab.ssh(N1, f"{KUBECTL} apply -f - <<'EOF'\n{portal_deployment(seed=False)}EOF",
+                check=True)
+        assert wait_for(lambda: portal_status(lab).get("waiting") == "CrashLoopBackOff",
+                        timeout=240, step=2), portal_status(lab)
+        root, _state = portal_findings(lab, command)
+        assert 'unknown directive "lsten"' in root["evidence"], root
+        refused = lab.kubemedic(*shlex.split(command)[1:], "--yes", "--json", timeout=900)
+        assert refused.returncode == 3, refused.stdout[-3000:] + refused.stderr[-2000:]
+        assert "NOT restarted" in refused.stdout, refused.stdout[-3000:]
+        assert 'unknown directive "lsten" in /etc/nginx/conf.d/default.conf:1' in refused.stdout
+        assert portal_restarted_at(lab) is None
+        lab.ssh(N1, f"{KUBECTL} delete deployment nginx --wait=true --timeout=120s", check=True)
+
+        # shape 2, the seed's: the port taken when the pod started, then free again
+        portal_config(lab, PORTAL_DEFAULT_CONF)
+        lab.ssh(N1, f"systemd-run --unit={PORT_TAKER} --collect python3 -m http.server "
+                    f"{PORTAL_PORT}", check=True)
+        assert wait_for(lambda: lab.ssh(N1, f"ss -Hltn 'sport = :{PORTAL_PORT}'").stdout.strip(),
+                        timeout=30, step=1)
+        started = mttr.start()
+        lab.ssh(N1, f"{KUBECTL} apply -f - <<'EOF'\n{portal_deployment(seed=True)}EOF",
+                check=True)
+        assert wait_for(lambda: portal_status(lab).get("state") == "running", timeout=240,
+                        step=2), portal_status(lab)
+        pod = portal_status(lab)["name"]
+        logs = lab.ssh(N1, f"{KUBECTL} logs {pod} -c nginx").stdout
+        assert f"bind() to 0.0.0.0:{PORTAL_PORT} failed (98: Address already in use)" in logs, logs
+        lab.ssh(N1, f"systemctl stop {PORT_TAKER}", check=True)
+        timed("nginx-restart fault: the portal's nginx exited at start, its pod Running", started)
+        # the typo, for the refusal: the step's nginx -t runs in the pod, on the mounted file
+        portal_config(lab, typo)
+        assert wait_for(lambda: "lsten" in mounted_conf(lab, pod), timeout=240, step=5)
+        status = portal_status(lab)
+        assert (status["name"], status["ready"], status["restarts"]) == (pod, False, 0), status
+        root, state = portal_findings(lab, command)
+        assert f"bind() to 0.0.0.0:{PORTAL_PORT} failed" in root["evidence"], root
+        assert "fails its readiness probe" in state["message"], state
+        refused = lab.kubemedic(*shlex.split(command)[1:], "--yes", "--json", timeout=900)
+        assert refused.returncode == 3, refused.stdout[-3000:] + refused.stderr[-2000:]
+        assert "NOT restarted" in refused.stdout and "default.conf:1" in refused.stdout, \
+            refused.stdout[-3000:]
+        assert portal_restarted_at(lab) is None and portal_status(lab)["name"] == pod
+
+        # the config fixed: still down (nothing restarts it), the step brings it back
+        portal_config(lab, PORTAL_DEFAULT_CONF)
+        assert wait_for(lambda: "lsten" not in mounted_conf(lab, pod), timeout=240, step=5)
+        assert not portal_status(lab)["ready"] and not portal_serves(lab, N2)
+        step = time.monotonic()
+        portal_findings(lab, command)
+        repair = lab.kubemedic(*shlex.split(command)[1:], "--yes", "--json", timeout=900)
+        timed("recover nginx-restart (the portal's pod: nginx -t in it, rollout restart)", step)
+        assert repair.returncode == 0, repair.stdout[-3000:] + repair.stderr[-3000:]
+        assert portal_restarted_at(lab), kubectl_json(lab, "deployment nginx")["spec"]
+        assert wait_for(lambda: portal_status(lab).get("ready"), timeout=120, step=2), \
+            portal_status(lab)
+        assert portal_status(lab)["name"] != pod
+        assert portal_serves(lab, N2)
+        after = doctor(lab, N1)
+        left = {c: f["evidence"] for c, f in after.items() if f["step"] == "nginx-restart"}
+        assert not left, left
+        timed("drill nginx-restart (portal pod): doctor -> repair -> doctor clean", step)
+        mttr.record("nginx-restart", N1, ["the portal's nginx pod Running, nginx not up in it"],
+                    None, seconds=time.monotonic() - step, check="portal-nginx-pod")
+        assert sleepers_running(lab) == 2
+    finally:
+        lab.ssh(N1, f"systemctl stop {PORT_TAKER} 2>/dev/null; {KUBECTL} delete deployment "
+                    f"nginx --ignore-not-found --wait=true --timeout=120s; {KUBECTL} delete "
+                    f"configmap {PORTAL_CONFIGMAP} --ignore-not-found", timeout=300)
 
 
 # Seed 000 #8's platform on the real cluster: the job manager's pods mount the job scripts

@@ -4,6 +4,7 @@ lines a unit logged before its restart (the repair) must not be matched again.""
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
@@ -50,3 +51,27 @@ def test_since_is_the_later_of_window_and_last_start(probe, monkeypatch):
 def test_no_units_no_journal(probe, monkeypatch):
     monkeypatch.setattr(probe, "_run", lambda *a, **k: pytest.fail("nothing should run"))
     assert probe.journal([], 1700000000, 100) == ""
+
+
+def test_container_log_lines_carry_the_pod_they_come_from(probe, tmp_path) -> None:
+    """kubelet's /var/log/pods/<ns>_<pod>_<uid>/<container>/N.log and a docker json log whose
+    container config has kubelet's labels name their pod; other logs name none. The origins'
+    line numbers are those of the returned text, also after the cut to max_lines."""
+    pods = tmp_path / "pods" / "default_nginx-7486bfbbcb-xcjnh_0f3a" / "nginx"
+    pods.mkdir(parents=True)
+    (pods / "0.log").write_text("a1\na2\n")
+    docker = tmp_path / "containers" / "c0ffee"
+    docker.mkdir(parents=True)
+    (docker / "c0ffee-json.log").write_text('{"log":"d1\\n"}\n{"log":"d2\\n"}\n')
+    (docker / "config.v2.json").write_text(json.dumps({"Config": {"Labels": {
+        "io.kubernetes.pod.namespace": "shop", "io.kubernetes.pod.name": "web-1",
+        "io.kubernetes.container.name": "app"}}}))
+    plain = tmp_path / "containers" / "beef"
+    plain.mkdir()
+    (plain / "beef-json.log").write_text('{"log":"p1\\n"}\n')
+    globs = [str(tmp_path / "pods/*/*/*.log"), str(tmp_path / "containers/*/*-json.log")]
+    text, origins = probe.container_logs(globs, 600, 65536, 100)
+    assert text.splitlines() == ["a1", "a2", "p1", "d1", "d2"]
+    assert origins == [[1, "default/nginx-7486bfbbcb-xcjnh/nginx"], [3, ""], [4, "shop/web-1/app"]]
+    text, origins = probe.container_logs(globs, 600, 65536, 2)
+    assert (text.splitlines(), origins) == (["d1", "d2"], [[1, "shop/web-1/app"]])

@@ -95,6 +95,70 @@ def test_portal_nginx_pod_down_names_the_deployment_from_the_first_master(messag
     assert_runnable(found[0]["command"], "master1")
 
 
+def _running(name: str, container: str, ready: bool, for_seconds: float) -> dict:
+    pod = _pod(name, "master1", "")
+    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - for_seconds))
+    pod["status"]["containerStatuses"][0].update(name=container, restartCount=0, ready=ready,
+                                                 state={"running": {"startedAt": started}})
+    return pod
+
+
+def test_portal_nginx_pod_running_unready_names_nginx_restart_after_a_minute() -> None:
+    """Seed 000 #11 as the seed saw it: the portal's pod Running, nginx not up inside (its
+    readiness probe fails), nothing restarts it. Not before NOT_READY_AFTER seconds (a pod that
+    is starting), and only for the portal's container (an application's unready pod is its own)."""
+    def nginx_findings(pod: dict) -> list[dict]:
+        return [f for f in checks.evaluate("master1", probe(cluster=_view([pod])), MASTER)
+                if f["step"] == "nginx-restart"]
+
+    [found] = nginx_findings(_running("nginx", "nginx", ready=False, for_seconds=300))
+    assert (found["check"], found["severity"]) == ("portal-nginx-pod", "critical"), found
+    assert "fails its readiness probe" in found["message"], found
+    assert found["command"] == ("kubemedic recover nginx-restart -c acme --limit master1 "
+                                "-e nginx_pod_namespace=default -e nginx_pod_deployment=nginx")
+    assert_runnable(found["command"], "master1")
+    assert nginx_findings(_running("nginx", "nginx", ready=False, for_seconds=20)) == []
+    assert nginx_findings(_running("nginx", "nginx", ready=True, for_seconds=300)) == []
+    app = _running("shop", "web", ready=False, for_seconds=300)
+    assert [f for f in checks.evaluate("master1", probe(cluster=_view([app])), MASTER)
+            if f["check"].startswith("pod")] == []
+
+
+NGINX_CRASH = ('2026/12/04 19:19:50 [emerg] 1#1: unknown directive "lsten" in '
+               "/etc/nginx/conf.d/default.conf:1")
+
+
+def _with_container_log(view: dict, origin: str) -> dict:
+    return probe(cluster=view, logs={"journal": "", "kernel": "", "container": f"ok\n{NGINX_CRASH}",
+                                     "container_origins": [[1, origin]]})
+
+
+def test_a_pods_own_log_names_that_pods_repair_and_explains_its_generic_finding() -> None:
+    """Seen on the real cluster: the portal pod's nginx log line matched a signature on node1
+    and doctor named `recover nginx-restart --limit node1` without the Deployment (a no-op on a
+    host without nginx). A container log line now carries its pod (the probe's
+    container_origins): the repair is that pod's, and the pod's generic finding folds under it;
+    the log of a pod that is gone is history."""
+    crashing = _pod("nginx", "master1", "back-off 10s restarting failed container=nginx")
+    pod = crashing["metadata"]["name"]
+    found = checks.evaluate("master1", _with_container_log(
+        _view([crashing]), f"default/{pod}/nginx"), MASTER)
+    named = {f["check"]: f for f in found if f["step"] == "nginx-restart"}
+    pod_command = ("kubemedic recover nginx-restart -c acme --limit master1 "
+                   "-e nginx_pod_namespace=default -e nginx_pod_deployment=nginx")
+    log = next(f for c, f in named.items() if c.startswith("log:"))
+    assert (log["command"], log["subject"], log["caused_by"]) == (
+        pod_command, f"default/{pod}", None), log
+    assert f"of pod default/{pod}" in log["message"], log
+    assert named["portal-nginx-pod"]["caused_by"] == log["check"], named
+    gone = checks.evaluate("master1", _with_container_log(
+        _view([]), "default/nginx-6d4cf56db6-gone1/nginx"), MASTER)
+    assert [f for f in gone if f["step"] == "nginx-restart"] == [], gone
+    host = checks.evaluate("master1", _with_container_log(_view([]), ""), MASTER)
+    assert [f["command"] for f in host if f["step"] == "nginx-restart"] == [
+        "kubemedic recover nginx-restart -c acme --limit master1"], host
+
+
 def test_events_of_a_replaced_deployment_pod_are_history() -> None:
     event = {"type": "Warning", "reason": "Unhealthy", "count": 65,
              "lastTimestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -579,14 +579,32 @@ def _log_pod(probe: dict[str, Any], text: str) -> cluster.PodRef | None:
 
 
 def _add_signature(ctx: _Ctx, check: str, match: kb.Match, message: str,
-                   ref: cluster.PodRef | None = None, severity: str | None = None) -> None:
+                   ref: cluster.PodRef | None = None, severity: str | None = None,
+                   subject: str | None = None) -> None:
     sig = match.signature
     extravars, note = _pod_vars(ref) if sig.step in STEP_REQUIRED_VARS else ({}, "")
     if sig.step == "nginx-restart" and ref is not None and ref.deployment:
         extravars = {"nginx_pod_namespace": ref.namespace, "nginx_pod_deployment": ref.deployment}
     ctx.add(check, severity or sig.severity, match.evidence, message + note, step=sig.step,
-            fix=sig.fix,
-            extravars=extravars, subject=_subject(ref) if check[:4] != "log:" else None)
+            fix=sig.fix, extravars=extravars,
+            subject=subject or (_subject(ref) if check[:4] != "log:" else None))
+
+
+def _container_log_pod(probe: dict[str, Any], line: int) -> tuple[str, dict[str, Any] | None]:
+    """Which pod a line of the container logs comes from ("namespace/pod", "" for none) and that
+    pod as the cluster lists it (None when it is not listed or is being deleted)."""
+    origin = ""
+    for start, where in (probe.get("logs") or {}).get("container_origins") or []:
+        if start > line:
+            break
+        origin = where
+    if origin.count("/") != 2:
+        return "", None
+    namespace, pod, _container = origin.split("/")
+    listed = cluster.pods_by_key((probe.get("cluster") or {}).get("pods")).get((namespace, pod))
+    if listed and (listed.get("metadata") or {}).get("deletionTimestamp"):
+        listed = None
+    return f"{namespace}/{pod}", listed
 
 
 def _subject(ref: cluster.PodRef | None) -> str | None:
@@ -600,6 +618,7 @@ def _check_logs(ctx: _Ctx, probe: dict[str, Any]) -> None:
     view = probe.get("cluster") or {}
     api_answers = bool(view.get("available"))
     runtime_fine = api_answers and _runtime_runs_and_node_ready(ctx, probe, view)
+    pods_read = cluster.pods_read(view)
     for source in ("journal", "kernel", "container"):
         text = logs.get(source) or ""
         if not text:
@@ -622,9 +641,17 @@ def _check_logs(ctx: _Ctx, probe: dict[str, Any]) -> None:
             weak = "" if match.convincing else f", weak match {match.confidence:.2f}"
             ref = (_log_pod(probe, match.evidence)
                    if match.signature.step in STEP_REQUIRED_VARS else None)
+            pod, listed = _container_log_pod(probe, match.line) if source == "container" else (
+                "", None)
+            if pod and listed is None and pods_read:
+                continue  # the log of a pod that is gone (replaced by a rollout): history
+            if listed is not None:
+                # a pod's own log: its repair is that pod's (the portal's nginx Deployment, ...)
+                ref = cluster.pod_ref(listed)
+            where = f" of pod {pod}" if pod else ""
             _add_signature(ctx, f"log:{match.signature.id}", match,
-                           f"{match.signature.cause} [{source} log{times}{weak}]", ref,
-                           severity=None if match.convincing else "info")
+                           f"{match.signature.cause} [{source} log{where}{times}{weak}]", ref,
+                           severity=None if match.convincing else "info", subject=pod or None)
 
 
 def _runtime_runs_and_node_ready(ctx: _Ctx, probe: dict[str, Any], view: dict[str, Any]) -> bool:
@@ -679,7 +706,8 @@ def _pod_check(ctx: _Ctx, problem: cluster.ContainerProblem, where: str) -> None
             "ErrImagePull": "image cannot be pulled (ErrImagePull)",
             "ErrImageNeverPull": "image is not on the node and its pull policy is Never "
                                  "(ErrImageNeverPull)",
-            "restarts": f"restarted {problem.restarts} times"}.get(
+            "restarts": f"restarted {problem.restarts} times",
+            "NotReady": "runs but fails its readiness probe"}.get(
                 problem.state, f"is waiting: {problem.state}")
     last = (f", last exit {problem.exit_code} {problem.last_reason}".rstrip()
             if problem.exit_code is not None else "")
@@ -771,8 +799,9 @@ def _check_cluster(ctx: _Ctx, probe: dict[str, Any]) -> None:
                 "plugin did not register again), so pods that ask for them stay Pending",
                 step="device-plugin-restart")
     pods = cluster.pods_by_key(view.get("pods"))
-    pods_read = view.get("pods") is not None and not (view.get("errors") or {}).get("pods")
-    for problem in cluster.container_problems(view.get("pods"), s["pod_restart_warn"]):
+    pods_read = cluster.pods_read(view)
+    for problem in cluster.container_problems(view.get("pods"), s["pod_restart_warn"],
+                                              watch_ready=PORTAL_CONTAINERS, now=view.get("now")):
         node = problem.ref.node
         if node == name or (node is None and first):
             _pod_check(ctx, problem, f"{problem.ref.namespace}/{problem.ref.name}")
@@ -887,12 +916,13 @@ def _same_signature_cause(check: str) -> list[str]:
 
 
 def _same_object_cause(finding: Finding, findings: list[Finding]) -> str | None:
-    """A pod's generic finding (pod-restarts, ...) is explained by a known cause seen for the
-    same pod (an event or a container message matching a signature); an event by the container
-    message of the same pod."""
+    """A pod's generic finding (pod-restarts, portal-nginx-pod, ...) is explained by a known cause
+    seen for the same pod (a container message, its own log or an event matching a signature);
+    an event by the container message of the same pod."""
     if not finding.subject:
         return None
-    kinds = ("pod:", "event:") if finding.check.startswith("pod-") else (
+    generic = finding.check.startswith(("pod-", "portal-"))
+    kinds = ("pod:", "log:", "event:") if generic else (
         ("pod:",) if finding.check.startswith("event:") else ())
     for kind in kinds:
         for other in findings:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -24,6 +25,9 @@ NOT_READY = ("False", "Unknown")
 IMAGE_PROBLEMS = ("ImagePullBackOff", "ErrImagePull", "ErrImageNeverPull")
 WAITING_PROBLEMS = ("CrashLoopBackOff", "ContainerCannotRun", *IMAGE_PROBLEMS,
                     "CreateContainerConfigError", "CreateContainerError", "RunContainerError")
+# Seconds a watched container may run unready before it is a problem (its readiness probe had
+# time to pass several times: kubelet's default period is 10 s).
+NOT_READY_AFTER = 60
 # Characters of Kubernetes' generated name suffixes (k8s.io/apimachinery rand.SafeEncodeString).
 _SAFE = "bcdfghjklmnpqrstvwxz2456789"
 _DEPLOYMENT_POD = re.compile(rf"^(?P<deploy>.+)-[{_SAFE}]{{6,10}}-[{_SAFE}]{{5}}$")
@@ -143,6 +147,11 @@ def started_after(pod: dict[str, Any], when: float | None) -> bool:
     return True
 
 
+def pods_read(view: dict[str, Any]) -> bool:
+    """Did this run list the cluster's pods (so a pod not in the list is gone)?"""
+    return view.get("pods") is not None and not (view.get("errors") or {}).get("pods")
+
+
 def pods_by_key(pods: Any) -> dict[tuple[str, str], dict[str, Any]]:
     return {((p.get("metadata") or {}).get("namespace") or "default",
              (p.get("metadata") or {}).get("name") or ""): p for p in items(pods)}
@@ -160,7 +169,11 @@ class ContainerProblem:
     image: str = ""     # the container's image (pod spec)
 
 
-def container_problems(pods: Any, restart_warn: int) -> list[ContainerProblem]:
+def container_problems(pods: Any, restart_warn: int, *, watch_ready: frozenset[str] = frozenset(),
+                       now: float | None = None) -> list[ContainerProblem]:
+    """Containers that cannot start, restart in a loop or restart often; and the containers named
+    in `watch_ready` that run but have failed their readiness probe for NOT_READY_AFTER seconds
+    (state "NotReady": nothing restarts them, e.g. a portal whose nginx exited inside)."""
     out = []
     for pod in items(pods):
         if (pod.get("metadata") or {}).get("deletionTimestamp"):
@@ -182,9 +195,13 @@ def container_problems(pods: Any, restart_warn: int) -> list[ContainerProblem]:
             reason = waiting.get("reason") or ""
             if terminated.get("reason") == "ContainerCannotRun":
                 reason = "ContainerCannotRun"
-            if reason not in WAITING_PROBLEMS and restarts < restart_warn:
+            running_since = _time((state.get("running") or {}).get("startedAt"))
+            if (cs.get("name") in watch_ready and running_since is not None and not cs.get("ready")
+                    and (now or time.time()) - running_since >= NOT_READY_AFTER):
+                reason = "NotReady"
+            if reason not in (*WAITING_PROBLEMS, "NotReady") and restarts < restart_warn:
                 continue
-            if reason not in WAITING_PROBLEMS:
+            if reason not in (*WAITING_PROBLEMS, "NotReady"):
                 reason = "restarts"
             message = " ".join(m for m in (waiting.get("message"), terminated.get("message"),
                                            last.get("message")) if m)
