@@ -1380,8 +1380,10 @@ def test_nginx_restart_drill_on_the_portal_pod_of_the_real_cluster(cluster) -> N
         portal_config(lab, typo)
         lab.ssh(N1, f"{KUBECTL} apply -f - <<'EOF'\n{portal_deployment(seed=False)}EOF",
                 check=True)
-        assert wait_for(lambda: portal_status(lab).get("waiting") == "CrashLoopBackOff",
-                        timeout=240, step=2), portal_status(lab)
+        # in kubelet's 40 s back-off (after CRASH_RESTARTS), not in the moment it runs again
+        assert wait_for(lambda: portal_status(lab).get("waiting") == "CrashLoopBackOff"
+                        and portal_status(lab)["restarts"] >= CRASH_RESTARTS,
+                        timeout=300, step=2), portal_status(lab)
         root, _state = portal_findings(lab, command)
         assert 'unknown directive "lsten"' in root["evidence"], root
         refused = lab.kubemedic(*shlex.split(command)[1:], "--yes", "--json", timeout=900)

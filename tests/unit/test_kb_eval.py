@@ -27,11 +27,13 @@ SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "kb_eval"
 # run still at 65, the 11 added since all answered); unchanged at 76 of 90 after the next round
 # (patterns written from training misses and from 13 new training excerpts: docs/doctor.md), so
 # the floor stayed; 77 of 90 (85.6 %) after the generalisation round (wordings written from the
-# components' sources, 28 new training excerpts, one evaluation run: docs/doctor.md), floor 0.85.
+# components' sources, 28 new training excerpts, one evaluation run: docs/doctor.md), floor 0.85;
+# 78 of 90 (86.7 %) on 4 December 2026 after the wide round (98 new training excerpts, patterns
+# per label from the components' sources, one evaluation run: docs/doctor.md), floor 0.86.
 # Raise it as signatures improve; lower it only
 # when the corpus grows with entries the matcher does not know yet (never to pass after a change of
 # the matcher).
-HELDOUT_TOP1_FLOOR = 0.85
+HELDOUT_TOP1_FLOOR = 0.86
 DISTRACTOR_REPAIR_CEILING = 0.05
 
 
