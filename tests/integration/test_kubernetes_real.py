@@ -49,6 +49,7 @@ import yaml
 
 from kubemedic import paths
 from kubemedic.bundle.create import write_apt_index
+from kubemedic.doctor.cluster import NOT_READY_AFTER
 from tests.conftest import REPO
 from tests.integration import kube_real_helpers as helpers
 from tests.integration import mttr
@@ -1389,7 +1390,9 @@ def test_nginx_restart_drill_on_the_portal_pod_of_the_real_cluster(cluster) -> N
         refused = lab.kubemedic(*shlex.split(command)[1:], "--yes", "--json", timeout=900)
         assert refused.returncode == 3, refused.stdout[-3000:] + refused.stderr[-2000:]
         assert "NOT restarted" in refused.stdout, refused.stdout[-3000:]
-        assert 'unknown directive "lsten" in /etc/nginx/conf.d/default.conf:1' in refused.stdout
+        # the step's message, as --json prints it (its quotes escaped)
+        crash = json.dumps('unknown directive "lsten" in /etc/nginx/conf.d/default.conf:1')
+        assert crash[1:-1] in refused.stdout, refused.stdout[-3000:]
         assert portal_restarted_at(lab) is None
         lab.ssh(N1, f"{KUBECTL} delete deployment nginx --wait=true --timeout=120s", check=True)
 
@@ -1404,7 +1407,11 @@ def test_nginx_restart_drill_on_the_portal_pod_of_the_real_cluster(cluster) -> N
                 check=True)
         assert wait_for(lambda: portal_status(lab).get("state") == "running", timeout=240,
                         step=2), portal_status(lab)
+        running = time.monotonic()
         pod = portal_status(lab)["name"]
+        # nginx tries to bind for about 2.5 s, then gives up (exit 1; the pod's shell stays)
+        assert wait_for(lambda: "still could not bind()" in lab.ssh(
+            N1, f"{KUBECTL} logs {pod} -c nginx").stdout, timeout=60, step=2)
         logs = lab.ssh(N1, f"{KUBECTL} logs {pod} -c nginx").stdout
         assert f"bind() to 0.0.0.0:{PORTAL_PORT} failed (98: Address already in use)" in logs, logs
         lab.ssh(N1, f"systemctl stop {PORT_TAKER}", check=True)
@@ -1414,6 +1421,8 @@ def test_nginx_restart_drill_on_the_portal_pod_of_the_real_cluster(cluster) -> N
         assert wait_for(lambda: "lsten" in mounted_conf(lab, pod), timeout=240, step=5)
         status = portal_status(lab)
         assert (status["name"], status["ready"], status["restarts"]) == (pod, False, 0), status
+        # doctor reads an unready portal pod as down once it ran unready for NOT_READY_AFTER
+        time.sleep(max(0.0, NOT_READY_AFTER + 5 - (time.monotonic() - running)))
         root, state = portal_findings(lab, command)
         assert f"bind() to 0.0.0.0:{PORTAL_PORT} failed" in root["evidence"], root
         assert "fails its readiness probe" in state["message"], state

@@ -465,3 +465,17 @@ def test_npu_devdrv_class_names_the_folder_doctor_probed() -> None:
     found = [f for f in run(gone, accelerator="ascend", groups=["npu"])
              if f["check"] == "npu-devdrv-class"]
     assert [f["evidence"] for f in found] == ["/run/fake-sys/devdrv-class: missing"]
+
+
+def test_doctor_table_prints_log_text_as_written() -> None:
+    """The evidence and message of a finding are log text: `[emerg]` stays, `[/x]` cannot raise."""
+    from rich.console import Console
+
+    finding = {"host": "n1", "check": "log:nginx-down", "severity": "warning",
+               "evidence": "[emerg] 1#1: bind() failed [/run/nginx.pid]",
+               "message": "nginx is down [/etc/nginx]", "step": "nginx-restart",
+               "command": "kubemedic recover nginx-restart -c c --limit n1", "caused_by": None}
+    console = Console(width=300, record=True)
+    console.print(doctor_cmd.findings_table([finding]))
+    text = console.export_text()
+    assert "[emerg] 1#1: bind() failed [/run/nginx.pid]" in text and "[/etc/nginx]" in text

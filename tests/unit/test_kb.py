@@ -526,3 +526,14 @@ def test_a_large_text_file_is_read_in_blocks_with_bounded_memory(tmp_path, monke
     assert result.bytes == log.stat().st_size
     assert sizes and set(sizes) == {256 << 10}           # never a read of the whole file
     assert peak < 4 * (256 << 10) + (2 << 20), peak
+
+
+def test_explain_table_shows_log_text_as_written_never_as_markup() -> None:
+    """nginx's `[emerg]` vanished from explain's table (rich read it as a style tag), and a log
+    line holding a closing tag such as `[/usr/bin]` made rich raise MarkupError: log text is
+    escaped wherever it is printed (explain's table and hints, doctor's table)."""
+    line = ("2026/12/04 19:19:50 [emerg] 1#1: bind() to 0.0.0.0:8088 failed (98: Address already "
+            "in use) [/usr/sbin/nginx]\n")
+    result = CliRunner().invoke(cli, ["explain", "-"], input=line, terminal_width=400)
+    assert result.exit_code == 0, result.output
+    assert "[emerg] 1#1: bind()" in result.output and "[/usr/sbin/nginx]" in result.output

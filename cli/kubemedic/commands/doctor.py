@@ -25,6 +25,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from kubemedic import errors, lock
@@ -95,13 +96,15 @@ def findings_table(findings: list[dict[str, Any]]) -> Table:
         last_host = finding["host"]
         style = SEVERITY_STYLE.get(finding["severity"], "")
         cause = finding.get("caused_by")
-        check = f"  └ {finding['check']}" if cause else finding["check"]
-        message = finding["message"] + (f" (because of {cause}, above)" if cause else "")
-        repair = finding.get("command") or "-"
+        # log text and messages quoting it are not markup: nginx's "[emerg]" would vanish and
+        # a "[/x]" in a log line would make rich raise
+        check = escape(f"  └ {finding['check']}" if cause else finding["check"])
+        message = escape(finding["message"] + (f" (because of {cause}, above)" if cause else ""))
+        repair = escape(finding.get("command") or "-")
         if cause:
-            repair = f"[dim]repair {cause} first; then, if still failing: {repair}[/]"
-        table.add_row(host, f"[{style}]{finding['severity']}[/]", check,
-                      f"{finding['evidence']}\n[dim]{message}[/]", repair)
+            repair = f"[dim]repair {escape(cause)} first; then, if still failing: {repair}[/]"
+        table.add_row(escape(host), f"[{style}]{finding['severity']}[/]", check,
+                      f"{escape(finding['evidence'])}\n[dim]{message}[/]", repair)
     return table
 
 
@@ -260,12 +263,13 @@ def explain(source: str, json_output: bool) -> None:
             style = SEVERITY_STYLE.get(item["severity"], "")
             times = f" x{item['count']}" if item["count"] > 1 else ""
             table.add_row(str(rank_no), f"[{style}]{item['severity']}[/]", item["id"],
-                          f"{item['confidence']:.2f}", item["cause"],
-                          f"{item['evidence']} [dim](line {item['line']}{times})[/]",
-                          item["command"])
+                          f"{item['confidence']:.2f}", escape(item["cause"]),
+                          f"{escape(item['evidence'])} [dim](line {item['line']}{times})[/]",
+                          escape(item["command"] or "-"))
         console.print(table)
         if weak:
             console.print("Weak hints (below the confidence kubemedic acts on):")
     for item in weak:
         console.print(f"  {item['id']} ({item['confidence']:.2f}, line {item['line']}): "
-                      f"{item['cause']} [dim]{item['evidence']}[/]", highlight=False)
+                      f"{escape(item['cause'])} [dim]{escape(item['evidence'])}[/]",
+                      highlight=False)
