@@ -596,8 +596,8 @@ def container_origin(path):
             labels = (json.load(handle).get("Config") or {}).get("Labels") or {}
     except (OSError, ValueError, AttributeError):
         return ""
-    parts = [labels.get(f"io.kubernetes.{key}") for key in ("pod.namespace", "pod.name",
-                                                             "container.name")]
+    keys = ("pod.namespace", "pod.name", "container.name")
+    parts = [labels.get(f"io.kubernetes.{key}") for key in keys]
     return "/".join(parts) if all(parts) else ""
 
 
