@@ -32,7 +32,9 @@ def record(step: str, node: str, faults: Iterable[str], started: float | None, *
         seconds = time.monotonic() - started
     out = os.environ.get(TIMES_ENV)
     if out:
-        line = json.dumps({"wave": wave, "drill": drill or step, "node": node,
+        # the test that recorded it (a step drilled by several tests: the figure names its own)
+        test = os.environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0]
+        line = json.dumps({"wave": wave, "drill": drill or step, "node": node, "test": test,
                            "faults": list(faults), "check": check, "step": step,
                            "seconds": round(seconds, 1)}) + "\n"
         # several pytest workers append to the same file

@@ -75,3 +75,15 @@ def test_from_file_reports_json_without_a_lab(drills, tmp_path, capsys) -> None:
 def test_a_missing_times_file_is_exit_2(drills, tmp_path, capsys) -> None:
     assert drills.main(["--from", str(tmp_path / "nope.jsonl")]) == 2
     assert "nope.jsonl: no such times file" in capsys.readouterr().err
+
+
+def test_a_figure_names_the_test_that_recorded_it(drills) -> None:
+    """nginx-restart is drilled by two tests (host unit, portal pod): its row named the step's
+    drilled_by while showing the other test's figure. A record carries its test now."""
+    portal = {"wave": "-", "drill": "nginx-restart", "node": "km-k8s-real-node1",
+              "faults": ["portal pod down"], "check": "portal-nginx-pod", "step": "nginx-restart",
+              "seconds": 51.7, "test": "tests/integration/test_kubernetes_real.py::test_portal"}
+    [row] = [line for line in drills.table([*ROWS, portal]).splitlines()
+             if line.startswith("| nginx-restart |")]
+    assert row == ("| nginx-restart | test_kubernetes_real.py::test_portal | node1 | portal pod down"
+                   " | 51.7 s | ok |")
