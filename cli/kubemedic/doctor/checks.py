@@ -590,21 +590,21 @@ def _add_signature(ctx: _Ctx, check: str, match: kb.Match, message: str,
             subject=subject or (_subject(ref) if check[:4] != "log:" else None))
 
 
-def _container_log_pod(probe: dict[str, Any], line: int) -> tuple[str, dict[str, Any] | None]:
-    """Which pod a line of the container logs comes from ("namespace/pod", "" for none) and that
-    pod as the cluster lists it (None when it is not listed or is being deleted)."""
+def _container_log_pod(origins: list[list[Any]], pods: dict[tuple[str, str], dict[str, Any]],
+                       line: int) -> tuple[str, dict[str, Any] | None]:
+    """Which pod a line of the container logs comes from ("namespace/pod", "" for none; origins:
+    the probe's container_origins) and that pod as the cluster lists it (None when it is not
+    listed or is being deleted)."""
     origin = ""
-    for start, where in (probe.get("logs") or {}).get("container_origins") or []:
+    for start, where in origins:
         if start > line:
             break
         origin = where
     if origin.count("/") != 2:
         return "", None
     namespace, pod, _container = origin.split("/")
-    listed = cluster.pods_by_key((probe.get("cluster") or {}).get("pods")).get((namespace, pod))
-    if listed and (listed.get("metadata") or {}).get("deletionTimestamp"):
-        listed = None
-    return f"{namespace}/{pod}", listed
+    listed = pods.get((namespace, pod))
+    return f"{namespace}/{pod}", None if listed is None or cluster.being_deleted(listed) else listed
 
 
 def _subject(ref: cluster.PodRef | None) -> str | None:
@@ -619,6 +619,8 @@ def _check_logs(ctx: _Ctx, probe: dict[str, Any]) -> None:
     api_answers = bool(view.get("available"))
     runtime_fine = api_answers and _runtime_runs_and_node_ready(ctx, probe, view)
     pods_read = cluster.pods_read(view)
+    pods = cluster.pods_by_key(view.get("pods"))
+    origins = logs.get("container_origins") or []
     for source in ("journal", "kernel", "container"):
         text = logs.get(source) or ""
         if not text:
@@ -641,8 +643,8 @@ def _check_logs(ctx: _Ctx, probe: dict[str, Any]) -> None:
             weak = "" if match.convincing else f", weak match {match.confidence:.2f}"
             ref = (_log_pod(probe, match.evidence)
                    if match.signature.step in STEP_REQUIRED_VARS else None)
-            pod, listed = _container_log_pod(probe, match.line) if source == "container" else (
-                "", None)
+            pod, listed = (_container_log_pod(origins, pods, match.line)
+                           if source == "container" else ("", None))
             if pod and listed is None and pods_read:
                 continue  # the log of a pod that is gone (replaced by a rollout): history
             if listed is not None:

@@ -147,6 +147,11 @@ def started_after(pod: dict[str, Any], when: float | None) -> bool:
     return True
 
 
+def being_deleted(pod: dict[str, Any]) -> bool:
+    """A pod with a deletionTimestamp: its controller has replaced it, what it shows is history."""
+    return bool((pod.get("metadata") or {}).get("deletionTimestamp"))
+
+
 def pods_read(view: dict[str, Any]) -> bool:
     """Did this run list the cluster's pods (so a pod not in the list is gone)?"""
     return view.get("pods") is not None and not (view.get("errors") or {}).get("pods")
@@ -176,7 +181,7 @@ def container_problems(pods: Any, restart_warn: int, *, watch_ready: frozenset[s
     (state "NotReady": nothing restarts them, e.g. a portal whose nginx exited inside)."""
     out = []
     for pod in items(pods):
-        if (pod.get("metadata") or {}).get("deletionTimestamp"):
+        if being_deleted(pod):
             # being deleted: its controller has replaced it (a rollout can be done before the
             # old pods are gone), so how its containers wait is history
             continue
