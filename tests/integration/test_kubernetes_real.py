@@ -437,6 +437,15 @@ def _pack_module():
     return module
 
 
+def link_busybox_applets(tree: Path) -> None:
+    """A link to tree/bin/busybox in tree/bin for each applet the tree has no program of."""
+    applets = subprocess.run([str(tree / "bin" / "busybox"), "--list"], capture_output=True,
+                             text=True, check=True).stdout.split()
+    for applet in applets:
+        if not any((tree / folder / applet).exists() for folder in ("bin", "usr/sbin")):
+            (tree / "bin" / applet).symlink_to("busybox")
+
+
 def busybox_archive(work: Path) -> Path:
     """docker-archive of NET_IMAGE: Debian's busybox-static with a link per applet, /www (a page
     and SLOW_CGI)."""
@@ -446,16 +455,12 @@ def busybox_archive(work: Path) -> Path:
     deb = next(work.glob("busybox-static_*.deb"))
     subprocess.run(["dpkg-deb", "-x", str(deb), str(work / "deb")], check=True)
     busybox = work / "deb" / "bin" / "busybox"
-    applets = subprocess.run([str(busybox), "--list"], capture_output=True, text=True,
-                             check=True).stdout.split()
     tree = work / "tree"
     pack.write_tree(tree, {"bin/busybox": (busybox, 0o755), "tmp": (None, 0o1777),
                            "www/index.html": (NET_MARKER.encode() + b"\n", 0o644),
                            "www/cgi-bin/slow": (SLOW_CGI.encode(), 0o755),
                            "etc/passwd": (b"root:x:0:0:root:/root:/bin/sh\n", 0o644)})
-    for applet in applets:
-        if applet != "busybox" and not (tree / "bin" / applet).exists():
-            (tree / "bin" / applet).symlink_to("busybox")
+    link_busybox_applets(tree)
     layer = work / "layer.tar"
     diff_id = pack.layer_from_dir(tree, layer)
     archive = work / "busybox.tar"
@@ -479,11 +484,7 @@ def nginx_archive(work: Path) -> Path:
     for deb in debs:
         subprocess.run(["dpkg-deb", "-x", str(deb), str(tree)], check=True)
     shutil.rmtree(tree / "usr" / "share")
-    applets = subprocess.run([str(tree / "bin" / "busybox"), "--list"], capture_output=True,
-                             text=True, check=True).stdout.split()
-    for applet in applets:
-        if not (tree / "bin" / applet).exists() and not (tree / "usr/sbin" / applet).exists():
-            (tree / "bin" / applet).symlink_to("busybox")
+    link_busybox_applets(tree)
     pack.write_tree(tree, {"tmp": (None, 0o1777), "run": (None, 0o755),
                            "var/log/nginx": (None, 0o755), "var/lib/nginx": (None, 0o755),
                            "etc/nginx/conf.d": (None, 0o755),
@@ -1370,7 +1371,8 @@ def test_nginx_restart_drill_on_the_portal_pod_of_the_real_cluster(cluster) -> N
       service is gone (nothing restarts it). doctor names nginx-restart (the pod is unready for
       over a minute); with a typo put into default.conf the step's real `nginx -t` in the pod
       refuses and restarts nothing; with the config fixed it restarts the Deployment, the portal
-      answers from another node, doctor is clean, the sleepers are untouched."""
+      answers from another node, doctor is clean, the sleepers are untouched; run again, and
+      with --check, the step changes nothing."""
     lab = cluster
     push_test_image(lab, nginx_archive, PORTAL_IMAGE)
     typo = PORTAL_DEFAULT_CONF.replace("listen", "lsten")
@@ -1441,11 +1443,18 @@ def test_nginx_restart_drill_on_the_portal_pod_of_the_real_cluster(cluster) -> N
         repair = lab.kubemedic(*shlex.split(command)[1:], "--yes", "--json", timeout=900)
         timed("recover nginx-restart (the portal's pod: nginx -t in it, rollout restart)", step)
         assert repair.returncode == 0, repair.stdout[-3000:] + repair.stderr[-3000:]
-        assert portal_restarted_at(lab), kubectl_json(lab, "deployment nginx")["spec"]
+        restarted = portal_restarted_at(lab)
+        assert restarted, kubectl_json(lab, "deployment nginx")["spec"]
         assert wait_for(lambda: portal_status(lab).get("ready"), timeout=120, step=2), \
             portal_status(lab)
         assert portal_status(lab)["name"] != pod
         assert portal_serves(lab, N2)
+        # with the portal up the step changes nothing, nor does its dry run
+        for extra in ("--yes", "--check"):
+            again = lab.kubemedic(*shlex.split(command)[1:], extra, "--json", timeout=900)
+            assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-2000:]
+            assert sum(h["changed"] for h in summary(again)["hosts"].values()) == 0, extra
+        assert portal_restarted_at(lab) == restarted, "a second restart"
         after = doctor(lab, N1)
         left = {c: f["evidence"] for c, f in after.items() if f["step"] == "nginx-restart"}
         assert not left, left
