@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from kubemedic import errors, inputs, lock, output, playbook_tags
 from kubemedic.engine.progress import Display, recap_table
@@ -199,14 +200,17 @@ def report(opts: RunOptions, result: RunResult) -> None:
     if summary.hosts:
         console.print(recap_table(summary.hosts))
     for note in summary.reports:
-        console.print(f"[cyan]report[/] {note['host']}: {note['task']}\n  {note['message']}")
+        console.print(f"[cyan]report[/] {escape(note['host'])}: {escape(note['task'])}\n"
+                      f"  {escape(note['message'])}")
     verb = "would change" if summary.check else "changed"
     for item in (summary.extra or {}).get("diffs") or []:
-        console.print(f"[yellow]{verb}[/] {item['host']}: {item['file']} ({item['task']})")
+        console.print(f"[yellow]{verb}[/] {escape(item['host'])}: {escape(item['file'])} "
+                      f"({escape(item['task'])})")
         console.print(item["diff"].rstrip("\n"), markup=False, highlight=False)
     for failure in summary.failures:
         where = f"{failure['host']}: {failure['task']}" if failure.get("host") else "ansible"
-        console.print(f"[red]{failure['outcome']}[/] {where}\n  {failure['message']}")
+        # what failed says it in its own words: kubeadm's "[kubeconfig]", nginx's "[emerg]"
+        console.print(f"[red]{failure['outcome']}[/] {escape(where)}\n  {escape(failure['message'])}")
     verdict = {0: "[green]ok[/]", 3: "[red]failed[/]", 4: "[red]unreachable hosts[/]"}.get(
         summary.rc or 0, "[red]error[/]")
     console.print(f"{summary.verb}: {verdict} in {summary.duration_seconds}s; "

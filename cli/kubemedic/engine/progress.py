@@ -75,7 +75,7 @@ class ProgressTracker:
             self.diffs.extend({"host": host, "task": task, **item}
                               for item in file_diffs(res, data.get("task_action") or ""))
         if outcome in ("failed", "unreachable"):
-            message = str(res.get("msg") or res.get("stderr") or res.get("reason") or "")[:2000]
+            message = failure_message(res)
             self.failures.append({"host": host, "task": task, "outcome": outcome,
                                   "message": message})
             return f"{outcome.upper():11} {host}: {task}: {message.splitlines()[0] if message else ''}"
@@ -133,6 +133,33 @@ def file_diffs(res: dict[str, Any], action: str = "") -> list[dict[str, str]]:
         if text:
             out.append({"file": name, "diff": text})
     return out
+
+
+# Command output kept in a failure: its tail, where kubeadm, ctr and apt say what went wrong.
+_OUTPUT_TAIL = 1500
+
+
+def failure_message(res: dict[str, Any]) -> str:
+    """What went wrong, in the words of what failed: a command's msg ("non-zero return code")
+    with the tail of its stderr (else stdout); a loop's failed items each under its label, not
+    Ansible's "One or more items failed"."""
+    items = [item for item in res.get("results") or []
+             if isinstance(item, dict) and item.get("failed")]
+    if items:
+        return "\n".join(f"{item.get('_ansible_item_label', item.get('item', '?'))}: "
+                         f"{_one_failure(item)}" for item in items)[:2 * _OUTPUT_TAIL]
+    return _one_failure(res)
+
+
+def _one_failure(res: dict[str, Any]) -> str:
+    message = str(res.get("msg") or res.get("reason") or res.get("censored") or "")
+    output = str(res.get("stderr") or "").strip() or str(res.get("stdout") or "").strip()
+    if not output or output in message:
+        return message[:2 * _OUTPUT_TAIL]
+    if len(output) > _OUTPUT_TAIL:  # the tail from a whole line on
+        tail = output[-_OUTPUT_TAIL:]
+        output = tail.split("\n", 1)[-1] if "\n" in tail else tail
+    return f"{message}: {output}" if message else output
 
 
 def _report_message(data: dict[str, Any], res: dict[str, Any]) -> str:
