@@ -273,6 +273,27 @@ def test_unless_vetoes_and_negative_context_lowers() -> None:
                    ).signature.label == "nfs-remount"
 
 
+def test_a_context_rule_can_ask_for_the_same_interface_after_the_hit() -> None:
+    """nic-link-down's "the link came back" rules (`same: iface`, `after: true`): only the lost
+    interface gaining carrier again, later, lowers the finding; another port coming up (after
+    a power cycle the internal ports come up, the external one stays down: seed 000) does not,
+    nor does carrier that was there before the loss."""
+    def line(second: int, text: str) -> str:
+        return f"Jul 09 02:29:{second:02} node1 systemd-networkd[1543]: {text}"
+
+    lost = line(54, "enp189s0f0: Lost carrier")
+    back = line(57, "enp189s0f0: Gained carrier")
+    other = line(57, "enp189s0f1: Gained carrier")
+    assert kb.best(kb.match_text(f"{lost}\n{back}")) is None
+    for text in (f"{lost}\n{other}", f"{back}\n{lost}", lost):
+        assert kb.best(kb.match_text(text)).signature.label == "nic-autoneg", text
+    with pytest.raises(kb.KnowledgeBaseError, match=r"has no group \(\?P<iface>"):
+        kb.parse_entries([{"id": "x", "patterns": ["a"], "cause": "c", "step": "s",
+                           "severity": "info", "examples": ["a"],
+                           "context": [{"re": "up", "boost": -0.4, "same": "iface"}]}],
+                         "kb/test.yml")
+
+
 def test_repair_names_bootstrap_tags_heal_and_hardware_support() -> None:
     by = {s.id: s for s in SIGNATURES}
     assert by["nvidia-smi-not-found"].label == "nvidia-runtime"

@@ -140,6 +140,18 @@ class Pattern:
 class Context:
     regex: re.Pattern[str]
     boost: float = DEFAULT_BOOST
+    # `same: GROUP`: counts only where the text of the regex's named group GROUP (an interface,
+    # a device) is a word of the hit's own line: eth1 gaining carrier says nothing of eth0.
+    same: str | None = None
+    # `after: true`: counts only on the lines after the hit (a link that came back).
+    after: bool = False
+
+    def found(self, window: str, after: str, hit: str) -> bool:
+        text = after if self.after else window
+        if self.same is None:
+            return self.regex.search(text) is not None
+        return any(re.search(rf"(?<![\w.-]){re.escape(m.group(self.same))}(?![\w-]|\.\w)", hit)
+                   for m in self.regex.finditer(text) if m.group(self.same))
 
 
 @dataclass(frozen=True)
@@ -260,6 +272,22 @@ def _weighted(sid: str, where: str, key: str, item: Any, default: float
     return _regex(sid, where, item), default
 
 
+def _context(sid: str, where: str, item: Any) -> Context:
+    """A context rule: a regex, or {re, boost, same: GROUP, after: BOOL} (see Context)."""
+    if not isinstance(item, dict):
+        return Context(*_weighted(sid, where, "context", item, DEFAULT_BOOST))
+    extra = {key: item[key] for key in ("same", "after") if key in item}
+    regex, boost = _weighted(sid, where, "context",
+                             {k: v for k, v in item.items() if k not in extra}, DEFAULT_BOOST)
+    same, after = extra.get("same"), extra.get("after", False)
+    if same is not None and same not in regex.groupindex:
+        raise KnowledgeBaseError(f"{where}: {sid}: context same: {same}: the regex "
+                                 f"{regex.pattern!r} has no group (?P<{same}>...)")
+    if not isinstance(after, bool):
+        raise KnowledgeBaseError(f"{where}: {sid}: context after: must be true or false")
+    return Context(regex, boost, same=same, after=after)
+
+
 def _check_repair(sid: str, where: str, repair: Any) -> str | None:
     if repair is None:
         return None
@@ -307,7 +335,7 @@ def parse_entries(entries: Any, where: str) -> list[Signature]:
             rules.append(Pattern(regex, weight, literals_of(regex)))
         if not rules:
             raise KnowledgeBaseError(f"{where}: {sid}: patterns must be a list of regexes")
-        context = tuple(Context(*_weighted(sid, where, "context", item, DEFAULT_BOOST))
+        context = tuple(_context(sid, where, item)
                         for item in _as_list(sid, where, "context", entry.get("context")))
         signatures.append(Signature(
             id=sid, rules=tuple(rules),
@@ -674,8 +702,10 @@ class Scanner:
             window = _window(sig, lines, start)
             if sig.near and not all(p.search(window) for p in sig.near):
                 return
+            after = _window(sig, lines, start, after=end) if sig.context else ""
+            hit_text = " ".join(lines.norm(i) for i in range(start, end + 1))
             score = min(1.0, max(0.0, weight + sum(c.boost for c in sig.context
-                                                    if c.regex.search(window))))
+                                                    if c.found(window, after, hit_text))))
             self.next_free[sig.id] = base + end + 1
             self._record(sig, lines, start, end, base, score)
             return
@@ -724,10 +754,11 @@ def _hit(rules: list[Pattern], lines: _Lines, index: int, wrapped_only: bool = F
     return None
 
 
-def _window(sig: Signature, lines: _Lines, index: int) -> str:
+def _window(sig: Signature, lines: _Lines, index: int, after: int | None = None) -> str:
+    """The lines within near_lines of INDEX; with AFTER, only those after line AFTER."""
     if not (sig.near or sig.context):
         return ""
-    low = max(0, index - sig.near_lines)
+    low = max(0, index - sig.near_lines) if after is None else after + 1
     high = min(len(lines), index + sig.near_lines + 1)
     return "\n".join(lines.norm(i) for i in range(low, high))
 
