@@ -1607,7 +1607,8 @@ def changed_hosts(record: str, task_prefix: str) -> set[str]:
     """Hosts on which a task whose name starts with task_prefix reported a change."""
     hosts = set()
     for path in Path(record).glob("artifacts/*/job_events/*.json"):
-        data = json.loads(path.read_text())["event_data"]
+        # a `verbose` event (a line Ansible printed outside a task: a warning) has no event_data
+        data = json.loads(path.read_text()).get("event_data") or {}
         if data.get("task", "").startswith(task_prefix) and (data.get("res") or {}).get("changed"):
             hosts.add(data["host"])
     return hosts

@@ -73,3 +73,22 @@ def test_one_probe_verbs_stay_linear_unless_forced(monkeypatch, tmp_path):
     assert "ANSIBLE_STRATEGY" not in runner.environment(tmp_path, request)
     monkeypatch.setenv("KUBEMEDIC_MITOGEN", "1")
     assert runner.environment(tmp_path, request)["ANSIBLE_STRATEGY"] == "mitogen_linear"
+
+
+def test_runs_do_not_begin_with_the_dsa_deprecation_warning(monkeypatch, tmp_path):
+    """cryptography's import-time DSA warning (ansible-core's ssh-agent code) filled the first
+    events of every run record; an operator's own PYTHONWARNINGS is kept."""
+    import subprocess
+    import sys
+
+    monkeypatch.delenv("PYTHONWARNINGS", raising=False)
+    env = runner.environment(tmp_path, _request())
+    assert env["PYTHONWARNINGS"] == runner.QUIET_WARNINGS
+    shown = subprocess.run([sys.executable, "-c", "import warnings; warnings.warn("
+                            "'DSA is deprecated and support will be removed')"],
+                           env={"PYTHONWARNINGS": env["PYTHONWARNINGS"]},
+                           capture_output=True, text=True, check=True)
+    assert shown.stderr == ""
+    monkeypatch.setenv("PYTHONWARNINGS", "error::ResourceWarning")
+    assert runner.environment(tmp_path, _request())["PYTHONWARNINGS"] == (
+        f"error::ResourceWarning,{runner.QUIET_WARNINGS}")

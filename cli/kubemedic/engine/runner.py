@@ -125,6 +125,10 @@ def strategy_environment(mitogen_by_default: bool = True) -> dict[str, str]:
         return {}
 
 
+# Warnings of the controller's Python that say nothing about the run (PYTHONWARNINGS syntax).
+QUIET_WARNINGS = "ignore:DSA is deprecated"
+
+
 def environment(project: Path, request: RunRequest) -> dict[str, str]:
     # ansible-runner keeps this run's facts in its record (artifacts/<id>/fact_cache): gathered
     # once, shared by the run's plays, kept as evidence, never read by a later run (ansible.cfg).
@@ -133,6 +137,10 @@ def environment(project: Path, request: RunRequest) -> dict[str, str]:
         "ANSIBLE_RETRY_FILES_ENABLED": "false",
         "ANSIBLE_NOCOLOR": "1",
         "KUBEMEDIC_PROJECT_DIR": str(project),
+        # cryptography 51 warns at import that DSA is deprecated (ansible-core's ssh-agent
+        # code imports it): every run's record began with two lines of that, nothing to act on
+        "PYTHONWARNINGS": ",".join(filter(None, (os.environ.get("PYTHONWARNINGS"),
+                                                 QUIET_WARNINGS))),
     }
     env.update(strategy_environment(request.mitogen_by_default))
     env.update(request.extra_env)
